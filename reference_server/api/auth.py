@@ -1,0 +1,97 @@
+"""Authentication for the 3rd-party and mobile APIs.
+
+Basic always carries the pseudo-scope `all:any`. Bearer on the 3rd-party API is resolved by the
+schemes in `Services.bearer_schemes` (the JWT scheme joins there); with none, any Bearer is 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+from quart import g, request
+
+from ..domain.errors import NotAuthenticated, NotPermitted
+from ..domain.models import Device
+from .context import Principal, services
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class BearerScheme(Protocol):
+    async def authenticate(self, token: str) -> Principal | None: ...
+
+
+def authorization() -> tuple[str, str]:
+    """(scheme in lower case, credentials) of the Authorization header; ("", "") when absent."""
+    header = request.headers.get("Authorization", "").strip()
+    scheme, _, credentials = header.partition(" ")
+    return scheme.lower(), credentials.strip()
+
+
+def decode_basic(credentials: str) -> tuple[str, str]:
+    try:
+        login, sep, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise NotAuthenticated("Unauthorized") from None
+    if not sep:
+        raise NotAuthenticated("Unauthorized")
+    return login, password
+
+
+async def current_principal() -> Principal:
+    scheme, credentials = authorization()
+    if scheme == "basic":
+        login, password = decode_basic(credentials)
+        return Principal(await services().accounts.authenticate_basic(login, password))
+    if scheme == "bearer" and credentials:
+        for bearer in services().bearer_schemes:
+            principal = await bearer.authenticate(credentials)
+            if principal is not None:
+                return principal
+    raise NotAuthenticated("Unauthorized")
+
+
+def user_route(scope: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """3rd-party route: a user whose credential allows `scope`, available as `g.principal`."""
+
+    def decorate(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(handler)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            principal = await current_principal()
+            if not principal.allows(scope):
+                raise NotPermitted(f"scope required: {scope}")
+            g.principal = principal
+            return await handler(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+async def optional_device() -> Device | None:
+    scheme, token = authorization()
+    if scheme != "bearer" or not token:
+        return None
+    device = await services().accounts.authenticate_device(token)
+    if device is not None:
+        await services().accounts.seen(device)
+    return device
+
+
+def device_route(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Mobile route: a device identified by its bearer token, available as `g.device`."""
+
+    @functools.wraps(handler)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        device = await optional_device()
+        if device is None:
+            raise NotAuthenticated("Unauthorized")
+        g.device = device
+        return await handler(*args, **kwargs)
+
+    return wrapper

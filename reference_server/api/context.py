@@ -1,0 +1,50 @@
+"""What a request handler reaches through the app: the services, the settings, the caller."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from quart import current_app, request
+
+if TYPE_CHECKING:
+    from ..app import Services
+
+
+def services() -> Services:
+    return current_app.extensions["smsgate"]  # type: ignore[no-any-return]
+
+
+def client_ip() -> str:
+    """The peer address, or the first X-Forwarded-For hop when the peer is a trusted proxy."""
+    peer = (request.remote_addr or "").strip("[]")
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded and _trusted(peer, services().settings.http.proxies):
+        return forwarded.split(",")[0].strip()
+    return peer
+
+
+def _trusted(peer: str, proxies: list[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    for proxy in proxies:
+        try:
+            if address in ipaddress.ip_network(proxy, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A 3rd-party caller: a user and the scopes its credential carries."""
+
+    user_id: str
+    scopes: frozenset[str] = field(default_factory=lambda: frozenset({"all:any"}))
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "all:any" in self.scopes

@@ -1,0 +1,52 @@
+"""Every failure leaves as JSON `{"message": ...}` with the status its kind implies; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from ..domain import errors
+from ..storage.database import DatabaseUnavailable
+from .responses import error_response
+
+log = logging.getLogger(__name__)
+
+STATUS_OF: dict[type[errors.DomainError], int] = {
+    errors.InvalidInput: 400,
+    errors.NotAuthenticated: 401,
+    errors.NotPermitted: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.NotImplementedHere: 501,
+    errors.Unavailable: 503,
+}
+
+# Upstream authenticates before routing: an unknown path under these prefixes is 401 without credentials.
+AUTHENTICATED_PREFIXES = ("/api/3rdparty/v1/", "/api/mobile/v1/")
+
+
+def register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(errors.DomainError)
+    async def domain_error(exc: errors.DomainError) -> Response:
+        return error_response(STATUS_OF.get(type(exc), 500), exc.message)
+
+    @app.errorhandler(DatabaseUnavailable)
+    async def database_unavailable(_exc: DatabaseUnavailable) -> Response:
+        return error_response(503, "database unavailable, try again later")
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        if status == 404 and request.path.startswith(AUTHENTICATED_PREFIXES) and not request.headers.get(
+            "Authorization"
+        ):
+            return error_response(401, "Unauthorized")
+        headers = {"Allow": ", ".join(sorted(exc.valid_methods or []))} if isinstance(exc, MethodNotAllowed) else None
+        return error_response(status, exc.name, headers)
+
+    @app.errorhandler(Exception)
+    async def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "failed to handle request")

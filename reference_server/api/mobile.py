@@ -1,0 +1,126 @@
+"""The mobile (device) API: /api/mobile/v1. What the Android app calls."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, g, request
+
+from ..domain.accounts import private_token_matches
+from ..domain.clock import format_time
+from ..domain.errors import NotAuthenticated
+from ..domain.models import Recipient, SimCard, StateReport
+from . import query, views
+from .auth import authorization, decode_basic, device_route, optional_device
+from .context import client_ip, services
+from .responses import empty, json_response
+from .schemas import ChangePassword, RegisterDevice, SimCardBody, StateReports, UpdateDevice, parse_json
+
+PREFIX = "/api/mobile/v1"
+blueprint = Blueprint("mobile", __name__, url_prefix=PREFIX)
+
+
+def _sim_cards(cards: list[SimCardBody] | None) -> list[SimCard]:
+    return [SimCard(c.slotIndex, c.simNumber, c.phoneNumber, c.carrierName, c.iccid) for c in cards or []]
+
+
+async def _registering_user() -> str | None:
+    """The existing user a new device joins, or None for a new user; raises 401 when not allowed."""
+    accounts, gateway = services().accounts, services().settings.gateway
+    scheme, credentials = authorization()
+    if scheme == "basic":
+        return await accounts.authenticate_basic(*decode_basic(credentials))
+    if scheme == "code":
+        return accounts.redeem_code(credentials)
+    if gateway.mode == "public":
+        return None  # anyone may register; a Bearer header is ignored, as upstream does
+    if scheme != "bearer" or not credentials:
+        raise NotAuthenticated("missing or malformed API Key")
+    if not private_token_matches(credentials, gateway.private_token):
+        raise NotAuthenticated("Invalid or expired API Key")
+    return None
+
+
+@blueprint.post("/device")
+async def register_device() -> Response:
+    if authorization()[0] == "code":  # validate first: redeeming consumes the one-time code
+        body = parse_json(RegisterDevice, await request.get_data())
+        user_id = await _registering_user()
+    else:
+        user_id = await _registering_user()
+        body = parse_json(RegisterDevice, await request.get_data())
+    registration = await services().accounts.register(user_id, body.name, body.pushToken, _sim_cards(body.simCards))
+    answer = {"id": registration.device.id, "token": registration.device.auth_token, "login": registration.login}
+    if registration.password is not None:
+        answer["password"] = registration.password
+    return json_response(answer, 201)
+
+
+@blueprint.get("/device")
+async def device_info() -> Response:
+    device = await optional_device()
+    answer: dict[str, object] = {"externalIp": client_ip()}
+    if device is not None:
+        answer["device"] = views.device(device)
+    return json_response(answer)
+
+
+@blueprint.patch("/device")
+@device_route
+async def update_device() -> Response:
+    body = parse_json(UpdateDevice, await request.get_data())
+    await services().accounts.update_device(g.device, body.id, body.pushToken, _sim_cards(body.simCards))
+    return empty()
+
+
+@blueprint.get("/user/code")
+async def user_code() -> Response:
+    scheme, credentials = authorization()
+    if scheme != "basic":
+        raise NotAuthenticated("Unauthorized")
+    user_id = await services().accounts.authenticate_basic(*decode_basic(credentials))
+    code, valid_until = services().accounts.issue_code(user_id)
+    return json_response({"code": code, "validUntil": format_time(valid_until)})
+
+
+@blueprint.patch("/user/password")
+@device_route
+async def change_password() -> Response:
+    body = parse_json(ChangePassword, await request.get_data())
+    await services().accounts.change_password(g.device.user_id, body.currentPassword, body.newPassword)
+    return empty()
+
+
+@blueprint.get("/message")
+@blueprint.get("/messages")
+@device_route
+async def pending_messages() -> Response:
+    order = query.choice("order", ("lifo", "fifo"), "lifo")
+    found = await services().messages.pending(g.device, fifo=order == "fifo")
+    return json_response([views.mobile_message(m) for m in found])
+
+
+@blueprint.patch("/message")
+@blueprint.patch("/messages")
+@device_route
+async def report_states() -> Response:
+    items = parse_json(StateReports, await request.get_data())
+    reports = [
+        StateReport(ext_id=item.id, state=item.state,
+                    recipients=[Recipient(r.phoneNumber, r.state, r.error) for r in item.recipients],
+                    states=dict(item.states or {}))
+        for item in items
+    ]
+    await services().messages.report(g.device, reports)
+    return empty()
+
+
+@blueprint.get("/webhooks")
+@device_route
+async def device_webhooks() -> Response:
+    found = await services().webhooks.for_device(g.device.user_id, g.device.id)
+    return json_response([views.webhook(w) for w in found])
+
+
+@blueprint.get("/settings")
+@device_route
+async def device_settings() -> Response:
+    return json_response(await services().settings_service.for_device(g.device.user_id))

@@ -1,0 +1,65 @@
+"""Query-string parsing with Go's rules (strconv.ParseBool, RFC 3339) and 400s that name the parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from quart import request
+
+from ..domain.errors import InvalidInput
+
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def _bad(name: str, value: str, why: str) -> InvalidInput:
+    return InvalidInput(f"failed to parse query: {name}={value!r}: {why}")
+
+
+def flag(name: str, default: bool = False) -> bool:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise _bad(name, value, "not a boolean")
+
+
+def integer(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value, 10)
+    except ValueError:
+        raise _bad(name, value, "not an integer") from None
+    if number < minimum or (maximum is not None and number > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise _bad(name, value, f"must be {bounds}")
+    return number
+
+
+def timestamp(name: str) -> datetime | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        raise _bad(name, value, "not an RFC 3339 date-time") from None
+    if "T" not in value.upper():
+        raise _bad(name, value, "not an RFC 3339 date-time")
+    return moment
+
+
+def choice(name: str, allowed: Iterable[str], default: str | None = None) -> str | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    options = list(allowed)
+    if value not in options:
+        raise _bad(name, value, f"must be one of {', '.join(options)}")
+    return value

@@ -1,0 +1,140 @@
+"""Request bodies, validated as openapi/smsgate.yaml declares them (400 on any violation)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ..domain.errors import InvalidInput
+from ..domain.models import STATES, WEBHOOK_EVENTS
+from ..events.notifier import EVENT_TYPES
+
+State = Literal[STATES]  # type: ignore[valid-type]
+WebhookEvent = Literal[WEBHOOK_EVENTS]  # type: ignore[valid-type]
+PushEvent = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+
+
+def _base64(value: str) -> str:
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("data must be base64") from None
+    return value
+
+
+def Text(min_length: int = 0, max_length: int | None = None) -> type[str]:  # noqa: N802 - reads like a type
+    return Annotated[str, Field(min_length=min_length, max_length=max_length)]  # type: ignore[return-value]
+
+
+class Body(BaseModel):
+    # Strict types as Go's decoder has them; unknown keys are ignored as Go does.
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class TextMessage(Body):
+    text: Text(1, 65535)
+
+
+class DataMessage(Body):
+    data: Annotated[str, Field(min_length=4, max_length=65535), AfterValidator(_base64)]
+    port: Annotated[int, Field(ge=1, le=65535)]
+
+
+class SendMessage(Body):
+    id: Text(0, 36) | None = None
+    deviceId: Text(0, 21) | None = None
+    message: Text(0, 65535) | None = None
+    textMessage: TextMessage | None = None
+    dataMessage: DataMessage | None = None
+    phoneNumbers: Annotated[list[Text(1, 128)], Field(min_length=1, max_length=100)]
+    isEncrypted: bool | None = None
+    simNumber: Annotated[int, Field(ge=1, le=3)] | None = None
+    withDeliveryReport: bool | None = None
+    priority: Annotated[int, Field(ge=-128, le=127)] | None = None
+    ttl: Annotated[int, Field(ge=5)] | None = None
+    validUntil: datetime | None = None
+    scheduleAt: datetime | None = None
+
+
+class InboxRefresh(Body):
+    since: datetime
+    until: datetime
+    deviceId: Text(0, 21) | None = None
+    messageTypes: Annotated[list[Literal["SMS", "MMS"]], Field(min_length=1)] | None = None
+    webhookDelivery: Literal["Disabled", "Individual", "Batch"] | None = None
+    triggerWebhooks: bool | None = None
+
+
+class WebhookBody(Body):
+    id: Text(0, 36) | None = None
+    deviceId: Text(0, 21) | None = None
+    url: Annotated[str, Field(max_length=256, pattern=r"^[hH][tT][tT][pP][sS]://.+")]
+    event: WebhookEvent
+
+
+class SimCardBody(Body):
+    slotIndex: Annotated[int, Field(ge=0)]
+    simNumber: Annotated[int, Field(ge=1, le=3)]
+    phoneNumber: Text(0, 128) | None = None
+    carrierName: Text(0, 128) | None = None
+    iccid: Text(0, 128) | None = None
+
+
+class RegisterDevice(Body):
+    name: Text(0, 128) | None = None
+    pushToken: Text(0, 256) | None = None
+    simCards: list[SimCardBody] | None = None
+
+
+class UpdateDevice(Body):
+    id: Text(1, 21)
+    pushToken: Text(0, 256) | None = None
+    simCards: list[SimCardBody] | None = None
+
+
+class ChangePassword(Body):
+    currentPassword: Text(1, 72)
+    newPassword: Text(14, 72)
+
+
+class RecipientReport(Body):
+    phoneNumber: Text(1, 128)
+    state: State
+    error: Text(0, 256) | None = None
+
+
+class StateReportBody(Body):
+    id: Text(1, 36)
+    state: State
+    recipients: Annotated[list[RecipientReport], Field(min_length=1)]
+    states: dict[State, datetime] | None = None
+
+
+class PushItem(Body):
+    token: Text(1, 256)
+    event: PushEvent
+    data: dict[str, str] | None = None
+
+
+StateReports = TypeAdapter(Annotated[list[StateReportBody], Field(max_length=1000)])
+PushItems = TypeAdapter(Annotated[list[PushItem], Field(max_length=1000)])
+
+M = TypeVar("M")
+
+
+def parse_json(adapter: type[M] | TypeAdapter[M], raw: bytes) -> M:
+    """Parses and validates a body; failures become 400 with the first problem named."""
+    try:
+        if isinstance(adapter, TypeAdapter):
+            return adapter.validate_json(raw or b"null")
+        return adapter.model_validate_json(raw or b"null")  # type: ignore[attr-defined, no-any-return]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise InvalidInput(f"failed to parse body: {first['msg']}") from None
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InvalidInput(f"failed to validate: {where}: {first['msg']}") from None

@@ -1,0 +1,48 @@
+"""The push relay a private server calls (public mode only): POST /api/upstream/v1/push."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import trio
+from quart import Blueprint, Response, request
+
+from ..domain.errors import InvalidInput
+from ..events.notifier import DeviceEvent
+from .context import client_ip, services
+from .responses import error_response, json_response
+from .schemas import PushItems, parse_json
+
+PREFIX = "/api/upstream/v1"
+blueprint = Blueprint("upstream", __name__, url_prefix=PREFIX)
+
+
+class SlidingWindowLimiter:
+    """At most `limit` hits per `window` seconds per key (Trio's clock, so MockClock works)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._hits: dict[str, deque[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        moment = trio.current_time()
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= moment - self.window:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return False
+        hits.append(moment)
+        return True
+
+
+@blueprint.post("/push")
+async def push() -> Response:
+    if not services().upstream_limiter.allow(client_ip()):
+        return error_response(429, "Too Many Requests")
+    items = parse_json(PushItems, await request.get_data())
+    if not items:
+        raise InvalidInput("Empty request")
+    for item in items:
+        await services().push_sink.enqueue(item.token, DeviceEvent(item.event, item.data))
+    return json_response({}, 202)

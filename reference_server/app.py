@@ -1,0 +1,107 @@
+"""The application: services wired to storage, blueprints, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+
+import trio
+from quart_trio import QuartTrio
+
+from .api import catalog, docs, health, mobile, thirdparty, upstream
+from .api.auth import BearerScheme
+from .api.errors import register_error_handlers
+from .config import Settings
+from .domain.accounts import Accounts, OtpConfig
+from .domain.messages import MessagesService
+from .domain.settings import SettingsService
+from .domain.webhooks import WebhooksService
+from .events.notifier import MemoryNotifier, MemoryPushSink, Notifier, PushSink
+from .storage.database import Database
+from .storage.devices import DevicesRepository
+from .storage.messages import MessagesRepository
+from .storage.migrate import upgrade
+from .storage.settings import SettingsRepository
+from .storage.users import UsersRepository
+from .storage.webhooks import WebhooksRepository
+
+log = logging.getLogger(__name__)
+
+
+def package_version() -> str:
+    try:
+        return version("smsgate-reference")
+    except PackageNotFoundError:
+        return "0.0.0+local"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    notifier: Notifier
+    push_sink: PushSink
+    accounts: Accounts
+    messages: MessagesService
+    webhooks: WebhooksService
+    settings_service: SettingsService
+    upstream_limiter: upstream.SlidingWindowLimiter
+    bearer_schemes: list[BearerScheme] = field(default_factory=list)
+    version: str = field(default_factory=package_version)
+    failed_pings: int = 0
+
+    @property
+    def public_api_path(self) -> str:
+        """Prefix of generated links: `http.api.path` counts only when `http.api.host` is set (upstream)."""
+        api = self.settings.http.api
+        return api.path.rstrip("/") if api.host else "/api"
+
+
+def build_services(settings: Settings, db: Database, notifier: Notifier | None = None,
+                   push_sink: PushSink | None = None) -> Services:
+    notifier = notifier or MemoryNotifier()
+    devices = DevicesRepository(db)
+    otp = OtpConfig(settings.otp.enabled, settings.otp.length, settings.otp.ttl, settings.otp.retries)
+    return Services(
+        settings=settings,
+        db=db,
+        notifier=notifier,
+        push_sink=push_sink or MemoryPushSink(),
+        accounts=Accounts(UsersRepository(db), devices, otp),
+        messages=MessagesService(MessagesRepository(db), devices, notifier, settings.phones.default_region),
+        webhooks=WebhooksService(WebhooksRepository(db), devices, notifier),
+        settings_service=SettingsService(SettingsRepository(db), notifier),
+        upstream_limiter=upstream.SlidingWindowLimiter(limit=5, window=60),
+    )
+
+
+def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sink: PushSink | None = None,
+               migrate_on_start: bool = True) -> QuartTrio:
+    db = Database(settings.database_url(), pool_size=settings.database.pool_size(), echo=settings.database.debug)
+    app = QuartTrio(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
+    app.extensions["smsgate"] = build_services(settings, db, notifier, push_sink)
+
+    register_error_handlers(app)
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(health.blueprint, url_prefix=thirdparty.PREFIX, name="thirdparty_health")
+    app.register_blueprint(thirdparty.blueprint)
+    app.register_blueprint(mobile.blueprint)
+    app.register_blueprint(catalog.blueprint)
+    if settings.gateway.mode == "public":
+        app.register_blueprint(upstream.blueprint)
+    if settings.http.openapi.enabled:
+        app.register_blueprint(docs.blueprint)
+
+    @app.before_serving
+    async def start() -> None:
+        if migrate_on_start:
+            await trio.to_thread.run_sync(upgrade, db.engine)
+        log.info("serving in %s mode, database %s", settings.gateway.mode, db.engine.url.render_as_string())
+
+    @app.after_serving
+    async def stop() -> None:
+        db.dispose()
+
+    return app

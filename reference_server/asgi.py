@@ -1,0 +1,6 @@
+"""ASGI entry point for multi-process serving (`smsgate-server serve --workers N`) and other ASGI servers."""
+
+from .app import create_app
+from .config import load_settings
+
+app = create_app(load_settings(), migrate_on_start=False)

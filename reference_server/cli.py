@@ -1,0 +1,129 @@
+"""`smsgate-server`: serve the API, upgrade the database, or probe a running server's health."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import httpx
+import trio
+from hypercorn.config import Config as HypercornConfig
+
+from .config import ConfigError, Settings, load_settings
+from .storage.database import create_engine
+from .storage.migrate import upgrade
+
+log = logging.getLogger("smsgate")
+
+DESCRIPTION = """SMSGate reference server: the 3rd-party and mobile APIs of SMS Gateway for Android.
+
+Configuration comes from config.yml (or --config / CONFIG_PATH), then .env, then environment
+variables named SECTION__KEY (e.g. GATEWAY__MODE=private, HTTP__LISTEN=127.0.0.1:3000,
+DATABASE__URL=mysql+pymysql://user:pass@host/db). With none of them it listens on :3000 and
+keeps its data in ./smsgate.db (SQLite)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsgate-server", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML config file (default: $CONFIG_PATH or ./config.yml)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the server (the default command)")
+    serve.add_argument("--listen", help="override http.listen, e.g. 127.0.0.1:3000")
+    serve.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default 1)")
+    serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"], help="upgrade: apply all migrations")
+    commands.add_parser("health", help="ask the server at http.listen for /health/live; exit 0 when it passes")
+    return parser
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def migrate(settings: Settings) -> None:
+    engine = create_engine(settings.database_url())
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> None:
+    if migrate_first:
+        migrate(settings)
+    config = HypercornConfig()
+    config.bind = [settings.http.bind_address()]
+    config.worker_class = "trio"
+    config.read_timeout = 60
+    config.keep_alive_timeout = 60
+    config.graceful_timeout = 5
+    config.h11_max_incomplete_size = 64 * 1024
+    config.accesslog = "-" if settings.log.level == "DEBUG" else None
+    if workers > 1:
+        from hypercorn.run import run
+
+        config.workers = workers
+        config.application_path = "reference_server.asgi:app"
+        run(config)
+        return
+    from hypercorn.trio import serve as hypercorn_serve
+
+    from .app import create_app
+
+    app = create_app(settings, migrate_on_start=False)
+
+    async def main() -> None:
+        async def shutdown_trigger() -> None:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    return
+
+        log.info("listening on %s", config.bind[0])
+        await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+
+    trio.run(main)
+
+
+def health(settings: Settings) -> int:
+    host, _, port = settings.http.bind_address().rpartition(":")
+    host = "127.0.0.1" if host in ("0.0.0.0", "[::]", "") else host
+    try:
+        response = httpx.get(f"http://{host}:{port}/health/live", timeout=5)
+    except httpx.HTTPError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    print(response.text)
+    return 0 if response.status_code == 200 else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        if getattr(args, "listen", None):
+            settings = settings.model_copy(update={
+                "http": settings.http.model_copy(update={"listen": args.listen})})
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings)
+    if args.command == "db":
+        migrate(settings)
+        print("database is up to date")
+        return 0
+    if args.command == "health":
+        return health(settings)
+    try:
+        serve(settings, getattr(args, "workers", 1), not getattr(args, "no_migrate", False))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

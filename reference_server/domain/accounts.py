@@ -1,0 +1,150 @@
+"""Users and their devices: registration, credentials, one-time codes, device bookkeeping."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import bcrypt
+import trio
+
+from ..storage.devices import DevicesRepository
+from ..storage.users import UsersRepository
+from .cache import TTLCache
+from .clock import now
+from .errors import InvalidInput, NotAuthenticated, NotFound, NotImplementedHere, NotPermitted
+from .ids import new_id
+from .models import Device, SimCard, User
+
+BCRYPT_ROUNDS = 10  # Go's bcrypt.DefaultCost, so hashes move freely between the two servers
+OTP_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+LOGIN_CACHE_SECONDS = 3600
+
+
+@dataclass
+class Registration:
+    device: Device
+    login: str
+    password: str | None  # only for a newly created user
+
+
+@dataclass
+class OtpConfig:
+    enabled: bool = True
+    length: int = 6
+    ttl_seconds: int = 60
+    retries: int = 3
+
+
+def _hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+
+
+def _password_matches(password: str, password_hash: str) -> bool:
+    encoded = password.encode()
+    if len(encoded) > 72:  # bcrypt's limit: such a password can never have been stored
+        return False
+    return bcrypt.checkpw(encoded, password_hash.encode())
+
+
+def private_token_matches(presented: str, expected: str) -> bool:
+    return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+
+
+class Accounts:
+    def __init__(self, users: UsersRepository, devices: DevicesRepository, otp: OtpConfig) -> None:
+        self.users = users
+        self.devices = devices
+        self.otp = otp
+        self._logins: TTLCache[bytes, str] = TTLCache(LOGIN_CACHE_SECONDS)
+        self._codes: TTLCache[str, str] = TTLCache(otp.ttl_seconds)
+
+    # --- credentials -------------------------------------------------------------------------------
+    async def authenticate_basic(self, login: str, password: str) -> str:
+        """Returns the user id; raises NotAuthenticated."""
+        key = hashlib.sha256(f"{login}\0{password}".encode()).digest()
+        cached = self._logins.get(key)
+        if cached is not None:
+            return cached
+        user = await self.users.get(login)
+        if user is None or not await trio.to_thread.run_sync(_password_matches, password, user.password_hash):
+            raise NotAuthenticated("Unauthorized")
+        self._logins.set(key, user.id)
+        return user.id
+
+    async def authenticate_device(self, token: str) -> Device | None:
+        return await self.devices.by_token(token) if token else None
+
+    async def change_password(self, user_id: str, current: str, new: str) -> None:
+        if len(new.encode()) > 72:
+            raise InvalidInput("failed to validate: newPassword must be at most 72 bytes")
+        user = await self.users.get(user_id)
+        if user is None or not await trio.to_thread.run_sync(_password_matches, current, user.password_hash):
+            raise NotAuthenticated("failed to change password")
+        await self.users.set_password_hash(user_id, await trio.to_thread.run_sync(_hash_password, new))
+        self._logins.drop_where(lambda cached_user: cached_user == user_id)
+
+    # --- one-time codes -----------------------------------------------------------------------------
+    def issue_code(self, user_id: str) -> tuple[str, datetime]:
+        if not self.otp.enabled:
+            raise NotImplementedHere("otp disabled")
+        for _ in range(max(1, self.otp.retries)):
+            code = "".join(secrets.choice(OTP_ALPHABET) for _ in range(self.otp.length))
+            if self._codes.set_if_absent(code, user_id):
+                return code, now() + timedelta(seconds=self.otp.ttl_seconds)
+        raise InvalidInput("failed to generate a one-time code, try again")
+
+    def redeem_code(self, code: str) -> str:
+        if not self.otp.enabled:
+            raise NotImplementedHere("otp disabled")
+        user_id = self._codes.pop(code.strip().lower())
+        if user_id is None:
+            raise NotAuthenticated("Unauthorized")
+        return user_id
+
+    # --- devices ------------------------------------------------------------------------------------
+    async def register(self, user_id: str | None, name: str | None, push_token: str | None,
+                       sim_cards: list[SimCard]) -> Registration:
+        """Adds a device to `user_id`, or to a new user with generated credentials when it is None."""
+        moment = now()
+
+        def device_for(owner: str) -> Device:
+            return Device(id=new_id(), user_id=owner, name=name, auth_token=new_id(), push_token=push_token or None,
+                          sim_cards=sim_cards, last_seen=moment, created_at=moment, updated_at=moment)
+
+        if user_id is not None:
+            device = device_for(user_id)
+            await self.devices.add(device)
+            return Registration(device, user_id, None)
+        seed = new_id()
+        login, password = seed[:6].upper(), seed[7:].lower()
+        device = device_for(login)
+        password_hash = await trio.to_thread.run_sync(_hash_password, password)
+        await self.users.create_with_device(User(login, password_hash), device)
+        return Registration(device, login, password)
+
+    async def update_device(self, device: Device, claimed_id: str, push_token: str | None,
+                            sim_cards: list[SimCard]) -> None:
+        if claimed_id != device.id:
+            raise NotPermitted("Forbidden")
+        await self.devices.update(device.id, push_token, sim_cards)
+
+    async def list_devices(self, user_id: str) -> list[Device]:
+        return await self.devices.for_user(user_id)
+
+    async def delete_device(self, user_id: str, device_id: str) -> None:
+        await self.devices.delete(user_id, device_id)  # 204 even when nothing matched, as upstream
+
+    async def require_device(self, user_id: str, device_id: str) -> Device:
+        device = await self.devices.get(user_id, device_id)
+        if device is None:
+            raise NotFound("device not found")
+        return device
+
+    async def seen(self, device: Device) -> None:
+        moment = now()
+        if moment > device.last_seen:
+            await self.devices.touch(device.id, moment)

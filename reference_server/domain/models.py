@@ -1,0 +1,99 @@
+"""The records the domain works with, independent of tables and JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+STATES = ("Pending", "Cancelling", "Cancelled", "Processed", "Sent", "Delivered", "Failed")
+
+WEBHOOK_EVENTS = (
+    "sms:received", "sms:data-received", "sms:sent", "sms:delivered", "sms:failed", "sms:cancelled",
+    "system:ping", "mms:received", "mms:downloaded", "app:started", "sms:batch:received",
+    "sms:batch:data-received", "mms:batch:received", "mms:batch:downloaded",
+)
+
+
+@dataclass
+class User:
+    id: str
+    password_hash: str
+
+
+@dataclass
+class SimCard:
+    slot_index: int
+    sim_number: int
+    phone_number: str | None = None
+    carrier_name: str | None = None
+    iccid: str | None = None
+
+
+@dataclass
+class Device:
+    id: str
+    user_id: str
+    name: str | None
+    auth_token: str
+    push_token: str | None
+    sim_cards: list[SimCard]
+    last_seen: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class Recipient:
+    phone_number: str
+    state: str = "Pending"
+    error: str | None = None
+
+
+@dataclass
+class Message:
+    ext_id: str
+    device_id: str
+    type: str  # "Text" | "Data"
+    content: str  # JSON {"text"} / {"data","port"}, or the SHA-256 hex once hashed
+    recipients: list[Recipient]
+    state: str = "Pending"
+    valid_until: datetime | None = None
+    schedule_at: datetime | None = None
+    sim_number: int | None = None
+    with_delivery_report: bool = True
+    priority: int = 0
+    is_hashed: bool = False
+    is_encrypted: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    states: dict[str, datetime] = field(default_factory=dict)
+    id: int | None = None  # internal row id
+
+    @property
+    def body(self) -> dict[str, Any] | None:
+        """The decoded content, or None once the message is hashed."""
+        if self.is_hashed:
+            return None
+        decoded: dict[str, Any] = json.loads(self.content)
+        return decoded
+
+
+@dataclass
+class StateReport:
+    """One item of a device's PATCH /message."""
+
+    ext_id: str
+    state: str
+    recipients: list[Recipient]
+    states: dict[str, datetime]
+
+
+@dataclass
+class Webhook:
+    ext_id: str
+    user_id: str
+    url: str
+    event: str
+    device_id: str | None = None

@@ -1,0 +1,93 @@
+"""A synchronous SQLAlchemy engine driven from Trio: every unit of work runs in a worker thread."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+import trio
+from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached or answered with an operational error."""
+
+
+def create_engine(url: str, *, pool_size: int = 8, echo: bool = False) -> Engine:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(
+            parsed,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 10},
+        )
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(
+        parsed,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5} if parsed.get_backend_name() == "mysql" else {},
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL survives a killed process without losing committed transactions and lets readers run alongside.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Database:
+    """Runs callables on a pooled connection inside a transaction, in a thread, under a CapacityLimiter."""
+
+    def __init__(self, url: str, *, pool_size: int = 8, echo: bool = False) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size=pool_size, echo=echo)
+        # SQLite has one writer at a time: serialising in-process avoids "database is locked" churn.
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.limiter = trio.CapacityLimiter(1 if self.is_sqlite else pool_size)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(connection, *args)` in one transaction; commit on return, roll back on error."""
+        return await trio.to_thread.run_sync(self._transaction, fn, args, limiter=self.limiter)
+
+    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        try:
+            with self.engine.begin() as conn:
+                return fn(conn, *args)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+            if isinstance(exc, sa.exc.OperationalError) and _is_constraint_like(exc):
+                raise
+            log.warning("database unavailable: %s", exc.__class__.__name__)
+            raise DatabaseUnavailable(str(exc.orig) if hasattr(exc, "orig") else str(exc)) from exc
+
+    async def ping(self) -> bool:
+        try:
+            await self.run(lambda conn: conn.execute(sa.text("SELECT 1")).scalar())
+            return True
+        except DatabaseUnavailable:
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _is_constraint_like(exc: sa.exc.OperationalError) -> bool:
+    # MySQL reports some data errors (e.g. "Incorrect string value") as OperationalError.
+    code = getattr(exc.orig, "args", [None])[0]
+    return isinstance(code, int) and code in {1366, 1406, 1292}
+
+

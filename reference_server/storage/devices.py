@@ -1,0 +1,100 @@
+"""Devices: the phones of a user, found by their bearer token."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..domain.clock import now
+from ..domain.models import Device, SimCard
+from .database import Database
+from .tables import devices
+
+
+class DevicesRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, device: Device) -> None:
+        await self.db.run(insert_device, device)
+
+    async def by_token(self, token: str) -> Device | None:
+        return await self.db.run(_one, devices.c.auth_token == token)
+
+    async def get(self, user_id: str, device_id: str) -> Device | None:
+        return await self.db.run(_one, sa.and_(devices.c.user_id == user_id, devices.c.id == device_id))
+
+    async def for_user(self, user_id: str) -> list[Device]:
+        return await self.db.run(_for_user, user_id)
+
+    async def update(self, device_id: str, push_token: str | None, sim_cards: list[SimCard]) -> None:
+        await self.db.run(_update, device_id, push_token, sim_cards)
+
+    async def delete(self, user_id: str, device_id: str) -> bool:
+        return await self.db.run(_delete, user_id, device_id)
+
+    async def touch(self, device_id: str, moment: datetime) -> None:
+        await self.db.run(_touch, device_id, moment)
+
+    async def candidate_ids(self, user_id: str, device_id: str | None, seen_since: datetime | None) -> list[str]:
+        return await self.db.run(_candidate_ids, user_id, device_id, seen_since)
+
+
+def _sim_cards_json(cards: list[SimCard]) -> list[dict[str, Any]]:
+    return [asdict(card) for card in cards]
+
+
+def _row_to_device(row: Any) -> Device:
+    return Device(
+        id=row.id, user_id=row.user_id, name=row.name, auth_token=row.auth_token, push_token=row.push_token,
+        sim_cards=[SimCard(**card) for card in row.sim_cards or []], last_seen=row.last_seen,
+        created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+def insert_device(conn: Connection, device: Device) -> None:
+    conn.execute(devices.insert().values(
+        id=device.id, user_id=device.user_id, name=device.name, auth_token=device.auth_token,
+        push_token=device.push_token or None, sim_cards=_sim_cards_json(device.sim_cards),
+        last_seen=device.last_seen, created_at=device.created_at, updated_at=device.updated_at,
+    ))
+
+
+def _one(conn: Connection, condition: Any) -> Device | None:
+    row = conn.execute(sa.select(devices).where(condition)).first()
+    return _row_to_device(row) if row else None
+
+
+def _for_user(conn: Connection, user_id: str) -> list[Device]:
+    rows = conn.execute(sa.select(devices).where(devices.c.user_id == user_id).order_by(devices.c.created_at))
+    return [_row_to_device(row) for row in rows]
+
+
+def _update(conn: Connection, device_id: str, push_token: str | None, sim_cards: list[SimCard]) -> None:
+    values: dict[str, Any] = {"sim_cards": _sim_cards_json(sim_cards), "updated_at": now()}
+    if push_token:  # upstream: an empty or absent token leaves the stored one unchanged
+        values["push_token"] = push_token
+    conn.execute(devices.update().where(devices.c.id == device_id).values(**values))
+
+
+def _delete(conn: Connection, user_id: str, device_id: str) -> bool:
+    result = conn.execute(devices.delete().where(devices.c.user_id == user_id, devices.c.id == device_id))
+    return bool(result.rowcount)
+
+
+def _touch(conn: Connection, device_id: str, moment: datetime) -> None:
+    conn.execute(devices.update().where(devices.c.id == device_id, devices.c.last_seen < moment)
+                 .values(last_seen=moment))
+
+
+def _candidate_ids(conn: Connection, user_id: str, device_id: str | None, seen_since: datetime | None) -> list[str]:
+    query = sa.select(devices.c.id).where(devices.c.user_id == user_id)
+    if device_id:
+        query = query.where(devices.c.id == device_id)
+    if seen_since is not None:
+        query = query.where(devices.c.last_seen > seen_since)
+    return [row.id for row in conn.execute(query)]

@@ -1,0 +1,192 @@
+"""Messages with their recipients and first-reached state history."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..domain.clock import now
+from ..domain.models import Message, Recipient, StateReport
+from .database import Database
+from .tables import devices, message_recipients, message_states, messages
+
+
+class DuplicateMessage(Exception):
+    """A message with this id already exists on the device."""
+
+
+@dataclass
+class MessageFilter:
+    user_id: str
+    since: datetime | None = None
+    until: datetime | None = None
+    state: str | None = None
+    device_id: str | None = None
+    limit: int = 50
+    offset: int = 0
+    newest_first: bool = True
+
+
+class MessagesRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(self, message: Message) -> Message:
+        return await self.db.run(_insert, message)
+
+    async def find_for_user(self, user_id: str, ext_id: str) -> list[Message]:
+        return await self.db.run(_find_for_user, user_id, ext_id)
+
+    async def list(self, query: MessageFilter) -> tuple[list[Message], int]:
+        return await self.db.run(_list, query)
+
+    async def mark_cancelling(self, user_id: str, ext_id: str) -> tuple[list[Message], bool]:
+        """Moves the message to Cancelling if it is Pending; returns the matches and whether it moved."""
+        return await self.db.run(_mark_cancelling, user_id, ext_id)
+
+    async def pending_for_device(self, device_id: str, fifo: bool, limit: int = 100) -> list[Message]:
+        return await self.db.run(_pending_for_device, device_id, fifo, limit)
+
+    async def apply_reports(self, device_id: str, reports: list[StateReport]) -> list[str]:
+        """Stores what the device reports; returns the ids it knew."""
+        return await self.db.run(_apply_reports, device_id, reports)
+
+
+def _insert(conn: Connection, message: Message) -> Message:
+    moment = message.created_at or now()
+    try:
+        with conn.begin_nested():
+            result = conn.execute(messages.insert().values(
+                device_id=message.device_id, ext_id=message.ext_id, type=message.type, content=message.content,
+                state=message.state, valid_until=message.valid_until, schedule_at=message.schedule_at,
+                sim_number=message.sim_number, with_delivery_report=message.with_delivery_report,
+                priority=message.priority, is_hashed=False, is_encrypted=message.is_encrypted,
+                created_at=moment, updated_at=moment,
+            ))
+    except sa.exc.IntegrityError as exc:
+        raise DuplicateMessage(message.ext_id) from exc
+    message.id = result.inserted_primary_key[0]
+    conn.execute(message_recipients.insert(), [
+        {"message_id": message.id, "phone_number": r.phone_number, "state": r.state} for r in message.recipients
+    ])
+    conn.execute(message_states.insert().values(message_id=message.id, state="Pending", updated_at=moment))
+    message.created_at = message.updated_at = moment
+    message.states = {"Pending": moment}
+    return message
+
+
+def _load(conn: Connection, rows: list[Any]) -> list[Message]:
+    ids = [row.id for row in rows]
+    recipients: dict[int, list[Recipient]] = defaultdict(list)
+    states: dict[int, dict[str, datetime]] = defaultdict(dict)
+    if ids:
+        for r in conn.execute(sa.select(message_recipients).where(message_recipients.c.message_id.in_(ids))
+                              .order_by(message_recipients.c.id)):
+            recipients[r.message_id].append(Recipient(r.phone_number, r.state, r.error))
+        for s in conn.execute(sa.select(message_states).where(message_states.c.message_id.in_(ids))):
+            states[s.message_id][s.state] = s.updated_at
+    return [
+        Message(
+            id=row.id, ext_id=row.ext_id, device_id=row.device_id, type=row.type, content=row.content,
+            state=row.state, valid_until=row.valid_until, schedule_at=row.schedule_at, sim_number=row.sim_number,
+            with_delivery_report=bool(row.with_delivery_report), priority=row.priority,
+            is_hashed=bool(row.is_hashed), is_encrypted=bool(row.is_encrypted), created_at=row.created_at,
+            updated_at=row.updated_at, recipients=recipients[row.id], states=states[row.id],
+        )
+        for row in rows
+    ]
+
+
+def _owned_by(user_id: str) -> Any:
+    return messages.c.device_id.in_(sa.select(devices.c.id).where(devices.c.user_id == user_id))
+
+
+def _find_for_user(conn: Connection, user_id: str, ext_id: str) -> list[Message]:
+    rows = conn.execute(sa.select(messages).where(messages.c.ext_id == ext_id, _owned_by(user_id))).all()
+    return _load(conn, list(rows))
+
+
+def _list(conn: Connection, query: MessageFilter) -> tuple[list[Message], int]:
+    conditions = [_owned_by(query.user_id)]
+    if query.since is not None:
+        conditions.append(messages.c.created_at >= query.since)
+    if query.until is not None:
+        conditions.append(messages.c.created_at < query.until)
+    if query.state:
+        conditions.append(messages.c.state == query.state)
+    if query.device_id:
+        conditions.append(messages.c.device_id == query.device_id)
+    total = conn.execute(sa.select(sa.func.count()).select_from(messages).where(*conditions)).scalar_one()
+    order = (
+        [messages.c.created_at.desc(), messages.c.id.desc()] if query.newest_first
+        else [messages.c.created_at.asc(), messages.c.id.asc()]
+    )
+    rows = conn.execute(sa.select(messages).where(*conditions).order_by(*order)
+                        .limit(query.limit).offset(query.offset)).all()
+    return _load(conn, list(rows)), int(total)
+
+
+def _mark_cancelling(conn: Connection, user_id: str, ext_id: str) -> tuple[list[Message], bool]:
+    condition = sa.and_(messages.c.ext_id == ext_id, _owned_by(user_id))
+    found = conn.execute(sa.select(messages.c.id).where(condition)).all()
+    moved = False
+    if len(found) == 1:
+        result = conn.execute(messages.update().where(messages.c.id == found[0].id, messages.c.state == "Pending")
+                              .values(state="Cancelling", updated_at=now()))
+        moved = bool(result.rowcount)
+    return _load(conn, list(conn.execute(sa.select(messages).where(condition)).all())), moved
+
+
+def _pending_for_device(conn: Connection, device_id: str, fifo: bool, limit: int) -> list[Message]:
+    # NULL schedule_at first (as MySQL sorts them), then priority, then arrival order.
+    query = (
+        sa.select(messages)
+        .where(messages.c.device_id == device_id, messages.c.state.in_(("Pending", "Cancelling")))
+        .order_by(messages.c.schedule_at.is_not(None), messages.c.schedule_at.asc(), messages.c.priority.desc(),
+                  messages.c.id.asc() if fifo else messages.c.id.desc())
+        .limit(limit)
+    )
+    return _load(conn, list(conn.execute(query).all()))
+
+
+def hash_phone(phone: str) -> str:
+    return hashlib.sha256(phone.encode()).hexdigest()[:16]
+
+
+def _insert_ignore(conn: Connection) -> Any:
+    prefix = "OR IGNORE" if conn.dialect.name == "sqlite" else "IGNORE"
+    return message_states.insert().prefix_with(prefix)
+
+
+def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport]) -> list[str]:
+    known: list[str] = []
+    for report in reports:
+        row = conn.execute(sa.select(messages.c.id, messages.c.is_hashed, messages.c.is_encrypted)
+                           .where(messages.c.device_id == device_id, messages.c.ext_id == report.ext_id)).first()
+        if row is None:
+            continue  # upstream ignores ids it does not know
+        known.append(report.ext_id)
+        moment = now()
+        conn.execute(messages.update().where(messages.c.id == row.id)
+                     .values(state=report.state, updated_at=moment))
+        for recipient in report.recipients:
+            phone = recipient.phone_number
+            if not row.is_encrypted and not phone.startswith("+"):
+                phone = "+" + phone  # apps before 1.1.1 reported numbers without the plus
+            if row.is_hashed:
+                phone = hash_phone(phone)
+            conn.execute(message_recipients.update()
+                         .where(message_recipients.c.message_id == row.id,
+                                message_recipients.c.phone_number == phone)
+                         .values(state=recipient.state, error=recipient.error))
+        if report.states:
+            conn.execute(_insert_ignore(conn), [
+                {"message_id": row.id, "state": state, "updated_at": at} for state, at in report.states.items()
+            ])
+    return known

@@ -1,0 +1,117 @@
+"""SQLAlchemy Core tables: the schema of contract §3.6 (tokens come with the JWT work)."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+STATES = ("Pending", "Cancelling", "Cancelled", "Processed", "Sent", "Delivered", "Failed")
+
+metadata = sa.MetaData()
+
+# MySQL/MariaDB get datetime(3) and big text; SQLite needs INTEGER for autoincrementing keys.
+Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=3), "mysql", "mariadb")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+def state_enum() -> sa.Enum:
+    return sa.Enum(*STATES, name="message_state", native_enum=True, create_constraint=False)
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("password_hash", sa.String(72), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("deleted_at", Timestamp, nullable=True),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", sa.CHAR(21), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=True),
+    sa.Column("auth_token", sa.CHAR(21), nullable=False),
+    sa.Column("push_token", sa.String(256), nullable=True),
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("sim_cards", sa.JSON, nullable=False),
+    sa.Column("last_seen", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("deleted_at", Timestamp, nullable=True),
+    sa.UniqueConstraint("auth_token", name="idx_devices_auth_token"),
+    sa.Index("idx_devices_last_seen", "last_seen"),
+    sa.Index("idx_devices_user_id", "user_id"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.CHAR(21), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("ext_id", sa.String(36), nullable=False),
+    sa.Column("type", sa.Enum("Text", "Data", name="message_type", create_constraint=False), nullable=False),
+    sa.Column("content", LongText, nullable=False),
+    sa.Column("state", state_enum(), nullable=False),
+    sa.Column("valid_until", Timestamp, nullable=True),
+    sa.Column("schedule_at", sa.DateTime, nullable=True),
+    sa.Column("sim_number", sa.SmallInteger, nullable=True),
+    sa.Column("with_delivery_report", sa.Boolean, nullable=False),
+    sa.Column("priority", sa.SmallInteger, nullable=False),
+    sa.Column("is_hashed", sa.Boolean, nullable=False),
+    sa.Column("is_encrypted", sa.Boolean, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("deleted_at", Timestamp, nullable=True),
+    sa.UniqueConstraint("ext_id", "device_id", name="unq_messages_id_device"),
+    sa.Index("idx_messages_device_state", "device_id", "state"),
+    sa.Index("idx_messages_is_hashed", "is_hashed"),
+    sa.Index("idx_messages_created_at", "created_at"),
+)
+
+message_recipients = sa.Table(
+    "message_recipients",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", BigId, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("phone_number", sa.String(128), nullable=False),
+    sa.Column("state", state_enum(), nullable=False),
+    sa.Column("error", sa.String(256), nullable=True),
+    sa.UniqueConstraint("message_id", "phone_number", name="unq_message_recipients_message_phone"),
+)
+
+message_states = sa.Table(
+    "message_states",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", BigId, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("state", state_enum(), nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("message_id", "state", name="unq_message_states_message_state"),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("ext_id", sa.String(36), nullable=False),
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("url", sa.String(256), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("device_id", sa.CHAR(21), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("deleted_at", Timestamp, nullable=True),
+    sa.UniqueConstraint("user_id", "ext_id", name="unq_webhooks_user_extid"),
+    sa.Index("idx_webhooks_device", "device_id"),
+)
+
+device_settings = sa.Table(
+    "device_settings",
+    metadata,
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
