@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -26,8 +26,8 @@ def _base64(value: str) -> str:
     return value
 
 
-def Text(min_length: int = 0, max_length: int | None = None) -> type[str]:  # noqa: N802 - reads like a type
-    return Annotated[str, Field(min_length=min_length, max_length=max_length)]  # type: ignore[return-value]
+def _length(min_length: int = 0, max_length: int | None = None) -> Any:
+    return Field(min_length=min_length, max_length=max_length)
 
 
 class Body(BaseModel):
@@ -36,7 +36,7 @@ class Body(BaseModel):
 
 
 class TextMessage(Body):
-    text: Text(1, 65535)
+    text: Annotated[str, _length(1, 65535)]
 
 
 class DataMessage(Body):
@@ -45,12 +45,12 @@ class DataMessage(Body):
 
 
 class SendMessage(Body):
-    id: Text(0, 36) | None = None
-    deviceId: Text(0, 21) | None = None
-    message: Text(0, 65535) | None = None
+    id: Annotated[str, _length(0, 36)] | None = None
+    deviceId: Annotated[str, _length(0, 21)] | None = None
+    message: Annotated[str, _length(0, 65535)] | None = None
     textMessage: TextMessage | None = None
     dataMessage: DataMessage | None = None
-    phoneNumbers: Annotated[list[Text(1, 128)], Field(min_length=1, max_length=100)]
+    phoneNumbers: Annotated[list[Annotated[str, _length(1, 128)]], Field(min_length=1, max_length=100)]
     isEncrypted: bool | None = None
     simNumber: Annotated[int, Field(ge=1, le=3)] | None = None
     withDeliveryReport: bool | None = None
@@ -63,15 +63,15 @@ class SendMessage(Body):
 class InboxRefresh(Body):
     since: datetime
     until: datetime
-    deviceId: Text(0, 21) | None = None
+    deviceId: Annotated[str, _length(0, 21)] | None = None
     messageTypes: Annotated[list[Literal["SMS", "MMS"]], Field(min_length=1)] | None = None
     webhookDelivery: Literal["Disabled", "Individual", "Batch"] | None = None
     triggerWebhooks: bool | None = None
 
 
 class WebhookBody(Body):
-    id: Text(0, 36) | None = None
-    deviceId: Text(0, 21) | None = None
+    id: Annotated[str, _length(0, 36)] | None = None
+    deviceId: Annotated[str, _length(0, 21)] | None = None
     url: Annotated[str, Field(max_length=256, pattern=r"^[hH][tT][tT][pP][sS]://.+")]
     event: WebhookEvent
 
@@ -79,43 +79,43 @@ class WebhookBody(Body):
 class SimCardBody(Body):
     slotIndex: Annotated[int, Field(ge=0)]
     simNumber: Annotated[int, Field(ge=1, le=3)]
-    phoneNumber: Text(0, 128) | None = None
-    carrierName: Text(0, 128) | None = None
-    iccid: Text(0, 128) | None = None
+    phoneNumber: Annotated[str, _length(0, 128)] | None = None
+    carrierName: Annotated[str, _length(0, 128)] | None = None
+    iccid: Annotated[str, _length(0, 128)] | None = None
 
 
 class RegisterDevice(Body):
-    name: Text(0, 128) | None = None
-    pushToken: Text(0, 256) | None = None
+    name: Annotated[str, _length(0, 128)] | None = None
+    pushToken: Annotated[str, _length(0, 256)] | None = None
     simCards: list[SimCardBody] | None = None
 
 
 class UpdateDevice(Body):
-    id: Text(1, 21)
-    pushToken: Text(0, 256) | None = None
+    id: Annotated[str, _length(1, 21)]
+    pushToken: Annotated[str, _length(0, 256)] | None = None
     simCards: list[SimCardBody] | None = None
 
 
 class ChangePassword(Body):
-    currentPassword: Text(1, 72)
-    newPassword: Text(14, 72)
+    currentPassword: Annotated[str, _length(1, 72)]
+    newPassword: Annotated[str, _length(14, 72)]
 
 
 class RecipientReport(Body):
-    phoneNumber: Text(1, 128)
+    phoneNumber: Annotated[str, _length(1, 128)]
     state: State
-    error: Text(0, 256) | None = None
+    error: Annotated[str, _length(0, 256)] | None = None
 
 
 class StateReportBody(Body):
-    id: Text(1, 36)
+    id: Annotated[str, _length(1, 36)]
     state: State
     recipients: Annotated[list[RecipientReport], Field(min_length=1)]
     states: dict[State, datetime] | None = None
 
 
 class PushItem(Body):
-    token: Text(1, 256)
+    token: Annotated[str, _length(1, 256)]
     event: PushEvent
     data: dict[str, str] | None = None
 
@@ -126,7 +126,7 @@ PushItems = TypeAdapter(Annotated[list[PushItem], Field(max_length=1000)])
 M = TypeVar("M")
 
 
-def parse_json(adapter: type[M] | TypeAdapter[M], raw: bytes) -> M:
+def parse_json(adapter: type[M] | TypeAdapter[M], raw: str | bytes) -> M:
     """Parses and validates a body; failures become 400 with the first problem named."""
     try:
         if isinstance(adapter, TypeAdapter):

@@ -70,7 +70,7 @@ async def list_messages() -> Response:
         newest_first=query.choice("sort", ("created_at", "-created_at"), "-created_at") == "-created_at",
     )
     include_content = query.flag("includeContent")
-    found, total = await services().messages.list(filter_)
+    found, total = await services().messages.search(filter_)
     return json_response([views.message_state(m, include_content) for m in found], 200,
                          {"X-Total-Count": str(total)})
 
@@ -112,7 +112,7 @@ async def list_inbox() -> Response:
 async def refresh_inbox() -> Response:
     body = parse_json(InboxRefresh, await request.get_data())
     await request_export(services().notifier, g.principal.user_id, since=body.since, until=body.until,
-                         device_id=body.deviceId, message_types=body.messageTypes,
+                         device_id=body.deviceId, message_types=list(body.messageTypes or []),
                          webhook_delivery=body.webhookDelivery, trigger_webhooks=body.triggerWebhooks)
     return json_response({}, 202)
 
@@ -171,7 +171,7 @@ async def _json_document() -> object:
 @blueprint.get("/webhooks")
 @user_route("webhooks:list")
 async def list_webhooks() -> Response:
-    return json_response([views.webhook(w) for w in await services().webhooks.list(g.principal.user_id)])
+    return json_response([views.webhook(w) for w in await services().webhooks.for_user(g.principal.user_id)])
 
 
 @blueprint.post("/webhooks")

@@ -93,8 +93,8 @@ class MessagesService:
             raise Conflict("failed to get message state: several messages have this id; query by device")
         return found[0]
 
-    async def list(self, query: MessageFilter) -> tuple[list[Message], int]:
-        return await self.messages.list(query)
+    async def search(self, query: MessageFilter) -> tuple[list[Message], int]:
+        return await self.messages.search(query)
 
     async def cancel(self, user_id: str, ext_id: str) -> Message:
         found, moved = await self.messages.mark_cancelling(user_id, ext_id)

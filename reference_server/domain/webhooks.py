@@ -28,7 +28,7 @@ class WebhooksService:
         await self.notifier.notify(user_id, webhook.device_id, DeviceEvent("WebhooksUpdated"))
         return webhook
 
-    async def list(self, user_id: str) -> list[Webhook]:
+    async def for_user(self, user_id: str) -> list[Webhook]:
         return await self.webhooks.for_user(user_id)
 
     async def for_device(self, user_id: str, device_id: str) -> list[Webhook]:

@@ -43,7 +43,7 @@ class MessagesRepository:
     async def find_for_user(self, user_id: str, ext_id: str) -> list[Message]:
         return await self.db.run(_find_for_user, user_id, ext_id)
 
-    async def list(self, query: MessageFilter) -> tuple[list[Message], int]:
+    async def search(self, query: MessageFilter) -> tuple[list[Message], int]:
         return await self.db.run(_list, query)
 
     async def mark_cancelling(self, user_id: str, ext_id: str) -> tuple[list[Message], bool]:
@@ -71,7 +71,7 @@ def _insert(conn: Connection, message: Message) -> Message:
             ))
     except sa.exc.IntegrityError as exc:
         raise DuplicateMessage(message.ext_id) from exc
-    message.id = result.inserted_primary_key[0]
+    message.id = int(result.inserted_primary_key[0])  # type: ignore[index]
     conn.execute(message_recipients.insert(), [
         {"message_id": message.id, "phone_number": r.phone_number, "state": r.state} for r in message.recipients
     ])

@@ -1,0 +1,1 @@
+"""Simulated Android gateway phones. Talks to any SMSGate server over HTTP; never imports reference_server."""
