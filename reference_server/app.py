@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
 import trio
+from quart import Response, request
 from quart_trio import QuartTrio
 
 from .api import catalog, docs, health, mobile, thirdparty, upstream
@@ -93,6 +94,18 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
         app.register_blueprint(upstream.blueprint)
     if settings.http.openapi.enabled:
         app.register_blueprint(docs.blueprint)
+
+    service_links = (
+        '</.well-known/api-catalog>; rel="api-catalog", '
+        f'<{app.extensions["smsgate"].public_api_path}/docs/doc.json>; rel="service-desc", '
+        '<https://docs.sms-gate.app/>; rel="service-doc", </.well-known/api-catalog>; rel="describedby"'
+    )
+
+    @app.after_request
+    async def link_header(response: Response) -> Response:
+        third_party = request.path.startswith(thirdparty.PREFIX)
+        response.headers["Link"] = '</.well-known/api-catalog>; rel="api-catalog"' if third_party else service_links
+        return response
 
     @app.before_serving
     async def start() -> None:

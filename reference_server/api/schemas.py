@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..domain.errors import InvalidInput
 from ..domain.models import STATES, WEBHOOK_EVENTS
@@ -24,6 +25,19 @@ def _base64(value: str) -> str:
     except (binascii.Error, ValueError):
         raise ValueError("data must be base64") from None
     return value
+
+
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}")
+
+
+def _date_time(value: object) -> object:
+    # pydantic would also read "1700000000" as a Unix time; Go's time.Time wants RFC 3339 text.
+    if isinstance(value, str) and not _DATE_TIME.match(value):
+        raise ValueError("must be an RFC 3339 date-time")
+    return value
+
+
+DateTime = Annotated[datetime, BeforeValidator(_date_time)]
 
 
 def _length(min_length: int = 0, max_length: int | None = None) -> Any:
@@ -56,13 +70,13 @@ class SendMessage(Body):
     withDeliveryReport: bool | None = None
     priority: Annotated[int, Field(ge=-128, le=127)] | None = None
     ttl: Annotated[int, Field(ge=5)] | None = None
-    validUntil: datetime | None = None
-    scheduleAt: datetime | None = None
+    validUntil: DateTime | None = None
+    scheduleAt: DateTime | None = None
 
 
 class InboxRefresh(Body):
-    since: datetime
-    until: datetime
+    since: DateTime
+    until: DateTime
     deviceId: Annotated[str, _length(0, 21)] | None = None
     messageTypes: Annotated[list[Literal["SMS", "MMS"]], Field(min_length=1)] | None = None
     webhookDelivery: Literal["Disabled", "Individual", "Batch"] | None = None

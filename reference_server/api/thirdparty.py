@@ -22,12 +22,6 @@ PREFIX = "/api/3rdparty/v1"
 blueprint = Blueprint("thirdparty", __name__, url_prefix=PREFIX)
 
 
-@blueprint.after_request
-async def api_catalog_link(response: Response) -> Response:
-    response.headers["Link"] = '</.well-known/api-catalog>; rel="api-catalog"'
-    return response
-
-
 # --- messages --------------------------------------------------------------------------------------
 @blueprint.post("/messages")
 @blueprint.post("/message")
@@ -36,7 +30,7 @@ async def send_message() -> Response:
     body = parse_json(SendMessage, await request.get_data())
     send = SendRequest(
         phone_numbers=body.phoneNumbers, ext_id=body.id or None, device_id=body.deviceId or None,
-        legacy_text=body.message, text=body.textMessage.text if body.textMessage else None,
+        legacy_text=body.message or None, text=body.textMessage.text if body.textMessage else None,
         data=body.dataMessage.data if body.dataMessage else None,
         port=body.dataMessage.port if body.dataMessage else None, is_encrypted=bool(body.isEncrypted),
         sim_number=body.simNumber, with_delivery_report=body.withDeliveryReport is not False,

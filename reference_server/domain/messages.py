@@ -118,7 +118,9 @@ class MessagesService:
             report.state = _taken(report.state)
             for recipient in report.recipients:
                 recipient.state = _taken(recipient.state)
-            report.states = {_taken(state): to_utc_naive(at) for state, at in report.states.items()}
+            # History keys stay as reported: a `Pending` entry is ignored (the row exists since creation)
+            # and must not shadow the `Processed` time.
+            report.states = {state: to_utc_naive(at) for state, at in report.states.items()}
         await self.messages.apply_reports(device.id, reports)
 
 
