@@ -10,7 +10,7 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from .api import catalog, docs, health, mobile, thirdparty, upstream
+from .api import catalog, docs, health, metrics, mobile, thirdparty, upstream
 from .api.auth import BearerScheme
 from .api.errors import register_error_handlers
 from .config import Settings
@@ -19,6 +19,7 @@ from .domain.messages import MessagesService
 from .domain.settings import SettingsService
 from .domain.webhooks import WebhooksService
 from .events.notifier import MemoryNotifier, MemoryPushSink, Notifier, PushSink
+from .metrics import Metrics
 from .storage.database import Database
 from .storage.devices import DevicesRepository
 from .storage.messages import MessagesRepository
@@ -48,6 +49,7 @@ class Services:
     webhooks: WebhooksService
     settings_service: SettingsService
     upstream_limiter: upstream.SlidingWindowLimiter
+    metrics: Metrics = field(default_factory=Metrics)
     bearer_schemes: list[BearerScheme] = field(default_factory=list)
     version: str = field(default_factory=package_version)
     failed_pings: int = 0
@@ -85,6 +87,8 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     app.extensions["smsgate"] = build_services(settings, db, notifier, push_sink)
 
     register_error_handlers(app)
+    metrics.instrument(app)
+    app.register_blueprint(metrics.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(health.blueprint, url_prefix=thirdparty.PREFIX, name="thirdparty_health")
     app.register_blueprint(thirdparty.blueprint)

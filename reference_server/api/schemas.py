@@ -31,13 +31,13 @@ _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}")
 
 
 def _date_time(value: object) -> object:
-    # pydantic would also read "1700000000" as a Unix time; Go's time.Time wants RFC 3339 text.
-    if isinstance(value, str) and not _DATE_TIME.match(value):
+    # pydantic would also read 1700000000 or "1700000000" as a Unix time; Go's time.Time wants RFC 3339 text.
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
         raise ValueError("must be an RFC 3339 date-time")
     return value
 
 
-DateTime = Annotated[datetime, BeforeValidator(_date_time)]
+DateTime = Annotated[datetime, Field(strict=False), BeforeValidator(_date_time)]
 
 
 def _length(min_length: int = 0, max_length: int | None = None) -> Any:

@@ -81,9 +81,9 @@ def test_quick_start_cycle(bare_server: LiveServer, tmp_path: Path) -> None:
         assert http.get("/api/mobile/v1/message", headers=device_auth).json() == []
 
         # 5. the integrator sees the outcome
-        state = http.get(f"/api/3rdparty/v1/messages/{message_id}", auth=auth)
-        assert state.status_code == 200, state.text
-        body = state.json()
+        outcome = http.get(f"/api/3rdparty/v1/messages/{message_id}", auth=auth)
+        assert outcome.status_code == 200, outcome.text
+        body = outcome.json()
         assert body["state"] == "Delivered"
         assert body["recipients"] == [{"phoneNumber": PHONE, "state": "Delivered"}]
         assert set(body["states"]) == {"Pending", "Processed", "Sent", "Delivered"}
