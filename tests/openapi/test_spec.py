@@ -62,7 +62,7 @@ def test_operation_ids_are_unique() -> None:
 def test_paths_are_internal_paths() -> None:
     assert load_spec()["servers"] == [{"url": "/"}]
     for path in load_spec()["paths"]:
-        assert path.startswith(("/api", "/health", "/.well-known/")), path
+        assert path.startswith(("/api", "/health", "/.well-known/", "/metrics")), path
 
 
 @pytest.mark.parametrize(("path", "method", "operation"), OPERATIONS, ids=IDS)
