@@ -10,13 +10,14 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from .api import catalog, docs, health, metrics, mobile, thirdparty, upstream
+from .api import catalog, docs, health, metrics, mobile, thirdparty, tokens, upstream
 from .api.auth import BearerScheme
 from .api.errors import register_error_handlers
 from .config import Settings
 from .domain.accounts import Accounts, OtpConfig
 from .domain.messages import MessagesService
 from .domain.settings import SettingsService
+from .domain.tokens import JwtConfig, TokenService
 from .domain.webhooks import WebhooksService
 from .events.notifier import MemoryNotifier, MemoryPushSink, Notifier, PushSink
 from .metrics import Metrics
@@ -25,6 +26,7 @@ from .storage.devices import DevicesRepository
 from .storage.messages import MessagesRepository
 from .storage.migrate import upgrade
 from .storage.settings import SettingsRepository
+from .storage.tokens import TokensRepository
 from .storage.users import UsersRepository
 from .storage.webhooks import WebhooksRepository
 
@@ -50,6 +52,7 @@ class Services:
     settings_service: SettingsService
     upstream_limiter: upstream.SlidingWindowLimiter
     metrics: Metrics = field(default_factory=Metrics)
+    tokens: TokenService | None = None  # None: JWT disabled (jwt.secret empty)
     bearer_schemes: list[BearerScheme] = field(default_factory=list)
     version: str = field(default_factory=package_version)
     failed_pings: int = 0
@@ -64,18 +67,28 @@ class Services:
 def build_services(settings: Settings, db: Database, notifier: Notifier | None = None,
                    push_sink: PushSink | None = None) -> Services:
     notifier = notifier or MemoryNotifier()
+    metrics = Metrics()
     devices = DevicesRepository(db)
+    tokens = None
+    if settings.jwt.enabled:
+        jwt = settings.jwt
+        tokens = TokenService(TokensRepository(db), JwtConfig(jwt.secret, jwt.issuer, jwt.access_ttl, jwt.refresh_ttl),
+                              count=metrics.count_jwt)
     otp = OtpConfig(settings.otp.enabled, settings.otp.length, settings.otp.ttl, settings.otp.retries)
     return Services(
         settings=settings,
         db=db,
         notifier=notifier,
         push_sink=push_sink or MemoryPushSink(),
-        accounts=Accounts(UsersRepository(db), devices, otp),
-        messages=MessagesService(MessagesRepository(db), devices, notifier, settings.phones.default_region),
+        accounts=Accounts(UsersRepository(db), devices, otp, tokens),
+        messages=MessagesService(MessagesRepository(db), devices, notifier, settings.phones.default_region,
+                                 count_state=metrics.count_message_state),
         webhooks=WebhooksService(WebhooksRepository(db), devices, notifier),
         settings_service=SettingsService(SettingsRepository(db), notifier),
         upstream_limiter=upstream.SlidingWindowLimiter(limit=5, window=60),
+        metrics=metrics,
+        tokens=tokens,
+        bearer_schemes=[tokens] if tokens else [],
     )
 
 
@@ -92,6 +105,7 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     app.register_blueprint(health.blueprint)
     app.register_blueprint(health.blueprint, url_prefix=thirdparty.PREFIX, name="thirdparty_health")
     app.register_blueprint(thirdparty.blueprint)
+    app.register_blueprint(tokens.blueprint)
     app.register_blueprint(mobile.blueprint)
     app.register_blueprint(catalog.blueprint)
     if settings.gateway.mode == "public":

@@ -307,6 +307,46 @@ class LogSettings(_Section):
     level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
 
 
+class CaSettings(_Section):
+    """ours: the private Certificate Authority mounted inside smsgate-server (see `smsgate-ca`)."""
+
+    # Field order matters: dir's validator reads enabled.
+    enabled: bool = False
+    dir: str = ""  # made by `smsgate-ca init --dir`; holds the root certificate and key
+    ttl: Duration = timedelta(hours=24)  # a request (and its certificate) can be fetched this long
+    rate_limit: NonNegativeInt = 1  # POST /csr per minute per client IP; 0 = no limit
+    path_prefix: str = "/api/ca/v1"
+
+    @field_validator("dir")
+    @classmethod
+    def _check_dir(cls, value: str, info: ValidationInfo) -> str:
+        if not info.data.get("enabled"):
+            return value
+        if not value:
+            raise ConfigError("required when ca.enabled is true (a directory made by `smsgate-ca init --dir DIR`)")
+        from .ca.paths import missing_root_files
+
+        if missing := missing_root_files(Path(value)):
+            raise ConfigError(f"no CA root in {value!r} (missing {', '.join(missing)}); "
+                              f"create one with `smsgate-ca init --dir {value}`")
+        return value
+
+    @field_validator("ttl")
+    @classmethod
+    def _check_ttl(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ConfigError(f"must be positive, got {value}")
+        return value
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        prefix = value.rstrip("/")
+        if not prefix.startswith("/") or any(c in prefix for c in "<>?# "):
+            raise ConfigError(f"expected a URL path like '/api/ca/v1', got {value!r}")
+        return prefix
+
+
 class Settings(_Section):
     gateway: GatewaySettings = GatewaySettings()
     http: HttpSettings = HttpSettings()
@@ -321,6 +361,7 @@ class Settings(_Section):
     otp: OtpSettings = OtpSettings()
     tasks: TasksSettings = TasksSettings()
     log: LogSettings = LogSettings()
+    ca: CaSettings = CaSettings()  # ours
 
     def database_url(self) -> str:
         return self.database.sqlalchemy_url()

@@ -29,5 +29,13 @@ class Metrics:
         self.jwt_revoked = Counter("sms_auth_jwt_tokens_revoked_total", "JWT revocations", ["status"], registry=r)
         self.jwt_refreshed = Counter("sms_auth_jwt_tokens_refreshed_total", "JWT refreshes", ["status"], registry=r)
 
+    def count_jwt(self, operation: str, status: str) -> None:
+        counter = {"issued": self.jwt_issued, "validated": self.jwt_validated, "revoked": self.jwt_revoked,
+                   "refreshed": self.jwt_refreshed}[operation]
+        counter.labels(status).inc()
+
+    def count_message_state(self, state: str) -> None:
+        self.messages.labels(state).inc()
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -75,9 +75,14 @@ def sqlite_url(tmp_path: Any) -> str:
 class Api:
     """An httpx client on the app plus the notifier it reports to, with helpers for common steps."""
 
-    def __init__(self, client: httpx.AsyncClient, notifier: MemoryNotifier) -> None:
+    def __init__(self, client: httpx.AsyncClient, notifier: MemoryNotifier, app: Any = None) -> None:
         self.client = client
         self.notifier = notifier
+        self.app = app
+
+    @property
+    def services(self) -> Any:
+        return self.app.extensions["smsgate"]
 
     async def register(self, auth: Any = None, headers: dict[str, str] | None = None,
                        **body: Any) -> dict[str, Any]:
@@ -97,7 +102,7 @@ async def open_api(settings: Settings) -> AsyncIterator[Api]:
     async with app.test_app():
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Api(client, notifier)
+            yield Api(client, notifier, app)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from quart import g, request
 
 from ..domain.errors import NotAuthenticated, NotPermitted
-from ..domain.models import Device
-from .context import Principal, services
+from ..domain.models import Device, Principal
+from .context import services
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -56,14 +56,14 @@ async def current_principal() -> Principal:
     raise NotAuthenticated("Unauthorized")
 
 
-def user_route(scope: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """3rd-party route: a user whose credential allows `scope`, available as `g.principal`."""
+def user_route(scope: str, exact: bool = False) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """3rd-party route: a user whose credential allows `scope` (`exact`: `all:any` does not count)."""
 
     def decorate(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @functools.wraps(handler)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             principal = await current_principal()
-            if not principal.allows(scope):
+            if not principal.allows(scope, exact):
                 raise NotPermitted(f"scope required: {scope}")
             g.principal = principal
             return await handler(*args, **kwargs)

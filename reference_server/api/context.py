@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from quart import current_app, request
@@ -37,14 +36,3 @@ def _trusted(peer: str, proxies: list[str]) -> bool:
         except ValueError:
             continue
     return False
-
-
-@dataclass(frozen=True)
-class Principal:
-    """A 3rd-party caller: a user and the scopes its credential carries."""
-
-    user_id: str
-    scopes: frozenset[str] = field(default_factory=lambda: frozenset({"all:any"}))
-
-    def allows(self, scope: str) -> bool:
-        return scope in self.scopes or "all:any" in self.scopes

@@ -23,7 +23,8 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.Unavailable: 503,
 }
 
-# Upstream authenticates before routing: an unknown path under these prefixes is 401 without credentials.
+# Upstream authenticates before routing: an unknown path (or a wrong method) under these prefixes is 401
+# without credentials.
 AUTHENTICATED_PREFIXES = ("/api/3rdparty/v1/", "/api/mobile/v1/")
 
 
@@ -39,7 +40,7 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
-        if status == 404 and request.path.startswith(AUTHENTICATED_PREFIXES) and not request.headers.get(
+        if status in (404, 405) and request.path.startswith(AUTHENTICATED_PREFIXES) and not request.headers.get(
             "Authorization"
         ):
             return error_response(401, "Unauthorized")

@@ -152,3 +152,8 @@ def parse_json(adapter: type[M] | TypeAdapter[M], raw: str | bytes) -> M:
             raise InvalidInput(f"failed to parse body: {first['msg']}") from None
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise InvalidInput(f"failed to validate: {where}: {first['msg']}") from None
+
+
+class TokenRequest(Body):
+    scopes: Annotated[list[Annotated[str, _length(1, 64)]], Field(min_length=1, max_length=32)]
+    ttl: Annotated[int, Field(ge=0, le=10 * 365 * 24 * 3600)] | None = None

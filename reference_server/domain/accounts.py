@@ -18,6 +18,7 @@ from .clock import now
 from .errors import InvalidInput, NotAuthenticated, NotFound, NotImplementedHere, NotPermitted
 from .ids import new_id
 from .models import Device, SimCard, User
+from .tokens import TokenService
 
 BCRYPT_ROUNDS = 10  # Go's bcrypt.DefaultCost, so hashes move freely between the two servers
 OTP_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -55,10 +56,12 @@ def private_token_matches(presented: str, expected: str) -> bool:
 
 
 class Accounts:
-    def __init__(self, users: UsersRepository, devices: DevicesRepository, otp: OtpConfig) -> None:
+    def __init__(self, users: UsersRepository, devices: DevicesRepository, otp: OtpConfig,
+                 tokens: TokenService | None = None) -> None:
         self.users = users
         self.devices = devices
         self.otp = otp
+        self.tokens = tokens
         self._logins: TTLCache[bytes, str] = TTLCache(LOGIN_CACHE_SECONDS)
         self._codes: TTLCache[str, str] = TTLCache(otp.ttl_seconds)
 
@@ -86,6 +89,8 @@ class Accounts:
             raise NotAuthenticated("failed to change password")
         await self.users.set_password_hash(user_id, await trio.to_thread.run_sync(_hash_password, new))
         self._logins.drop_where(lambda cached_user: cached_user == user_id)
+        if self.tokens is not None:  # a new password ends every session minted with the old one
+            await self.tokens.revoke_all(user_id)
 
     # --- one-time codes -----------------------------------------------------------------------------
     def issue_code(self, user_id: str) -> tuple[str, datetime]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,8 +38,9 @@ class SendRequest:
 
 class MessagesService:
     def __init__(self, messages: MessagesRepository, devices: DevicesRepository, notifier: Notifier,
-                 default_region: str = "RU") -> None:
+                 default_region: str = "RU", count_state: Callable[[str], None] | None = None) -> None:
         self.messages = messages
+        self.count_state = count_state or (lambda _state: None)
         self.devices = devices
         self.notifier = notifier
         self.default_region = default_region
@@ -82,6 +84,7 @@ class MessagesService:
             stored = await self.messages.insert(message)
         except DuplicateMessage:
             raise Conflict("message with the same ID already exists") from None
+        self.count_state("Pending")
         await self.notifier.notify(user_id, device_id, DeviceEvent("MessageEnqueued"))
         return stored
 
@@ -121,7 +124,10 @@ class MessagesService:
             # History keys stay as reported: a `Pending` entry is ignored (the row exists since creation)
             # and must not shadow the `Processed` time.
             report.states = {state: to_utc_naive(at) for state, at in report.states.items()}
-        await self.messages.apply_reports(device.id, reports)
+        known = set(await self.messages.apply_reports(device.id, reports))
+        for report in reports:
+            if report.ext_id in known:
+                self.count_state(report.state)
 
 
 def _taken(state: str) -> str:

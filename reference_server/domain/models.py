@@ -16,6 +16,17 @@ WEBHOOK_EVENTS = (
 )
 
 
+@dataclass(frozen=True)
+class Principal:
+    """A 3rd-party caller: a user and the scopes its credential carries (Basic: `all:any`)."""
+
+    user_id: str
+    scopes: frozenset[str] = frozenset({"all:any"})
+
+    def allows(self, scope: str, exact: bool = False) -> bool:
+        return scope in self.scopes or (not exact and "all:any" in self.scopes)
+
+
 @dataclass
 class User:
     id: str

@@ -115,3 +115,45 @@ device_settings = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
 )
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.CHAR(21), primary_key=True),  # the JWT's jti
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_use", sa.Enum("access", "refresh", name="token_use", create_constraint=False), nullable=False),
+    sa.Column("parent_jti", sa.CHAR(21), nullable=True),  # a refresh row points at its access jti
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index("idx_tokens_user_id", "user_id"),
+    sa.Index("idx_tokens_expires_at", "expires_at"),
+    sa.Index("idx_tokens_parent_jti", "parent_jti"),
+)
+
+# Leases that let one process at a time run a periodic task (GET_LOCK's role upstream, portable to SQLite).
+task_leases = sa.Table(
+    "task_leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+)
+
+# Certificate signing requests of the private CA (reference_server/ca); rows expire at `expires_at`.
+ca_requests = sa.Table(
+    "ca_requests",
+    metadata,
+    sa.Column("id", sa.CHAR(21), primary_key=True),
+    sa.Column("type", sa.String(16), nullable=False),  # webhook | private_server
+    sa.Column("status", sa.String(16), nullable=False),  # pending | approved | denied
+    sa.Column("content", sa.Text, nullable=False),  # the CSR, PEM
+    sa.Column("metadata", sa.JSON, nullable=True),
+    sa.Column("certificate", sa.Text, nullable=True),  # the leaf, PEM, once approved
+    sa.Column("client_ip", sa.String(64), nullable=True),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index("idx_ca_requests_expires_at", "expires_at"),
+)

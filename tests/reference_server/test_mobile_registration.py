@@ -13,7 +13,6 @@ import httpx
 import pytest
 import trio
 import trio.testing
-
 from conftest import Api, make_settings, open_api
 
 MOBILE = "/api/mobile/v1"
@@ -291,7 +290,8 @@ async def test_user_code_requires_basic(sqlite_api: Api, kind: str) -> None:
 
 
 # --- private mode -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("header", [None, "Bearer", "Bearer wrong-token", "Bearer s3cret-token-x", "Token s3cret-token"])
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer wrong-token", "Bearer s3cret-token-x",
+                                    "Token s3cret-token"])
 async def test_private_mode_rejects_missing_or_wrong_token(private_api: Api, header: str | None) -> None:
     headers = {"Authorization": header} if header is not None else {}
     response = await private_api.client.post(f"{MOBILE}/device", json={"name": "x"}, headers=headers)
