@@ -131,6 +131,11 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
             await trio.to_thread.run_sync(upgrade, db.engine)
         log.info("serving in %s mode, database %s", settings.gateway.mode, db.engine.url.render_as_string())
 
+    if settings.ca.enabled:  # here: its worker starts after the migrations and stops before db.dispose()
+        from .ca.server import mount_ca_from_settings
+
+        mount_ca_from_settings(app, settings, db)
+
     @app.after_serving
     async def stop() -> None:
         db.dispose()

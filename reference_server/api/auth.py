@@ -68,6 +68,7 @@ def user_route(scope: str, exact: bool = False) -> Callable[[Callable[P, Awaitab
             g.principal = principal
             return await handler(*args, **kwargs)
 
+        wrapper.required_scope = scope  # type: ignore[attr-defined]  # read by the scope-walk test
         return wrapper
 
     return decorate

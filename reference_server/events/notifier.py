@@ -1,10 +1,12 @@
-"""The seam between the API and device notification (push queue, SSE, relay come in their own work).
+"""The seam between the API and device notification.
 
-The API tells the notifier *what* happened for which user/device; routing to a transport is its job.
+The API tells the notifier *what* happened for which user/device; routing to a transport is its job
+(`router.EventRouter` in the server, `MemoryNotifier` in tests that only check what was told).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +21,10 @@ EVENT_TYPES = ("MessageEnqueued", "MessageCancelled", "WebhooksUpdated", "Messag
 class DeviceEvent:
     type: str
     data: dict[str, str] | None = None
+
+    def data_json(self) -> str:
+        """The data as the wire carries it: compact JSON with sorted keys (Go's encoding), `null` if none."""
+        return json.dumps(self.data, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""3rd-party API, messages: send, list, get, cancel, legacy aliases, inbox export/refresh (contract §2.2.2–2.2.5, §2.2.8)."""
+"""3rd-party API messages: send, list, get, cancel, aliases, inbox export/refresh (contract §2.2.2–2.2.5, §2.2.8)."""
 
 from __future__ import annotations
 
@@ -230,11 +230,11 @@ async def test_bad_phone_numbers(sqlite_api: Api, phone: str, message: str) -> N
         assert got == message
 
 
-@pytest.mark.parametrize("flags", [{"isEncrypted": True}, {}])
-async def test_numbers_are_kept_verbatim_when_encrypted_or_validation_skipped(sqlite_api: Api,
-                                                                             flags: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("flags", "params"), [({"isEncrypted": True}, {}), ({}, {"skipPhoneValidation": "true"})],
+                         ids=["isEncrypted", "skipPhoneValidation"])
+async def test_numbers_are_kept_verbatim_when_encrypted_or_validation_skipped(
+        sqlite_api: Api, flags: dict[str, Any], params: dict[str, str]) -> None:
     user = await sqlite_api.register()
-    params = {} if flags else {"skipPhoneValidation": "true"}
     raw = ["89991234567", "not-a-phone", "+74951234567"]
     state = await sent_ok(sqlite_api, user, text(phones=raw, **flags), **params)
     assert [r["phoneNumber"] for r in state["recipients"]] == raw
