@@ -19,16 +19,21 @@ from .domain.messages import MessagesService
 from .domain.settings import SettingsService
 from .domain.tokens import JwtConfig, TokenService
 from .domain.webhooks import WebhooksService
-from .events.notifier import MemoryNotifier, MemoryPushSink, Notifier, PushSink
+from .events.notifier import Notifier, PushSink
+from .events.runtime import Events
 from .metrics import Metrics
 from .storage.database import Database
 from .storage.devices import DevicesRepository
+from .storage.maintenance import MaintenanceRepository
 from .storage.messages import MessagesRepository
 from .storage.migrate import upgrade
 from .storage.settings import SettingsRepository
 from .storage.tokens import TokensRepository
 from .storage.users import UsersRepository
 from .storage.webhooks import WebhooksRepository
+from .tasks.jobs import periodic_tasks
+from .tasks.online import OnlineTracker
+from .tasks.periodic import PeriodicTask, process_owner, run_periodic
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +56,12 @@ class Services:
     webhooks: WebhooksService
     settings_service: SettingsService
     upstream_limiter: upstream.SlidingWindowLimiter
+    events: Events  # SSE connections, push queue, routing (the default notifier and push sink)
     metrics: Metrics = field(default_factory=Metrics)
     tokens: TokenService | None = None  # None: JWT disabled (jwt.secret empty)
+    online: OnlineTracker | None = None
+    maintenance: MaintenanceRepository | None = None
+    periodic: list[PeriodicTask] = field(default_factory=list)
     bearer_schemes: list[BearerScheme] = field(default_factory=list)
     version: str = field(default_factory=package_version)
     failed_pings: int = 0
@@ -66,30 +75,43 @@ class Services:
 
 def build_services(settings: Settings, db: Database, notifier: Notifier | None = None,
                    push_sink: PushSink | None = None) -> Services:
-    notifier = notifier or MemoryNotifier()
     metrics = Metrics()
     devices = DevicesRepository(db)
+    events = Events(settings, devices, metrics, package_version())
+    notifier = notifier or events.router
+    tokens_repository = TokensRepository(db)
+    maintenance = MaintenanceRepository(db)
+    online = OnlineTracker(maintenance)
     tokens = None
     if settings.jwt.enabled:
         jwt = settings.jwt
-        tokens = TokenService(TokensRepository(db), JwtConfig(jwt.secret, jwt.issuer, jwt.access_ttl, jwt.refresh_ttl),
+        tokens = TokenService(tokens_repository, JwtConfig(jwt.secret, jwt.issuer, jwt.access_ttl, jwt.refresh_ttl),
                               count=metrics.count_jwt)
     otp = OtpConfig(settings.otp.enabled, settings.otp.length, settings.otp.ttl, settings.otp.retries)
     return Services(
         settings=settings,
         db=db,
         notifier=notifier,
-        push_sink=push_sink or MemoryPushSink(),
-        accounts=Accounts(UsersRepository(db), devices, otp, tokens),
+        push_sink=push_sink or events.push_queue,
+        accounts=Accounts(UsersRepository(db), devices, otp, tokens, online),
         messages=MessagesService(MessagesRepository(db), devices, notifier, settings.phones.default_region,
                                  count_state=metrics.count_message_state),
         webhooks=WebhooksService(WebhooksRepository(db), devices, notifier),
         settings_service=SettingsService(SettingsRepository(db), notifier),
         upstream_limiter=upstream.SlidingWindowLimiter(limit=5, window=60),
+        events=events,
         metrics=metrics,
         tokens=tokens,
         bearer_schemes=[tokens] if tokens else [],
+        online=online,
+        maintenance=maintenance,
+        periodic=periodic_tasks(settings, maintenance, tokens_repository),
     )
+
+
+def begin_shutdown(app: QuartTrio) -> None:
+    """The server is about to stop: end the SSE streams so that in-flight requests can all finish."""
+    app.extensions["smsgate"].events.close_streams()
 
 
 def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sink: PushSink | None = None,
@@ -97,7 +119,7 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     db = Database(settings.database_url(), pool_size=settings.database.pool_size(), echo=settings.database.debug)
     app = QuartTrio(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
-    app.extensions["smsgate"] = build_services(settings, db, notifier, push_sink)
+    services = app.extensions["smsgate"] = build_services(settings, db, notifier, push_sink)
 
     register_error_handlers(app)
     metrics.instrument(app)
@@ -125,11 +147,27 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
         response.headers["Link"] = '</.well-known/api-catalog>; rel="api-catalog"' if third_party else service_links
         return response
 
+    background = trio.CancelScope()  # our loops; cancelled first thing on shutdown
+
+    async def run_background(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        owner = process_owner()
+        assert services.maintenance is not None
+        with background:
+            async with trio.open_nursery() as nursery:
+                for task in services.periodic:
+                    nursery.start_soon(run_periodic, task, services.maintenance, owner)
+                if services.online is not None:
+                    nursery.start_soon(services.online.run)
+                task_status.started()
+
     @app.before_serving
     async def start() -> None:
         if migrate_on_start:
             await trio.to_thread.run_sync(upgrade, db.engine)
         log.info("serving in %s mode, database %s", settings.gateway.mode, db.engine.url.render_as_string())
+        await app.nursery.start(run_background)
+
+    services.events.install(app)  # after the migrations; it stops before db.dispose()
 
     if settings.ca.enabled:  # here: its worker starts after the migrations and stops before db.dispose()
         from .ca.server import mount_ca_from_settings
@@ -138,6 +176,9 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
 
     @app.after_serving
     async def stop() -> None:
+        background.cancel()
+        if services.online is not None:
+            await services.online.flush()  # the last marks of last_seen
         db.dispose()
 
     return app

@@ -73,7 +73,7 @@ def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> N
         return
     from hypercorn.trio import serve as hypercorn_serve
 
-    from .app import create_app
+    from .app import begin_shutdown, create_app
 
     app = create_app(settings, migrate_on_start=False)
 
@@ -81,6 +81,7 @@ def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> N
         async def shutdown_trigger() -> None:
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
+                    begin_shutdown(app)  # SSE streams end now instead of at the graceful timeout
                     return
 
         log.info("listening on %s", config.bind[0])

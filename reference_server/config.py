@@ -6,6 +6,7 @@ Environment names are the upper-case key path joined by `__` (`HTTP__API__HOST`)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -182,6 +183,18 @@ class FcmSettings(_Section):
     timeout_seconds: NonNegativeInt = 0
     endpoint: str = ""  # ours: FCM-v1-compatible base URL override (tests, air-gapped setups)
 
+    @field_validator("credentials_json")
+    @classmethod
+    def _check_credentials(cls, value: str) -> str:
+        if value.strip():  # the content is checked when the first push is sent (`{}` passes here)
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                raise ConfigError("must be the service-account JSON document itself (not valid JSON)") from None
+            if not isinstance(parsed, dict):
+                raise ConfigError("must be a JSON object (the service-account file's content)")
+        return value
+
     @property
     def effective_debounce_seconds(self) -> int:
         return max(5, self.debounce_seconds)
@@ -221,8 +234,16 @@ class CacheSettings(_Section):
 
 
 class PubSubSettings(_Section):
-    url: str = "memory://"
+    url: str = "memory://"  # or redis://[:password@]host:port/db, rediss://..., unix:///path.sock
     buffer_size: NonNegativeInt = 128
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip() or "memory://"
+        if value.split(":", 1)[0] not in ("memory", "redis", "rediss", "unix"):
+            raise ConfigError("expected memory:// or a Redis URL (redis://host:6379/0)")
+        return value
 
 
 class JwtSettings(_Section):
@@ -312,7 +333,7 @@ class CaSettings(_Section):
 
     # Field order matters: dir's validator reads enabled.
     enabled: bool = False
-    dir: str = ""  # made by `smsgate-ca init --dir`; holds the root certificate and key
+    dir: str = Field(default="", validate_default=True)  # made by `smsgate-ca init --dir`: the root cert and key
     ttl: Duration = timedelta(hours=24)  # a request (and its certificate) can be fetched this long
     rate_limit: NonNegativeInt = 1  # POST /csr per minute per client IP; 0 = no limit
     path_prefix: str = "/api/ca/v1"

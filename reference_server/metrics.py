@@ -28,6 +28,29 @@ class Metrics:
                                      registry=r)
         self.jwt_revoked = Counter("sms_auth_jwt_tokens_revoked_total", "JWT revocations", ["status"], registry=r)
         self.jwt_refreshed = Counter("sms_auth_jwt_tokens_refreshed_total", "JWT refreshes", ["status"], registry=r)
+        self._add_notification_metrics(r)
+
+    def _add_notification_metrics(self, r: CollectorRegistry) -> None:
+        """Push queue, event routing and SSE (events/)."""
+        self.push_enqueued = Counter("sms_push_enqueued_total", "Pushes queued, by event", ["event"], registry=r)
+        self.push_retries = Counter("sms_push_retries_total", "Failed pushes queued again", registry=r)
+        self.push_blacklist = Counter("sms_push_blacklist_total", "Push blacklist: tokens added, pushes skipped",
+                                      ["operation"], registry=r)
+        self.push_errors = Counter("sms_push_errors_total", "Pushes the sender failed to deliver", registry=r)
+        self.events_enqueued = Counter("sms_events_enqueued_total", "Device events raised, by event", ["event"],
+                                       registry=r)
+        self.events_sent = Counter("sms_events_sent_total", "Device events handed to a transport",
+                                   ["event", "delivery_type"], registry=r)
+        self.events_failed = Counter("sms_events_failed_total", "Device events not handed to a transport",
+                                     ["event", "delivery_type", "reason"], registry=r)
+        self.sse_active = Gauge("sms_sse_active_connections", "Open SSE connections", registry=r)
+        self.sse_sent = Counter("sms_sse_events_sent_total", "Events written to SSE streams", ["event_type"],
+                                registry=r)
+        self.sse_errors = Counter("sms_sse_connection_errors_total", "SSE delivery problems", ["error_type"],
+                                  registry=r)
+        self.sse_latency = Histogram("sms_sse_event_delivery_latency_seconds",
+                                     "From routing an event to writing it to an SSE stream", registry=r)
+        self.sse_keepalives = Counter("sms_sse_keepalives_sent_total", "SSE keep-alive comments written", registry=r)
 
     def count_jwt(self, operation: str, status: str) -> None:
         counter = {"issued": self.jwt_issued, "validated": self.jwt_validated, "revoked": self.jwt_revoked,

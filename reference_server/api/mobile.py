@@ -124,3 +124,11 @@ async def device_webhooks() -> Response:
 @device_route
 async def device_settings() -> Response:
     return json_response(await services().settings_service.for_device(g.device.user_id))
+
+
+@blueprint.get("/events")
+@device_route
+async def device_events() -> Response:
+    """Server-Sent Events for this device (used when it has no push token); streams until closed."""
+    events = services().events
+    return events.sse.response(g.device.id, events.keep_alive)

@@ -7,10 +7,12 @@ from datetime import datetime
 
 from quart import request
 
+from ..domain.clock import parse_rfc3339
 from ..domain.errors import InvalidInput
 
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+INT64_MAX = 2**63 - 1  # strconv.ParseInt's range: larger numbers are a parse error, not a database error
 
 
 def _bad(name: str, value: str, why: str) -> InvalidInput:
@@ -28,7 +30,7 @@ def flag(name: str, default: bool = False) -> bool:
     raise _bad(name, value, "not a boolean")
 
 
-def integer(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+def integer(name: str, default: int, minimum: int, maximum: int = INT64_MAX) -> int:
     value = request.args.get(name)
     if value is None or value == "":
         return default
@@ -36,9 +38,8 @@ def integer(name: str, default: int, minimum: int, maximum: int | None = None) -
         number = int(value, 10)
     except ValueError:
         raise _bad(name, value, "not an integer") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise _bad(name, value, f"must be {bounds}")
+    if not minimum <= number <= maximum:
+        raise _bad(name, value, f"must be between {minimum} and {maximum}")
     return number
 
 
@@ -47,12 +48,9 @@ def timestamp(name: str) -> datetime | None:
     if value is None or value == "":
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("z", "Z"))
+        return parse_rfc3339(value)
     except ValueError:
         raise _bad(name, value, "not an RFC 3339 date-time") from None
-    if "T" not in value.upper():
-        raise _bad(name, value, "not an RFC 3339 date-time")
-    return moment
 
 
 def choice(name: str, allowed: Iterable[str], default: str | None = None) -> str | None:

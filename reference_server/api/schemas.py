@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import from_json
 
+from ..domain.clock import parse_rfc3339
 from ..domain.errors import InvalidInput
 from ..domain.models import STATES, WEBHOOK_EVENTS
 from ..events.notifier import EVENT_TYPES
@@ -17,6 +18,8 @@ from ..events.notifier import EVENT_TYPES
 State = Literal[STATES]  # type: ignore[valid-type]
 WebhookEvent = Literal[WEBHOOK_EVENTS]  # type: ignore[valid-type]
 PushEvent = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+# The longest Go time.Duration in whole seconds (~292 years): upstream turns ttl into one.
+MAX_TTL_SECONDS = 9_223_372_036
 
 
 def _base64(value: str) -> str:
@@ -27,14 +30,12 @@ def _base64(value: str) -> str:
     return value
 
 
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}")
-
-
 def _date_time(value: object) -> object:
-    # pydantic would also read 1700000000 or "1700000000" as a Unix time; Go's time.Time wants RFC 3339 text.
-    if not isinstance(value, str) or not _DATE_TIME.match(value):
+    # pydantic would also read 1700000000 or "1700000000" as a Unix time, or a time without an offset;
+    # Go's time.Time wants RFC 3339 text.
+    if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 date-time")
-    return value
+    return parse_rfc3339(value)
 
 
 DateTime = Annotated[datetime, Field(strict=False), BeforeValidator(_date_time)]
@@ -69,7 +70,7 @@ class SendMessage(Body):
     simNumber: Annotated[int, Field(ge=1, le=3)] | None = None
     withDeliveryReport: bool | None = None
     priority: Annotated[int, Field(ge=-128, le=127)] | None = None
-    ttl: Annotated[int, Field(ge=5)] | None = None
+    ttl: Annotated[int, Field(ge=5, le=MAX_TTL_SECONDS)] | None = None
     validUntil: DateTime | None = None
     scheduleAt: DateTime | None = None
 
@@ -125,7 +126,7 @@ class StateReportBody(Body):
     id: Annotated[str, _length(1, 36)]
     state: State
     recipients: Annotated[list[RecipientReport], Field(min_length=1)]
-    states: dict[State, datetime] | None = None
+    states: dict[State, DateTime] | None = None
 
 
 class PushItem(Body):
@@ -140,16 +141,33 @@ PushItems = TypeAdapter(Annotated[list[PushItem], Field(max_length=1000)])
 M = TypeVar("M")
 
 
+def whole_numbers(value: Any) -> Any:
+    """JSON has one number type: `3.0` is the integer 3 (as JSON Schema counts it), so integer fields take it.
+
+    Only floats that spell an integer exactly (up to 2**53) are turned into ints; `3.5` and `1e300` stay floats
+    and strict integer fields reject them.
+    """
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    return value
+
+
 def parse_json(adapter: type[M] | TypeAdapter[M], raw: str | bytes) -> M:
     """Parses and validates a body; failures become 400 with the first problem named."""
     try:
+        document = whole_numbers(from_json(raw or b"null"))
+    except ValueError as exc:
+        raise InvalidInput(f"failed to parse body: Invalid JSON: {exc}") from None
+    try:
         if isinstance(adapter, TypeAdapter):
-            return adapter.validate_json(raw or b"null")
-        return adapter.model_validate_json(raw or b"null")  # type: ignore[attr-defined, no-any-return]
+            return adapter.validate_python(document)
+        return adapter.model_validate(document)  # type: ignore[attr-defined, no-any-return]
     except ValidationError as exc:
         first = exc.errors()[0]
-        if first["type"] == "json_invalid":
-            raise InvalidInput(f"failed to parse body: {first['msg']}") from None
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise InvalidInput(f"failed to validate: {where}: {first['msg']}") from None
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from pydantic_core import from_json
 from quart import Blueprint, Response, g, request
 
 from ..domain.clock import to_utc_naive
@@ -16,9 +15,11 @@ from . import query, views
 from .auth import user_route
 from .context import services
 from .responses import empty, json_response
-from .schemas import InboxRefresh, SendMessage, WebhookBody, parse_json
+from .schemas import InboxRefresh, SendMessage, WebhookBody, parse_json, whole_numbers
 
 PREFIX = "/api/3rdparty/v1"
+# The longest Go time.Duration in whole hours (~292 years): upstream turns deviceActiveWithin into one.
+MAX_ACTIVE_WITHIN_HOURS = 2_562_047
 blueprint = Blueprint("thirdparty", __name__, url_prefix=PREFIX)
 
 
@@ -39,7 +40,7 @@ async def send_message() -> Response:
     message = await services().messages.send(
         g.principal.user_id, send,
         skip_phone_validation=query.flag("skipPhoneValidation"),
-        device_active_within_hours=query.integer("deviceActiveWithin", 0, 0),
+        device_active_within_hours=query.integer("deviceActiveWithin", 0, 0, MAX_ACTIVE_WITHIN_HOURS),
     )
     location = f"{services().public_api_path}/3rdparty/v1/messages/{message.ext_id}"
     return json_response(views.message_state(message), 202, {"Location": location})
@@ -156,9 +157,9 @@ async def patch_settings() -> Response:
 
 async def _json_document() -> object:
     try:
-        return json.loads(await request.get_data() or b"null")
+        return whole_numbers(from_json(await request.get_data() or b"null"))
     except ValueError as exc:
-        raise InvalidInput(f"failed to parse body: {exc}") from None
+        raise InvalidInput(f"failed to parse body: Invalid JSON: {exc}") from None
 
 
 # --- webhooks ------------------------------------------------------------------------------------------

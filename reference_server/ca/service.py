@@ -8,6 +8,7 @@ left pending (queue full, process restarted) are picked up again by the periodic
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,21 +36,23 @@ class CsrNotFound(LookupError):
 
 
 class WallClock:
-    """UTC wall time that advances with Trio's clock: real time in production, MockClock time in tests.
+    """UTC wall time plus however far Trio's clock has run ahead of real time.
 
-    Anchored to the system clock the first time it is read, so it must be read inside `trio.run`.
-    Millisecond precision, naive UTC: what the database stores.
+    With Trio's own clock (perf_counter plus an offset) that is nothing: the system's wall time, NTP steps
+    included, so a machine that boots with a wrong clock stops dating certificates by it once corrected.
+    Under a MockClock the jumps count, so tests drive expiry without waiting. Millisecond precision, naive
+    UTC: what the database stores. Read it inside `trio.run`.
     """
 
     def __init__(self) -> None:
-        self._anchor: tuple[datetime, float] | None = None
+        self._anchor: tuple[float, float] | None = None
 
     def now(self) -> datetime:
-        moment = trio.current_time()
+        trio_now, real_now = trio.current_time(), time.perf_counter()
         if self._anchor is None:
-            self._anchor = (datetime.now(UTC).replace(tzinfo=None), moment)
-        wall, base = self._anchor
-        result = wall + timedelta(seconds=moment - base)
+            self._anchor = (trio_now, real_now)
+        skew = (trio_now - self._anchor[0]) - (real_now - self._anchor[1])
+        result = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=skew)
         return result.replace(microsecond=result.microsecond // 1000 * 1000)
 
 
@@ -78,6 +81,7 @@ class CaService:
         self._queue_in, self._queue_out = trio.open_memory_channel[str](QUEUE_SIZE)
         self._scope: trio.CancelScope | None = None
         self.sweep_interval = min(MAX_SWEEP_INTERVAL, max(1.0, ttl.total_seconds() / 2))
+        self.periodic_sweeps = 0  # finished rounds of the periodic sweep
 
     async def submit(self, submission: Submission, client_ip: str | None = None) -> CsrStatus:
         """Validate and store a request, then queue it for signing. Raises CsrInvalid, CaRequestExists."""
@@ -154,5 +158,6 @@ class CaService:
                     log.info("removed %d expired certificate requests", deleted)
             except Exception:
                 log.exception("certificate request sweep failed")
+            self.periodic_sweeps += 1
             await trio.sleep(self.sweep_interval)
 

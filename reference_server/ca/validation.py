@@ -76,7 +76,7 @@ def _invalid(reason: str) -> RequestInvalid:
     return RequestInvalid(f"failed to validate request: {reason}")
 
 
-def parse_submission(body: bytes) -> Submission:
+def parse_submission(body: str | bytes) -> Submission:
     """The JSON body of POST /csr: `content` (PEM CSR), optional `type` and `metadata`."""
     try:
         data = json.loads(body)
@@ -135,7 +135,8 @@ def _ip_addresses(csr: x509.CertificateSigningRequest) -> list[IPAddress]:
         san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
-    return [canonical(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    values = san.get_values_for_type(x509.IPAddress)
+    return [canonical(ip) for ip in values if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address)]
 
 
 def validate_csr(content: str) -> ValidCsr:

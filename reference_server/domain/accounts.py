@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import bcrypt
 import trio
@@ -19,6 +20,9 @@ from .errors import InvalidInput, NotAuthenticated, NotFound, NotImplementedHere
 from .ids import new_id
 from .models import Device, SimCard, User
 from .tokens import TokenService
+
+if TYPE_CHECKING:
+    from ..tasks.online import OnlineTracker
 
 BCRYPT_ROUNDS = 10  # Go's bcrypt.DefaultCost, so hashes move freely between the two servers
 OTP_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -57,11 +61,12 @@ def private_token_matches(presented: str, expected: str) -> bool:
 
 class Accounts:
     def __init__(self, users: UsersRepository, devices: DevicesRepository, otp: OtpConfig,
-                 tokens: TokenService | None = None) -> None:
+                 tokens: TokenService | None = None, online: OnlineTracker | None = None) -> None:
         self.users = users
         self.devices = devices
         self.otp = otp
         self.tokens = tokens
+        self.online = online
         self._logins: TTLCache[bytes, str] = TTLCache(LOGIN_CACHE_SECONDS)
         self._codes: TTLCache[str, str] = TTLCache(otp.ttl_seconds)
 
@@ -138,7 +143,11 @@ class Accounts:
         await self.devices.update(device.id, push_token, sim_cards)
 
     async def list_devices(self, user_id: str) -> list[Device]:
-        return await self.devices.for_user(user_id)
+        found = await self.devices.for_user(user_id)
+        if self.online is not None:
+            for device in found:
+                device.last_seen = self.online.last_seen(device.id, device.last_seen)
+        return found
 
     async def delete_device(self, user_id: str, device_id: str) -> None:
         await self.devices.delete(user_id, device_id)  # 204 even when nothing matched, as upstream
@@ -150,6 +159,12 @@ class Accounts:
         return device
 
     async def seen(self, device: Device) -> None:
+        """Every authenticated device request: batched by the online tracker, else written at once."""
         moment = now()
-        if moment > device.last_seen:
+        if moment <= device.last_seen:
+            return
+        device.last_seen = moment
+        if self.online is not None:
+            self.online.mark(device.id, moment)
+        else:
             await self.devices.touch(device.id, moment)

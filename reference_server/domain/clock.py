@@ -1,6 +1,14 @@
 """Time as the server stores it: naive UTC datetimes, millisecond precision (datetime(3))."""
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
+
+# RFC 3339 `date-time`: full date, "T", full time, a fraction of any length, and a mandatory offset.
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)", re.ASCII
+)
+# The extremes a naive datetime(3) column holds.
+_EARLIEST, _LATEST = datetime.min, datetime.max.replace(microsecond=999000)
 
 
 def now() -> datetime:
@@ -8,10 +16,32 @@ def now() -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 date-time, offset required (as Go's time.RFC3339); ValueError otherwise.
+
+    Fractions beyond microseconds are cut, as Go keeps nanoseconds we cannot store anyway.
+    """
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 date-time: {text!r}")
+    date, time, fraction, offset = match.groups()
+    fraction = f".{fraction[:6]}" if fraction else ""
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    return datetime.fromisoformat(f"{date}T{time}{fraction}{offset}")
+
+
 def to_utc_naive(moment: datetime) -> datetime:
-    """Inputs carry offsets (RFC 3339); a naive input is taken as UTC."""
+    """Inputs carry offsets (RFC 3339); a naive input is taken as UTC.
+
+    An instant whose UTC time falls outside years 1..9999 (9999-12-31T23:00:00-05:00) is clamped to the
+    nearest representable one: for filters and deadlines that far out the difference cannot matter.
+    """
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            offset = moment.utcoffset() or timedelta(0)
+            return _LATEST if offset < timedelta(0) else _EARLIEST
     return moment
 
 

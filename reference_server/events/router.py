@@ -1,0 +1,119 @@
+"""Routing (contract §4.1): each event goes to its target devices, by push if the device has a push
+token, by SSE if it has none; never both.
+
+`notify` only queues the notification, so an API call never waits for delivery. The routing task
+loads the target devices, queues pushes in *this* process (one push per event whatever the number of
+server processes), and publishes the SSE part through pub/sub, so that the process holding a
+device's SSE connection delivers it. Failures are logged and counted, never raised to the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import trio
+
+from ..metrics import Metrics
+from ..storage.devices import DevicesRepository
+from .notifier import DeviceEvent, Notification, PushSink
+from .pubsub import PubSub
+from .sse import SseHub
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 1024
+
+
+def encode(device_ids: list[str], event: DeviceEvent) -> bytes:
+    return json.dumps({"devices": device_ids, "event": event.type, "data": event.data}).encode()
+
+
+def decode(payload: bytes) -> tuple[list[str], DeviceEvent]:
+    body = json.loads(payload)
+    data = body.get("data")
+    return [str(d) for d in body["devices"]], DeviceEvent(str(body["event"]), dict(data) if data else None)
+
+
+class EventRouter:
+    """The server's `Notifier`."""
+
+    def __init__(self, devices: DevicesRepository, push: PushSink, pubsub: PubSub, sse: SseHub,
+                 metrics: Metrics) -> None:
+        self.devices = devices
+        self.push = push
+        self.pubsub = pubsub
+        self.sse = sse
+        self.metrics = metrics
+        self._send, self._receive = trio.open_memory_channel[Notification](QUEUE_SIZE)
+        self._routing = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether notifications wait for routing or one is being routed now."""
+        return self._routing or self._receive.statistics().current_buffer_used > 0
+
+    async def notify(self, user_id: str, device_id: str | None, event: DeviceEvent) -> None:
+        self.metrics.events_enqueued.labels(event.type).inc()
+        try:
+            self._send.send_nowait(Notification(user_id, device_id, event))
+        except trio.WouldBlock:
+            self.metrics.events_failed.labels(event.type, "", "queue_full").inc()
+            log.warning("event queue full: %s for user %s dropped", event.type, user_id)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Subscribe to pub/sub (SSE side) and route notifications until cancelled."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.pubsub.serve, self.deliver)
+            task_status.started()
+            async for notification in self._receive:
+                self._routing = True
+                try:
+                    await self.route(notification)
+                finally:
+                    self._routing = False
+
+    async def route(self, notification: Notification) -> None:
+        event = notification.event
+        try:
+            if notification.device_id:
+                found = await self.devices.get(notification.user_id, notification.device_id)
+                targets = [found] if found else []
+            else:
+                targets = await self.devices.for_user(notification.user_id)
+        except Exception as exc:
+            self.metrics.events_failed.labels(event.type, "", "storage").inc()
+            log.warning("%s for user %s not routed: %s", event.type, notification.user_id, exc)
+            return
+        sse_devices = []
+        for device in targets:
+            if not device.push_token:
+                sse_devices.append(device.id)
+                continue
+            try:
+                await self.push.enqueue(device.push_token, event)
+            except Exception as exc:
+                self.metrics.events_failed.labels(event.type, "push", "enqueue").inc()
+                log.warning("%s for device %s not queued for push: %s", event.type, device.id, exc)
+            else:
+                self.metrics.events_sent.labels(event.type, "push").inc()
+        if not sse_devices:
+            return
+        try:
+            await self.pubsub.publish(encode(sse_devices, event))
+        except Exception as exc:
+            self.metrics.events_failed.labels(event.type, "sse", "pubsub").inc(len(sse_devices))
+            log.warning("%s for %d SSE device(s) not published: %s", event.type, len(sse_devices), exc)
+
+    async def deliver(self, payload: bytes) -> None:
+        """The pub/sub side: hand the event to this process's SSE connections of the target devices."""
+        try:
+            device_ids, event = decode(payload)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("malformed pub/sub payload ignored: %s", exc)
+            return
+        for device_id in device_ids:
+            if self.sse.send(device_id, event):
+                self.metrics.events_sent.labels(event.type, "sse").inc()
+            elif not self.pubsub.shared:  # shared: another process may hold the connection
+                self.metrics.events_failed.labels(event.type, "sse", "no_connection").inc()

@@ -1,0 +1,1 @@
+"""Background work started in the app's lifespan: online tracker, hashing, cleanup."""
