@@ -16,6 +16,7 @@ from .api.errors import register_error_handlers
 from .config import Settings
 from .domain.accounts import Accounts, OtpConfig
 from .domain.messages import MessagesService
+from .domain.queue_limits import QueueLimiter, QueueLimits
 from .domain.settings import SettingsService
 from .domain.tokens import JwtConfig, TokenService
 from .domain.webhooks import WebhooksService
@@ -73,6 +74,12 @@ class Services:
         return api.path.rstrip("/") if api.host else "/api"
 
 
+def queue_limits(settings: Settings) -> QueueLimits:
+    queue = settings.messages.queue
+    return QueueLimits(queue.max_pending, queue.max_pending_age, queue.max_failed, queue.max_failed_age,
+                       queue.stats_refresh_interval)
+
+
 def build_services(settings: Settings, db: Database, notifier: Notifier | None = None,
                    push_sink: PushSink | None = None) -> Services:
     metrics = Metrics()
@@ -95,7 +102,9 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
         push_sink=push_sink or events.push_queue,
         accounts=Accounts(UsersRepository(db), devices, otp, tokens, online),
         messages=MessagesService(MessagesRepository(db), devices, notifier, settings.phones.default_region,
-                                 count_state=metrics.count_message_state),
+                                 count_state=metrics.count_message_state,
+                                 limiter=QueueLimiter(queue_limits(settings), maintenance,
+                                                      lambda result: metrics.limiter_checks.labels(result).inc())),
         webhooks=WebhooksService(WebhooksRepository(db), devices, notifier),
         settings_service=SettingsService(SettingsRepository(db), notifier),
         upstream_limiter=upstream.SlidingWindowLimiter(limit=5, window=60),

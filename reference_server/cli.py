@@ -59,13 +59,20 @@ def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> N
     config = HypercornConfig()
     config.bind = [settings.http.bind_address()]
     config.worker_class = "trio"
-    config.read_timeout = 60
+    # No read timeout: an SSE client sends nothing for as long as it listens (hours), and Hypercorn's
+    # read timeout would close its stream. Idle connections still close after keep_alive_timeout, and
+    # Quart bounds request bodies (BODY_TIMEOUT).
+    config.read_timeout = None
     config.keep_alive_timeout = 60
     config.graceful_timeout = 5
     config.h11_max_incomplete_size = 64 * 1024
     config.accesslog = "-" if settings.log.level == "DEBUG" else None
     if workers > 1:
         from hypercorn.run import run
+
+        if settings.pubsub.url.startswith("memory:"):
+            log.warning("%d workers with pubsub.url memory://: a device's SSE stream only gets the events raised "
+                        "in its own worker; set pubsub.url to a Redis URL", workers)
 
         config.workers = workers
         config.application_path = "reference_server.asgi:app"

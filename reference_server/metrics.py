@@ -22,6 +22,8 @@ class Metrics:
         self.http_in_progress = Gauge("http_requests_in_progress_total", "HTTP requests being served",
                                       ["method"], registry=r)
         self.messages = Counter("sms_messages_total", "Messages by state they were stored in", ["state"], registry=r)
+        self.limiter_checks = Counter("sms_messages_limiter_checks_total", "Queue-limit checks on send", ["result"],
+                                      registry=r)
         self.jwt_issued = Counter("sms_auth_jwt_tokens_issued_total", "JWT access tokens issued", ["status"],
                                   registry=r)
         self.jwt_validated = Counter("sms_auth_jwt_tokens_validated_total", "JWT validations", ["status"],

@@ -16,6 +16,7 @@ from .errors import Conflict, InvalidInput, NotFound
 from .ids import new_id
 from .models import Device, Message, Recipient, StateReport
 from .phones import normalize_phone
+from .queue_limits import QueueLimiter
 
 
 @dataclass
@@ -38,9 +39,11 @@ class SendRequest:
 
 class MessagesService:
     def __init__(self, messages: MessagesRepository, devices: DevicesRepository, notifier: Notifier,
-                 default_region: str = "RU", count_state: Callable[[str], None] | None = None) -> None:
+                 default_region: str = "RU", count_state: Callable[[str], None] | None = None,
+                 limiter: QueueLimiter | None = None) -> None:
         self.messages = messages
         self.count_state = count_state or (lambda _state: None)
+        self.limiter = limiter
         self.devices = devices
         self.notifier = notifier
         self.default_region = default_region
@@ -60,7 +63,8 @@ class MessagesService:
         if not candidates:
             raise InvalidInput("failed to select device: record not found")
         device_id = random.choice(candidates)
-        # Queue limits (messages.queue.*) plug in here with the background-work issue.
+        if self.limiter is not None:
+            await self.limiter.check(device_id)
 
         phones = list(request.phone_numbers)
         if not (request.is_encrypted or skip_phone_validation):

@@ -13,7 +13,7 @@ import random
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import trio
 
@@ -35,20 +35,22 @@ def process_owner() -> str:
 
 
 async def run_periodic(task: PeriodicTask, maintenance: MaintenanceRepository, owner: str,
-                       first_delay: float | None = None) -> None:
+                       first_delay: float | None = None, clock: Callable[[], datetime] = now) -> None:
     seconds = task.interval.total_seconds()
     if seconds <= 0:
         log.info("task %s disabled (interval %s)", task.name, task.interval)
         return
     # A random first delay spreads processes that start together, as upstream's worker does.
     await trio.sleep(random.uniform(0, min(seconds, 60)) if first_delay is None else first_delay)
+    next_tick = trio.current_time()
     while True:
         try:
-            moment = now()
+            moment = clock()
             # The lease ends a little before the next tick so the holder can renew it without a gap.
             if await maintenance.acquire_lease(task.name, owner, moment, moment + task.interval * 0.9):
                 touched = await task.job()
                 log.info("task %s ran in %s: %d rows", task.name, owner, touched)
         except Exception:  # a failed run must not end the loop; the next tick tries again
             log.exception("task %s failed", task.name)
-        await trio.sleep(seconds)
+        next_tick += seconds  # a fixed rate: a slow run does not push the next ones back
+        await trio.sleep_until(max(next_tick, trio.current_time()))
