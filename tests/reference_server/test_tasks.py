@@ -41,8 +41,13 @@ async def test_a_lease_has_one_holder_until_it_expires(maintenance: MaintenanceR
 async def _two_processes(maintenance: MaintenanceRepository, names: tuple[str, str],
                          clock_: trio.testing.MockClock) -> list[tuple[str, float, float]]:
     """Runs one task in two 'processes' for 100 s of mock time; returns (owner, start, end) of each run."""
-    # Jump only after 30 ms of real idleness, so database calls in worker threads finish first.
-    clock_.autojump_threshold = 0.03
+    # Open the pool's connections first, then let the clock jump only after 100 ms of real idleness,
+    # so that database calls in worker threads finish before mock time moves on.
+    async with trio.open_nursery() as warmup:
+        for owner in ("a", "b"):
+            warmup.start_soon(maintenance.acquire_lease, f"warmup-{owner}", owner, datetime(2000, 1, 1),
+                              datetime(2000, 1, 1))
+    clock_.autojump_threshold = 0.1
     runs: list[tuple[str, float, float]] = []
     base = datetime(2030, 1, 1)
 
