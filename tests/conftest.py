@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,8 +16,11 @@ import sqlalchemy as sa
 from reference_server.app import create_app
 from reference_server.config import Settings, load_settings
 from reference_server.events.notifier import MemoryNotifier
+from reference_server.storage.database import create_engine
+from reference_server.storage.migrate import upgrade
 
 MARIADB_ADMIN_URL = os.environ.get("SMSGATE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+REDIS_URL = os.environ.get("SMSGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -45,31 +50,106 @@ def mariadb_server() -> Iterator[str]:
     yield MARIADB_ADMIN_URL
 
 
-@pytest.fixture
-def mariadb_url(mariadb_server: str) -> Iterator[str]:
-    """A fresh, empty database for one test, dropped afterwards."""
+def _redis_reachable() -> bool:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """URL of the Redis server; in CI its absence is a failure, elsewhere a skip."""
+    if not _redis_reachable():
+        if IN_CI:
+            pytest.fail("Redis at 127.0.0.1:6379 is required when CI=true but is not reachable")
+        pytest.skip("Redis at 127.0.0.1:6379 is not reachable (set CI=true to make this a failure)")
+    yield REDIS_URL
+
+
+def _create_database(admin_url: str) -> str:
     name = f"smsgate_test_{secrets.token_hex(4)}"
-    admin = sa.create_engine(mariadb_server)
+    admin = sa.create_engine(admin_url)
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    admin.dispose()
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(admin_url: str, url: str) -> None:
+    admin = sa.create_engine(admin_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {sa.make_url(url).database}"))
+    admin.dispose()
+
+
+def _migrated(url: str) -> None:
+    engine = create_engine(url)
     try:
-        yield sa.make_url(mariadb_server).set(database=name).render_as_string(hide_password=False)
+        upgrade(engine)
     finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
-        admin.dispose()
+        engine.dispose()
+
+
+@pytest.fixture
+def fresh_mariadb_url(mariadb_server: str) -> Iterator[str]:
+    """A new, empty (unmigrated) database for one test, dropped afterwards."""
+    url = _create_database(mariadb_server)
+    try:
+        yield url
+    finally:
+        _drop_database(mariadb_server, url)
+
+
+@pytest.fixture(scope="session")
+def _mariadb_migrated(mariadb_server: str) -> Iterator[str]:
+    url = _create_database(mariadb_server)
+    _migrated(url)  # once per session: MariaDB DDL is slow
+    try:
+        yield url
+    finally:
+        _drop_database(mariadb_server, url)
+
+
+@pytest.fixture
+def mariadb_url(_mariadb_migrated: str) -> str:
+    """A migrated database with every table emptied before the test."""
+    engine = sa.create_engine(_mariadb_migrated)
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))
+        for table in sa.inspect(conn).get_table_names():
+            if table != "alembic_version":
+                conn.execute(sa.text(f"DELETE FROM `{table}`"))
+        conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
+    engine.dispose()
+    return _mariadb_migrated
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "smsgate.db"
+    _migrated(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
+    """A migrated SQLite file of the test's own (a copy of a template migrated once)."""
+    path = tmp_path / "smsgate.db"
+    shutil.copyfile(_sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+def database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'smsgate.db'}"
+        return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("mariadb_url"))
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Any) -> str:
-    return f"sqlite:///{tmp_path / 'smsgate.db'}"
 
 
 class Api:
