@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import trio
 from quart import Response, request
@@ -13,8 +15,10 @@ from quart_trio import QuartTrio
 from .api import catalog, docs, health, metrics, mobile, thirdparty, tokens, upstream
 from .api.auth import BearerScheme
 from .api.errors import register_error_handlers
+from .api.login_limit import FailedLoginLimiter
 from .config import Settings
 from .domain.accounts import Accounts, OtpConfig
+from .domain.errors import Unavailable
 from .domain.messages import MessagesService
 from .domain.queue_limits import QueueLimiter, QueueLimits
 from .domain.settings import SettingsService
@@ -57,6 +61,7 @@ class Services:
     webhooks: WebhooksService
     settings_service: SettingsService
     upstream_limiter: upstream.SlidingWindowLimiter
+    login_limiter: FailedLoginLimiter
     events: Events  # SSE connections, push queue, routing (the default notifier and push sink)
     metrics: Metrics = field(default_factory=Metrics)
     tokens: TokenService | None = None  # None: JWT disabled (jwt.secret empty)
@@ -108,6 +113,7 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
         webhooks=WebhooksService(WebhooksRepository(db), devices, notifier),
         settings_service=SettingsService(SettingsRepository(db), notifier),
         upstream_limiter=upstream.SlidingWindowLimiter(limit=5, window=60),
+        login_limiter=FailedLoginLimiter(settings.auth.failed_login_limit),
         events=events,
         metrics=metrics,
         tokens=tokens,
@@ -123,11 +129,32 @@ def begin_shutdown(app: QuartTrio) -> None:
     app.extensions["smsgate"].events.close_streams()
 
 
+class _App(QuartTrio):
+    """Bounds each handler by `http.request_timeout`: past it the request answers 503 instead of hanging.
+
+    Database work in a worker thread is not abandoned, so a handler waiting on it ends when the driver's own
+    timeouts (`database.connect_timeout`, `database.query_timeout`) end the call.
+    """
+
+    request_timeout = math.inf
+
+    async def dispatch_request(self, request_context: Any = None) -> Any:
+        with trio.move_on_after(self.request_timeout):
+            return await super().dispatch_request(request_context)
+        log.warning("%s %s: no answer within %ss", request.method, request.path, self.request_timeout)
+        raise Unavailable("request timed out, try again later")
+
+
 def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sink: PushSink | None = None,
                migrate_on_start: bool = True) -> QuartTrio:
-    db = Database(settings.database_url(), pool_size=settings.database.pool_size(), echo=settings.database.debug)
-    app = QuartTrio(__name__)
+    database = settings.database
+    db = Database(settings.database_url(), pool_size=database.pool_size(), echo=database.debug,
+                  connect_timeout=database.connect_timeout.total_seconds(),
+                  query_timeout=database.query_timeout.total_seconds())
+    app = _App(__name__)
+    app.request_timeout = settings.http.request_timeout.total_seconds()
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
+    app.config["BODY_TIMEOUT"] = settings.http.read_timeout.total_seconds()
     services = app.extensions["smsgate"] = build_services(settings, db, notifier, push_sink)
 
     register_error_handlers(app)

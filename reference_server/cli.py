@@ -46,7 +46,9 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def migrate(settings: Settings) -> None:
-    engine = create_engine(settings.database_url())
+    database = settings.database
+    engine = create_engine(settings.database_url(), connect_timeout=database.connect_timeout.total_seconds(),
+                           query_timeout=max(database.query_timeout.total_seconds(), 300))  # DDL takes its time
     try:
         upgrade(engine)
     finally:
@@ -60,10 +62,11 @@ def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> N
     config.bind = [settings.http.bind_address()]
     config.worker_class = "trio"
     # No read timeout: an SSE client sends nothing for as long as it listens (hours), and Hypercorn's
-    # read timeout would close its stream. Idle connections still close after keep_alive_timeout, and
-    # Quart bounds request bodies (BODY_TIMEOUT).
+    # read timeout would close its stream. Slow clients are bounded all the same: Hypercorn counts a
+    # connection whose request headers are still arriving as idle, so `http.idle_timeout` closes it
+    # (slow-loris), and a body must arrive within `http.read_timeout` (Quart's BODY_TIMEOUT, 408).
     config.read_timeout = None
-    config.keep_alive_timeout = 60
+    config.keep_alive_timeout = settings.http.idle_timeout.total_seconds()
     config.graceful_timeout = 5
     config.h11_max_incomplete_size = 64 * 1024
     config.accesslog = "-" if settings.log.level == "DEBUG" else None

@@ -129,7 +129,16 @@ class HttpSettings(_Section):
     api: ApiSettings = ApiSettings()
     openapi: OpenApiSettings = OpenApiSettings()
     max_body_bytes: PositiveInt = 1_048_576  # ours: larger request bodies get 413
-    request_timeout: Duration = timedelta(seconds=30)  # ours
+    request_timeout: Duration = timedelta(seconds=30)  # ours: a handler still busy after this answers 503
+    read_timeout: Duration = timedelta(seconds=10)  # ours: a request body must arrive within this (408)
+    idle_timeout: Duration = timedelta(seconds=60)  # ours: idle keep-alive, or request headers still arriving
+
+    @field_validator("request_timeout", "read_timeout", "idle_timeout")
+    @classmethod
+    def _positive_timeout(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ConfigError(f"must be positive, got {value}")
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -161,6 +170,15 @@ class DatabaseSettings(_Section):
     debug: bool = False
     max_open_conns: NonNegativeInt = 0  # 0 -> 4 x CPU
     max_idle_conns: NonNegativeInt = 0  # 0 -> 2 x CPU
+    connect_timeout: Duration = timedelta(seconds=5)  # ours: MySQL connect; also the wait for a pooled connection
+    query_timeout: Duration = timedelta(seconds=30)  # ours: MySQL socket reads and writes (a hung server)
+
+    @field_validator("connect_timeout", "query_timeout")
+    @classmethod
+    def _whole_seconds(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):  # PyMySQL takes whole seconds
+            raise ConfigError(f"must be at least 1s, got {value}")
+        return value
 
     def sqlalchemy_url(self) -> str:
         if self.url:
@@ -324,6 +342,12 @@ class TasksSettings(_Section):
     hashing: LegacyHashingTask = LegacyHashingTask()
 
 
+class AuthSettings(_Section):
+    """ours: failed credential checks (Basic, private token, one-time code) per minute per client IP."""
+
+    failed_login_limit: NonNegativeInt = 10  # 0 = no limit; past it such requests get 429 for the minute
+
+
 class LogSettings(_Section):
     level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
 
@@ -380,6 +404,7 @@ class Settings(_Section):
     pubsub: PubSubSettings = PubSubSettings()
     jwt: JwtSettings = JwtSettings()
     otp: OtpSettings = OtpSettings()
+    auth: AuthSettings = AuthSettings()  # ours
     tasks: TasksSettings = TasksSettings()
     log: LogSettings = LogSettings()
     ca: CaSettings = CaSettings()  # ours

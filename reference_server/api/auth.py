@@ -16,7 +16,7 @@ from quart import g, request
 
 from ..domain.errors import NotAuthenticated, NotPermitted
 from ..domain.models import Device, Principal
-from .context import services
+from .context import client_ip, services
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,11 +43,30 @@ def decode_basic(credentials: str) -> tuple[str, str]:
     return login, password
 
 
+async def guarded_login(check: Callable[[], Awaitable[R]]) -> R:
+    """Run a credential check (Basic, private token, one-time code) under the failed-login limit of this client."""
+    limiter, client = services().login_limiter, client_ip()
+    limiter.check(client)
+    try:
+        return await check()
+    except NotAuthenticated:
+        limiter.failed(client)
+        raise
+
+
+async def basic_user(credentials: str) -> str:
+    """The user id of Basic `credentials`; NotAuthenticated, or RateLimited past the failed-login limit."""
+
+    async def check() -> str:
+        return await services().accounts.authenticate_basic(*decode_basic(credentials))
+
+    return await guarded_login(check)
+
+
 async def current_principal() -> Principal:
     scheme, credentials = authorization()
     if scheme == "basic":
-        login, password = decode_basic(credentials)
-        return Principal(await services().accounts.authenticate_basic(login, password))
+        return Principal(await basic_user(credentials))
     if scheme == "bearer" and credentials:
         for bearer in services().bearer_schemes:
             principal = await bearer.authenticate(credentials)

@@ -21,6 +21,7 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.Conflict: 409,
     errors.NotImplementedHere: 501,
     errors.Unavailable: 503,
+    errors.RateLimited: 429,
 }
 
 # Upstream authenticates before routing: an unknown path (or a wrong method) under these prefixes is 401

@@ -9,7 +9,7 @@ from ..domain.clock import format_time
 from ..domain.errors import NotAuthenticated
 from ..domain.models import Recipient, SimCard, StateReport
 from . import query, views
-from .auth import authorization, decode_basic, device_route, optional_device
+from .auth import authorization, basic_user, device_route, guarded_login, optional_device
 from .context import client_ip, services
 from .responses import empty, json_response
 from .schemas import ChangePassword, RegisterDevice, SimCardBody, StateReports, UpdateDevice, parse_json
@@ -27,15 +27,22 @@ async def _registering_user() -> str | None:
     accounts, gateway = services().accounts, services().settings.gateway
     scheme, credentials = authorization()
     if scheme == "basic":
-        return await accounts.authenticate_basic(*decode_basic(credentials))
+        return await basic_user(credentials)
     if scheme == "code":
-        return accounts.redeem_code(credentials)
+        async def redeem() -> str:
+            return accounts.redeem_code(credentials)
+
+        return await guarded_login(redeem)
     if gateway.mode == "public":
         return None  # anyone may register; a Bearer header is ignored, as upstream does
     if scheme != "bearer" or not credentials:
         raise NotAuthenticated("missing or malformed API Key")
-    if not private_token_matches(credentials, gateway.private_token):
-        raise NotAuthenticated("Invalid or expired API Key")
+
+    async def private_token() -> None:
+        if not private_token_matches(credentials, gateway.private_token):
+            raise NotAuthenticated("Invalid or expired API Key")
+
+    await guarded_login(private_token)
     return None
 
 
@@ -76,7 +83,7 @@ async def user_code() -> Response:
     scheme, credentials = authorization()
     if scheme != "basic":
         raise NotAuthenticated("Unauthorized")
-    user_id = await services().accounts.authenticate_basic(*decode_basic(credentials))
+    user_id = await basic_user(credentials)
     code, valid_until = services().accounts.issue_code(user_id)
     return json_response({"code": code, "validUntil": format_time(valid_until)})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -55,8 +56,22 @@ def _password_matches(password: str, password_hash: str) -> bool:
     return bcrypt.checkpw(encoded, password_hash.encode())
 
 
+@functools.cache
+def _absent_user_hash() -> str:
+    return _hash_password(secrets.token_urlsafe(16))
+
+
+def _password_matches_user(password: str, user: User | None) -> bool:
+    """bcrypt runs whether or not the login exists, so that the answer's timing does not tell which logins do."""
+    if user is None:
+        _password_matches(password, _absent_user_hash())
+        return False
+    return _password_matches(password, user.password_hash)
+
+
 def private_token_matches(presented: str, expected: str) -> bool:
-    return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+    """Constant time in the content of both (only the lengths may show)."""
+    return hmac.compare_digest(presented.encode(), expected.encode()) and bool(expected)
 
 
 class Accounts:
@@ -78,7 +93,7 @@ class Accounts:
         if cached is not None:
             return cached
         user = await self.users.get(login)
-        if user is None or not await trio.to_thread.run_sync(_password_matches, password, user.password_hash):
+        if not await trio.to_thread.run_sync(_password_matches_user, password, user) or user is None:
             raise NotAuthenticated("Unauthorized")
         self._logins.set(key, user.id)
         return user.id

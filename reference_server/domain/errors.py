@@ -33,3 +33,7 @@ class NotImplementedHere(DomainError):
 
 class Unavailable(DomainError):
     """A limit or dependency makes the request impossible right now (503)."""
+
+
+class RateLimited(DomainError):
+    """Too many attempts from this client for now (429)."""

@@ -74,10 +74,14 @@ class MemoryPubSub:
         return False
 
 
-def open_pubsub(settings: PubSubSettings) -> PubSub:
-    """`memory://` or a Redis URL (`redis://`, `rediss://`, `unix://`); config validation checks the scheme."""
+def open_pubsub(settings: PubSubSettings, on_resubscribe: Callable[[], None] | None = None) -> PubSub:
+    """`memory://` or a Redis URL (`redis://`, `rediss://`, `unix://`); config validation checks the scheme.
+
+    `on_resubscribe` runs when a shared pub/sub is subscribed again after losing its connection: payloads
+    published meanwhile never arrived here.
+    """
     if settings.url.split(":", 1)[0] == "memory":
         return MemoryPubSub(settings.buffer_size)
     from .redis_pubsub import RedisPubSub
 
-    return RedisPubSub(settings.url, PREFIX + TOPIC, settings.buffer_size)
+    return RedisPubSub(settings.url, PREFIX + TOPIC, settings.buffer_size, on_resubscribe=on_resubscribe)

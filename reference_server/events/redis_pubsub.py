@@ -3,16 +3,19 @@
 Publishing runs in a worker thread per call. Subscribing runs one long-lived thread that reads the
 channel with a short poll timeout (so it notices a stop request) and hands each payload to Trio
 through a bounded memory channel. A lost connection (Redis restarted, network cut) is retried with
-a capped backoff for as long as the server runs; payloads published meanwhile are missed.
+a capped backoff for as long as the server runs; payloads published meanwhile are missed, so once
+subscribed again the listener calls `on_resubscribe` (the server then tells its SSE devices to pull).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import suppress
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import trio
@@ -26,6 +29,16 @@ POLL_SECONDS = 0.5
 MAX_BACKOFF = 5.0
 
 
+def redacted(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
+
+
 def _client(url: str, name: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5, socket_keepalive=True,
                                 health_check_interval=15, client_name=name)
@@ -35,12 +48,13 @@ class RedisPubSub:
     shared = True
 
     def __init__(self, url: str, channel: str, buffer_size: int = 128, *, client_name: str = "smsgate-events",
-                 subscribe_wait: float = SUBSCRIBE_WAIT) -> None:
+                 subscribe_wait: float = SUBSCRIBE_WAIT, on_resubscribe: Callable[[], None] | None = None) -> None:
         self.url = url
         self.channel = channel
         self.buffer_size = max(1, buffer_size)
         self.client_name = client_name  # shown by Redis' CLIENT LIST
         self.subscribe_wait = subscribe_wait
+        self.on_resubscribe = on_resubscribe  # called in Trio when subscribed again after a loss
         self._publisher = _client(url, client_name)
         self._publish_limiter = trio.CapacityLimiter(4)
 
@@ -62,7 +76,7 @@ class RedisPubSub:
                     await listener.subscribed.wait()
                 if not listener.subscribed.is_set():
                     log.warning("Redis pub/sub at %s not reachable yet: events from other processes are missed "
-                                "until it is", self.url)
+                                "until it is", redacted(self.url))
                 task_status.started()
                 async for payload in receive:
                     await deliver(payload)
@@ -80,6 +94,7 @@ class _Listener:
         self.url = owner.url
         self.channel = owner.channel
         self.client_name = owner.client_name
+        self.on_resubscribe = owner.on_resubscribe
         self.send = send
         self.token = token
         self.stop = threading.Event()
@@ -87,6 +102,7 @@ class _Listener:
 
     def run(self) -> None:
         delay = 0.2
+        lost = False  # whether payloads may have been missed since the last subscription
         while not self.stop.is_set():
             client: redis.Redis | None = None
             subscription: Any = None
@@ -94,10 +110,13 @@ class _Listener:
                 client = _client(self.url, self.client_name)
                 subscription = client.pubsub(ignore_subscribe_messages=True)
                 subscription.subscribe(self.channel)
-                if delay > 0.2:
+                if lost:
                     log.info("Redis pub/sub: subscribed again to %s", self.channel)
                 delay = 0.2
                 trio.from_thread.run_sync(self.subscribed.set, trio_token=self.token)
+                if lost and self.on_resubscribe is not None:
+                    trio.from_thread.run_sync(self.on_resubscribe, trio_token=self.token)
+                lost = False
                 while not self.stop.is_set():
                     message = subscription.get_message(timeout=POLL_SECONDS)
                     if message is not None and message.get("type") == "message":
@@ -105,6 +124,7 @@ class _Listener:
             except trio.RunFinishedError:
                 return
             except Exception as exc:  # any connection trouble: wait, then subscribe again
+                lost = True
                 log.warning("Redis pub/sub connection lost (%s: %s); retrying in %.1fs",
                             exc.__class__.__name__, exc, delay)
                 self.stop.wait(delay)

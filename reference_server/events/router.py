@@ -23,6 +23,7 @@ from .sse import SseHub
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1024
+ROUTING_TASKS = 4  # notifications routed concurrently (each waits for a device lookup)
 
 
 def encode(device_ids: list[str], event: DeviceEvent) -> bytes:
@@ -46,17 +47,18 @@ class EventRouter:
         self.sse = sse
         self.metrics = metrics
         self._send, self._receive = trio.open_memory_channel[Notification](QUEUE_SIZE)
-        self._routing = False
+        self._unrouted = 0  # accepted by notify() and not yet routed
 
     @property
     def busy(self) -> bool:
-        """Whether notifications wait for routing or one is being routed now."""
-        return self._routing or self._receive.statistics().current_buffer_used > 0
+        """Whether notifications wait for routing or some are being routed now."""
+        return self._unrouted > 0
 
     async def notify(self, user_id: str, device_id: str | None, event: DeviceEvent) -> None:
         self.metrics.events_enqueued.labels(event.type).inc()
         try:
             self._send.send_nowait(Notification(user_id, device_id, event))
+            self._unrouted += 1
         except trio.WouldBlock:
             self.metrics.events_failed.labels(event.type, "", "queue_full").inc()
             log.warning("event queue full: %s for user %s dropped", event.type, user_id)
@@ -65,13 +67,16 @@ class EventRouter:
         """Subscribe to pub/sub (SSE side) and route notifications until cancelled."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.pubsub.serve, self.deliver)
+            for _ in range(ROUTING_TASKS):
+                nursery.start_soon(self._route_queued)
             task_status.started()
-            async for notification in self._receive:
-                self._routing = True
-                try:
-                    await self.route(notification)
-                finally:
-                    self._routing = False
+
+    async def _route_queued(self) -> None:
+        async for notification in self._receive:
+            try:
+                await self.route(notification)
+            finally:
+                self._unrouted -= 1
 
     async def route(self, notification: Notification) -> None:
         event = notification.event

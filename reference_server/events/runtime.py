@@ -16,6 +16,7 @@ from quart_trio import QuartTrio
 from ..config import Settings
 from ..metrics import Metrics
 from ..storage.devices import DevicesRepository
+from .notifier import DeviceEvent
 from .pubsub import open_pubsub
 from .push_queue import PushQueue
 from .router import EventRouter
@@ -23,6 +24,8 @@ from .senders import DisabledSender, PushSender, UpstreamSender
 from .sse import SseHub
 
 log = logging.getLogger(__name__)
+
+RESYNC_EVENTS = ("MessageEnqueued", "WebhooksUpdated", "SettingsUpdated")  # what a device does on each covers all
 
 
 def make_sender(settings: Settings, user_agent: str) -> PushSender:
@@ -40,7 +43,7 @@ class Events:
     def __init__(self, settings: Settings, devices: DevicesRepository, metrics: Metrics, version: str) -> None:
         self.settings = settings
         self.sse = SseHub(metrics)
-        self.pubsub = open_pubsub(settings.pubsub)
+        self.pubsub = open_pubsub(settings.pubsub, on_resubscribe=self.resync_sse)
         sender = make_sender(settings, f"sms-gate/{version} (server; python)")
         self.push_queue = PushQueue(sender, metrics, float(settings.fcm.effective_debounce_seconds))
         self.router = EventRouter(devices, self.push_queue, self.pubsub, self.sse, metrics)
@@ -57,6 +60,19 @@ class Events:
                 await nursery.start(self.router.run)
                 await nursery.start(self.push_queue.run)
                 task_status.started()
+
+    def resync_sse(self) -> None:
+        """Pub/sub is back after a loss: whatever was published meanwhile missed this process's SSE streams.
+
+        Each device with a stream here is told to pull its messages and to fetch its webhooks and settings
+        again, which covers every event it may have missed.
+        """
+        devices = self.sse.device_ids()
+        for device_id in devices:
+            for event_type in RESYNC_EVENTS:
+                self.sse.send(device_id, DeviceEvent(event_type))
+        if devices:
+            log.info("pub/sub reconnected: re-notified %d SSE device(s)", len(devices))
 
     def close_streams(self) -> None:
         """End all SSE responses now (each closes cleanly), so that a graceful shutdown need not wait."""

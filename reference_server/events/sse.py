@@ -41,6 +41,10 @@ class SseHub:
     def connections(self, device_id: str) -> int:
         return len(self._connections.get(device_id, ()))
 
+    def device_ids(self) -> list[str]:
+        """The devices with at least one open stream in this process."""
+        return list(self._connections)
+
     def send(self, device_id: str, event: DeviceEvent) -> int:
         """Hand `event` to every connection of the device; returns how many took it."""
         delivered = 0

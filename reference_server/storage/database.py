@@ -18,25 +18,37 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached or answered with an operational error."""
 
 
-def create_engine(url: str, *, pool_size: int = 8, echo: bool = False) -> Engine:
+def create_engine(url: str, *, pool_size: int = 8, echo: bool = False, connect_timeout: float = 5,
+                  query_timeout: float = 30) -> Engine:
+    """`connect_timeout` bounds a MySQL connect and the wait for a pooled connection; `query_timeout` each socket
+    read or write, so that a hung (not just stopped) database server fails a request instead of holding it.
+
+    Statement parameters never reach logs or exception texts (they carry tokens and password hashes).
+    """
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
             parsed,
             echo=echo,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 10},
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "mysql":
+        connect_args = {"connect_timeout": max(1, round(connect_timeout)),
+                        "read_timeout": max(1, round(query_timeout)), "write_timeout": max(1, round(query_timeout))}
     return sa.create_engine(
         parsed,
         echo=echo,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=True,
         pool_recycle=1800,
-        pool_timeout=10,
-        connect_args={"connect_timeout": 5} if parsed.get_backend_name() == "mysql" else {},
+        pool_timeout=connect_timeout,
+        connect_args=connect_args,
     )
 
 
@@ -53,9 +65,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """Runs callables on a pooled connection inside a transaction, in a thread, under a CapacityLimiter."""
 
-    def __init__(self, url: str, *, pool_size: int = 8, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, echo: bool = False, connect_timeout: float = 5,
+                 query_timeout: float = 30) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size=pool_size, echo=echo)
+        self.engine = create_engine(url, pool_size=pool_size, echo=echo, connect_timeout=connect_timeout,
+                                    query_timeout=query_timeout)
         # SQLite has one writer at a time: serialising in-process avoids "database is locked" churn.
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.limiter = trio.CapacityLimiter(1 if self.is_sqlite else pool_size)

@@ -164,6 +164,21 @@ def _insert_ignore(conn: Connection) -> Any:
     return message_states.insert().prefix_with(prefix)
 
 
+def _outdated(conn: Connection, message_id: int, report: StateReport) -> bool:
+    """Whether the report is an older snapshot than one already applied (a retried PATCH that arrived late).
+
+    The phone sends the message's whole first-reached history with each report, and that history only grows,
+    so a report whose history is a strict subset of the stored one was overtaken; applying it would move the
+    message back (say from Delivered to Processed) for good.
+    """
+    reported = set(report.states) - {"Pending"}
+    if not reported:  # old apps send no history: nothing to compare
+        return False
+    stored = {r.state for r in conn.execute(sa.select(message_states.c.state)
+                                            .where(message_states.c.message_id == message_id))} - {"Pending"}
+    return reported < stored
+
+
 def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport]) -> list[str]:
     known: list[str] = []
     for report in reports:
@@ -172,6 +187,8 @@ def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport])
         if row is None:
             continue  # upstream ignores ids it does not know
         known.append(report.ext_id)
+        if _outdated(conn, row.id, report):
+            continue
         moment = now()
         conn.execute(messages.update().where(messages.c.id == row.id)
                      .values(state=report.state, updated_at=moment))

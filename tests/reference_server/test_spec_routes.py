@@ -10,10 +10,11 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+import yaml
 from conftest import make_settings
 from live_server import LiveServer
 
-from openapi import load_spec
+from openapi import SPEC_PATH, load_spec
 from reference_server.app import create_app
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}  # HEAD and OPTIONS come with every GET route in Quart
@@ -79,7 +80,8 @@ def test_served_document_is_the_spec(docs_server: LiveServer) -> None:
     response = httpx.get(f"{docs_server.base_url}/api/docs/doc.json")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
-    assert response.json() == load_spec()
+    # read the file afresh: load_spec() is cached for the whole test session, the server loads it on demand
+    assert response.json() == yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
     etag = response.headers["ETag"]
     again = httpx.get(f"{docs_server.base_url}/api/docs/doc.json", headers={"If-None-Match": etag})
     assert again.status_code == 304

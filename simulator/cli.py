@@ -1,0 +1,211 @@
+"""`smsgate-sim`: load runs of simulated phones against an SMSGate server, shard merges, the demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import trio
+import yaml
+
+from .load import RunConfig, RunHooks, Shard, run_load, summary_lines
+from .report import ReportError, merge, read, render_html, write
+
+ENV_PREFIX = "SMSGATE_SIM_"
+EXIT_LOST = 3
+
+DESCRIPTION = """Simulated SMS Gateway for Android phones against an SMSGate server.
+
+run     ramp up a fleet of phones, send messages through the 3rd-party API at a steady rate, measure
+        send -> Processed / Sent / Delivered per message, count anything lost or stuck, write reports
+merge   combine the JSON reports of the shards of one fleet (run --shard K/N) into one
+html    render the HTML page of a JSON report
+demo    a reference server on its embedded defaults, 50 phones, steady traffic, live figures"""
+
+RUN_EPILOG = f"""Every option can also come from the environment as {ENV_PREFIX}<OPTION> (e.g.
+{ENV_PREFIX}SERVER, {ENV_PREFIX}PRIVATE_TOKEN, {ENV_PREFIX}DEVICES) or from a YAML/JSON file given
+with --config whose keys are the option names (devices: 1000, private-token: ...). Precedence:
+command line > environment > file > defaults.
+
+The phones are grouped into accounts of --phones-per-account: the first registers (anonymously, or
+with --private-token), the others join with its login and password. Traffic starts when the ramp is
+done, lasts --duration seconds at --rate messages per second (over all shards), then every message
+has --grace seconds to reach a final state (Delivered, Failed). At the end each account's messages
+are listed through the 3rd-party API to check that the server agrees.
+
+A message accepted (202) that is not final after the grace period is LOST when no phone ever picked
+it up (the server still shows Pending, or does not know it), STUCK when a phone did (Processed, Sent).
+Exit status: 0, or {EXIT_LOST} when anything was lost or stuck.
+
+With --push fcm the simulator serves an FCM-compatible endpoint (--fcm-listen) and prints the
+FCM__ENDPOINT / FCM__CREDENTIALS_JSON the server must be started with.
+
+--shard K/N runs phones K-1, K-1+N, ... and 1/N of the rate, so N processes (or machines) with the
+same options and K = 1..N make one fleet; `smsgate-sim merge` then combines their reports."""
+
+
+def _pair(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    return (float(low), float(high or low))
+
+
+def _bool(text: str) -> bool:
+    return str(text).strip().lower() in ("1", "true", "yes", "on")
+
+
+# option, type, default, help
+RUN_OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
+    ("server", str, None, "the server's base URL, e.g. http://127.0.0.1:3000 (required)"),
+    ("private-token", str, None, "gateway.private_token of a private-mode server"),
+    ("devices", int, 10, "phones in the whole fleet (default %(default)s)"),
+    ("ramp", float, 20.0, "phones started per second (default %(default)s)"),
+    ("push", str, "sse", "how phones hear of new messages: sse or fcm (default %(default)s)"),
+    ("rate", float, 5.0, "messages per second over the whole fleet (default %(default)s)"),
+    ("duration", float, 30.0, "seconds of traffic after the ramp (default %(default)s)"),
+    ("grace", float, 30.0, "seconds every message has to reach a final state (default %(default)s)"),
+    ("phones-per-account", int, 10, "phones sharing one account (default %(default)s)"),
+    ("client", str, "json", "json (plain HTTP) or official (the android-sms-gateway client) (default %(default)s)"),
+    ("failure-rate", float, 0.0, "share of sends the simulated radio fails (default %(default)s)"),
+    ("sent-latency", _pair, (0.1, 0.5), "radio seconds to Sent, LOW,HIGH (default 0.1,0.5)"),
+    ("delivered-latency", _pair, (0.5, 2.0), "seconds from Sent to Delivered, LOW,HIGH (default 0.5,2.0)"),
+    ("shard", Shard.parse, Shard(), "run shard K of N, e.g. 2/4 (default 1/1)"),
+    ("fcm-listen", str, "127.0.0.1:0", "HOST:PORT of the FCM endpoint with --push fcm (default %(default)s)"),
+    ("report", Path, None, "write the JSON report here"),
+    ("html", Path, None, "write the HTML report here"),
+    ("max-in-flight", int, 256, "concurrent sends before the driver falls behind (default %(default)s)"),
+    ("seed", int, None, "random seed (radio, recipients)"),
+]
+
+
+def _file_values(path: str) -> dict[str, Any]:
+    data = yaml.safe_load(Path(path).read_text())  # JSON is YAML too
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of option names to values")
+    return {str(key).replace("_", "-"): value for key, value in data.items()}
+
+
+def _convert(kind: Callable[[str], Any], value: Any, source: str) -> Any:
+    text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    try:
+        return kind(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: {exc}") from exc
+
+
+def _defaults(config_path: str | None, environ: dict[str, str]) -> dict[str, Any]:
+    """Option values from the --config file, then SMSGATE_SIM_* variables (which win)."""
+    known = {name: kind for name, kind, _, _ in RUN_OPTIONS} | {"live": _bool}
+    values: dict[str, Any] = {}
+    if config_path:
+        for name, value in _file_values(config_path).items():
+            if name not in known:
+                raise ValueError(f"{config_path}: unknown option {name!r}")
+            values[name] = _convert(known[name], value, f"{config_path}: {name}")
+    for name, kind in known.items():
+        variable = ENV_PREFIX + name.upper().replace("-", "_")
+        if environ.get(variable):
+            values[name] = _convert(kind, environ[variable], variable)
+    return {name.replace("-", "_"): value for name, value in values.items()}
+
+
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    parser = argparse.ArgumentParser(prog="smsgate-sim", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run = commands.add_parser("run", help="a load run against a server", description=RUN_EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--config", help="YAML or JSON file of option values")
+    for name, kind, default, help_text in RUN_OPTIONS:
+        choices = {"push": ["sse", "fcm"], "client": ["json", "official"]}.get(name)
+        run.add_argument(f"--{name}", type=kind, default=default, help=help_text, choices=choices)
+    run.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
+                     help="redraw a live table (default: when stdout is a terminal; else a line every 5 s)")
+    merge_cmd = commands.add_parser("merge", help="merge the JSON reports of a sharded run")
+    merge_cmd.add_argument("reports", nargs="+", type=Path, help="JSON reports of the shards")
+    merge_cmd.add_argument("--report", type=Path, required=True, help="write the merged JSON report here")
+    merge_cmd.add_argument("--html", type=Path, help="write the merged HTML report here")
+    html_cmd = commands.add_parser("html", help="render the HTML page of a JSON report")
+    html_cmd.add_argument("report", type=Path)
+    html_cmd.add_argument("--html", type=Path, required=True, help="where to write the page")
+    demo = commands.add_parser("demo", help="reference server + 50 phones + traffic (python -m simulator.demo)",
+                               add_help=False)
+    demo.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser, run
+
+
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(server=args.server, devices=args.devices, ramp=args.ramp, push=args.push, rate=args.rate,
+                     duration=args.duration, grace=args.grace, private_token=args.private_token,
+                     phones_per_account=args.phones_per_account, client=args.client, failure_rate=args.failure_rate,
+                     sent_latency=tuple(args.sent_latency), delivered_latency=tuple(args.delivered_latency),
+                     shard=args.shard, fcm_listen=args.fcm_listen, report=args.report, html=args.html,
+                     live=args.live, max_in_flight=args.max_in_flight, seed=args.seed)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _run_config(args)
+    try:
+        report = trio.run(run_load, config, RunHooks())
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
+    print("\n".join(summary_lines(report)))
+    for kind, path in (("JSON", config.report), ("HTML", config.html)):
+        if path:
+            print(f"  {kind} report     {path}")
+    return EXIT_LOST if report["messages"]["lost"] or report["messages"]["stuck"] else 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    merged = merge([read(path) for path in args.reports])
+    write(merged, args.report)
+    if args.html:
+        args.html.write_text(render_html(merged), encoding="utf-8")
+    print("\n".join(summary_lines(merged)))
+    return EXIT_LOST if merged["messages"]["lost"] or merged["messages"]["stuck"] else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:
+        from .demo import main as demo_main
+
+        return demo_main(argv[1:])
+    parser, run = _parser()
+    if argv[:1] == ["run"]:
+        pre = argparse.ArgumentParser(add_help=False)
+        pre.add_argument("--config")
+        known, _ = pre.parse_known_args(argv[1:])
+        try:
+            run.set_defaults(**_defaults(known.config, dict(os.environ)))
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            parser.error(str(exc))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            if not args.server:
+                run.error(f"--server is required (or {ENV_PREFIX}SERVER, or server: in --config)")
+            try:
+                return cmd_run(args)
+            except ValueError as exc:
+                run.error(str(exc))
+        if args.command == "merge":
+            return cmd_merge(args)
+        report = read(args.report)
+        args.html.write_text(render_html(report), encoding="utf-8")
+        return 0
+    except ReportError as exc:
+        print(f"smsgate-sim: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        print(f"smsgate-sim: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

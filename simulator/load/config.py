@@ -1,0 +1,96 @@
+"""What one load run is: the server, the fleet, the traffic, the reports, and this process's shard."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+MOBILE_PATH = "/api/mobile/v1"
+THIRD_PARTY_PATH = "/api/3rdparty/v1"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` (1-based) of `count`: this process runs every `count`-th phone and 1/count of the traffic."""
+
+    index: int = 1
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 1 <= self.index <= self.count:
+            raise ValueError(f"bad shard {self.index}/{self.count}: want 1 <= K <= N")
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def devices(self, total: int) -> int:
+        """How many of `total` phones this shard runs (phones K-1, K-1+N, K-1+2N, ...)."""
+        return len(range(self.index - 1, total, self.count))
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match:
+            raise ValueError(f"bad shard {text!r}: want K/N, e.g. 2/4")
+        return cls(int(match[1]), int(match[2]))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    server: str  # base URL, e.g. http://127.0.0.1:3000 (the API paths are appended)
+    devices: int = 10  # the whole fleet, over every shard
+    ramp: float = 20.0  # phones started per second
+    push: Literal["sse", "fcm"] = "sse"
+    rate: float = 5.0  # messages per second, over every shard
+    duration: float = 30.0  # seconds of traffic, after the ramp
+    grace: float = 30.0  # seconds after the last send for every message to reach a final state
+    private_token: str | None = None
+    phones_per_account: int = 10
+    client: Literal["json", "official"] = "json"
+    failure_rate: float = 0.0  # share of sends the simulated radio fails
+    sent_latency: tuple[float, float] = (0.1, 0.5)
+    delivered_latency: tuple[float, float] = (0.5, 2.0)
+    shard: Shard = field(default_factory=Shard)
+    fcm_listen: str = "127.0.0.1:0"  # where the FCM-compatible endpoint listens with push == "fcm"
+    report: Path | None = None
+    html: Path | None = None
+    live: bool | None = None  # None: a live table when stdout is a terminal, progress lines otherwise
+    max_in_flight: int = 256  # concurrent 3rd-party sends before the driver falls behind schedule
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.devices < 1:
+            raise ValueError("devices must be at least 1")
+        if self.shard.devices(self.devices) < 1:
+            raise ValueError(f"shard {self.shard} of {self.devices} devices has no phone")
+        for name in ("ramp", "rate"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.duration < 0 or self.grace < 0:
+            raise ValueError("duration and grace must not be negative")
+        if self.phones_per_account < 1:
+            raise ValueError("phones_per_account must be at least 1")
+        if not 0 <= self.failure_rate <= 1:
+            raise ValueError("failure_rate must be within 0..1")
+
+    @property
+    def base_url(self) -> str:
+        return self.server.rstrip("/")
+
+    @property
+    def mobile_url(self) -> str:
+        return self.base_url + MOBILE_PATH
+
+    @property
+    def third_party_url(self) -> str:
+        return self.base_url + THIRD_PARTY_PATH
+
+    @property
+    def shard_devices(self) -> int:
+        return self.shard.devices(self.devices)
+
+    @property
+    def shard_rate(self) -> float:
+        return self.rate / self.shard.count

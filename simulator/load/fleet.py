@@ -1,0 +1,161 @@
+"""The fleet: this shard's phones, grouped into accounts, started at the ramp rate and kept running.
+
+The first phone of an account registers on its own (anonymously, or with the private token); the
+others join its account with its login and password, as a user adding a second phone would.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+
+from ..phone import PhoneConfig, PhoneObserver, RadioConfig, Registration
+from .config import RunConfig
+from .tracker import Tracker
+
+REGISTRATION_ATTEMPTS = 3
+
+
+class PhoneLike(Protocol):
+    registration: Registration | None
+
+    async def run(self, *, task_status: Any = ...) -> None: ...
+
+
+PhoneFactory = Callable[[PhoneConfig, PhoneObserver], PhoneLike]
+
+
+@dataclass
+class Account:
+    index: int
+    phones: list[int]  # fleet-wide phone numbers (0-based)
+    login: str | None = None
+    password: str | None = None
+    device_ids: list[str] = field(default_factory=list)
+    ready: trio.Event = field(default_factory=trio.Event)  # the first phone registered (or gave up)
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.login and self.password and self.device_ids)
+
+
+def plan_accounts(config: RunConfig) -> list[Account]:
+    """This shard's phones (K-1, K-1+N, ...) in accounts of `phones_per_account`."""
+    phones = list(range(config.shard.index - 1, config.devices, config.shard.count))
+    size = config.phones_per_account
+    return [Account(index, phones[start:start + size]) for index, start in enumerate(range(0, len(phones), size))]
+
+
+class Fleet:
+    def __init__(self, config: RunConfig, tracker: Tracker, factory: PhoneFactory) -> None:
+        self.config = config
+        self.tracker = tracker
+        self.factory = factory
+        self.accounts = plan_accounts(config)
+        self.phones: dict[int, PhoneLike] = {}
+        self.started = 0  # phones that registered and run
+        self.failed = 0  # phones that gave up registering
+        self.ramped = trio.Event()
+
+    @property
+    def size(self) -> int:
+        return sum(len(account.phones) for account in self.accounts)
+
+    def usable_accounts(self) -> list[Account]:
+        return [account for account in self.accounts if account.usable]
+
+    def phone_config(self, account: Account, number: int) -> PhoneConfig:
+        config = self.config
+        first = number == account.phones[0]
+        radio = RadioConfig(sent_latency=config.sent_latency, delivered_latency=config.delivered_latency,
+                            send_failure_rate=config.failure_rate,
+                            seed=None if config.seed is None else config.seed * 1_000_003 + number)
+        if first:
+            registration = "private" if config.private_token else "anonymous"
+        else:
+            registration = "basic"
+        return PhoneConfig(
+            server=config.mobile_url, name=f"smsgate-sim/phone-{number}",
+            registration=registration,  # type: ignore[arg-type]
+            private_token=config.private_token if first else None,
+            login=None if first else account.login, password=None if first else account.password,
+            push=config.push,
+            fcm_token=f"sim-{number}-{secrets.token_hex(8)}" if config.push == "fcm" else None,
+            radio=radio,
+        )
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start every phone at the ramp rate; `started()` once each registered or gave up; then run them."""
+        per_second = self.config.ramp / self.config.shard.count
+        order = [(account, number) for account in self.accounts for number in account.phones]
+        order.sort(key=lambda item: item[1])
+        remaining = len(order)
+        async with trio.open_nursery() as nursery:
+            begin = trio.current_time()
+
+            async def start_one(account: Account, number: int) -> None:
+                nonlocal remaining
+                try:
+                    await self._start(nursery, account, number)
+                finally:
+                    remaining -= 1
+                    if remaining == 0:
+                        self.ramped.set()
+
+            for position, (account, number) in enumerate(order):
+                await trio.sleep_until(begin + position / per_second)
+                nursery.start_soon(start_one, account, number)
+            await self.ramped.wait()
+            task_status.started()
+
+    async def _start(self, nursery: trio.Nursery, account: Account, number: int) -> None:
+        first = number == account.phones[0]
+        if not first:
+            await account.ready.wait()
+            if not account.login:
+                self.failed += 1
+                self.tracker.registration_failed(f"phone {number}: its account's first phone never registered")
+                return
+        try:
+            for attempt in range(REGISTRATION_ATTEMPTS):
+                phone = self.factory(self.phone_config(account, number), self.tracker)
+                try:
+                    registration: Registration = await nursery.start(self._supervise, phone, number)
+                except Exception as exc:  # noqa: BLE001 - any failure to register is retried, then counted
+                    self.tracker.registration_failed(f"phone {number} attempt {attempt + 1}: {exc!r}")
+                    await trio.sleep(2**attempt)
+                    continue
+                self.phones[number] = phone
+                self.started += 1
+                account.device_ids.append(registration.device_id)
+                if first:
+                    account.login, account.password = registration.login, registration.password
+                return
+            self.failed += 1
+        finally:
+            if first:
+                account.ready.set()
+
+    async def _supervise(self, phone: PhoneLike, number: int,
+                         task_status: trio.TaskStatus[Registration] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run one phone; a crash after registration is recorded, not allowed to stop the fleet."""
+        started = False
+
+        class Status:
+            def started(self, value: Registration | None = None) -> None:
+                nonlocal started
+                started = True
+                task_status.started(value)  # type: ignore[arg-type]
+
+        try:
+            await phone.run(task_status=Status())
+        except Exception as exc:
+            if not started:
+                raise
+            device_id = phone.registration.device_id if phone.registration else f"phone-{number}"
+            self.tracker.disconnected(device_id, "crash")
+            self.tracker.error(device_id, "phone", f"the phone stopped: {exc!r}")

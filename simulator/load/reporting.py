@@ -1,0 +1,124 @@
+"""Turn a finished run (config, tracker, fleet, driver, server check) into the JSON report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..report.schema import SCHEMA, TIMELINE_COUNTERS, VERSION
+from ..report.stats import LATENCY_STATES, derive
+from .config import RunConfig
+from .tracker import FINAL_STATES, MessageRecord, Tracker, classify
+
+LISTED = 1000  # at most this many lost / stuck / disagreeing messages are listed by id
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class RunFacts:
+    """What the runner knows besides the tracker."""
+
+    finished_at: float
+    checked_at: float
+    interrupted: bool = False
+    phones_planned: int = 0
+    phones_started: int = 0
+    phones_failed: int = 0
+    ramp_seconds: float | None = None
+    scheduled: int = 0
+    late: int = 0
+    check_requests: int = 0
+    check_errors: int = 0
+
+
+def _listed(record: MessageRecord, tracker: Tracker) -> dict[str, Any]:
+    return {"id": record.id, "account": record.account, "device_id": record.device_id,
+            "sent_at": iso(record.sent_at), "phone_state": record.last_state, "server_state": record.server_state,
+            "phone_states": {state: iso(at) for state, at in record.states.items()}}
+
+
+def _run_section(config: RunConfig, tracker: Tracker, facts: RunFacts) -> dict[str, Any]:
+    return {
+        "server": config.base_url, "devices": config.devices, "shards": [str(config.shard)],
+        "push": config.push, "rate": config.rate, "ramp": config.ramp, "duration": config.duration,
+        "grace": config.grace, "client": config.client, "phones_per_account": config.phones_per_account,
+        "failure_rate": config.failure_rate,
+        "started_at": iso(tracker.started_at), "finished_at": iso(facts.finished_at),
+        "started_epoch": tracker.started_at, "interrupted": facts.interrupted,
+    }
+
+
+def _samples(tracker: Tracker, accepted: list[MessageRecord]) -> dict[str, list[Any]]:
+    def ms(value: float | None) -> int | None:
+        return None if value is None else round(value * 1000)
+
+    samples: dict[str, list[Any]] = {"sent_ms": [ms(r.sent_at - tracker.started_at) for r in accepted]}
+    for state in LATENCY_STATES:
+        samples[state] = [ms(r.latency(state)) for r in accepted]
+    return samples
+
+
+def _timeline(tracker: Tracker, facts: RunFacts) -> list[dict[str, Any]]:
+    last = max([tracker.second(facts.finished_at), *tracker.timeline, *tracker.online_by_second])
+    timeline = []
+    online = 0
+    for second in range(last + 1):
+        online = tracker.online_by_second.get(second, online)
+        counts = tracker.timeline.get(second, Counter())
+        timeline.append({"t": second, "online": online, **{key: counts[key] for key in TIMELINE_COUNTERS}})
+    return timeline
+
+
+def build_report(config: RunConfig, tracker: Tracker, facts: RunFacts) -> dict[str, Any]:
+    records = list(tracker.messages.values())
+    accepted = [r for r in records if r.accepted]
+    verdicts: Counter[str] = Counter()
+    lost: list[dict[str, Any]] = []
+    stuck: list[dict[str, Any]] = []
+    final_states: Counter[str] = Counter()
+    for record in accepted:
+        verdict = classify(record, facts.checked_at, config.grace)
+        verdicts[verdict] += 1
+        if verdict == "final":
+            final_states[record.server_state if record.server_state in FINAL_STATES else str(record.last_state)] += 1
+        elif verdict in ("lost", "stuck") and len(lost if verdict == "lost" else stuck) < LISTED:
+            (lost if verdict == "lost" else stuck).append(_listed(record, tracker))
+    checked = [r for r in accepted if r.server_state is not None]
+    disagreeing = [r for r in checked if r.last_state in FINAL_STATES and r.server_state != r.last_state]
+    report: dict[str, Any] = {
+        "schema": SCHEMA, "version": VERSION,
+        "run": _run_section(config, tracker, facts),
+        "phones": {"planned": facts.phones_planned, "started": facts.phones_started, "failed": facts.phones_failed,
+                   "online_peak": tracker.online_peak, "online_end": len(tracker.online),
+                   "ramp_seconds": facts.ramp_seconds},
+        "messages": {
+            "scheduled": facts.scheduled, "attempted": len(records), "accepted": len(accepted),
+            "rejected": sum(1 for r in records if r.status not in (None, 202)),
+            "send_errors": sum(1 for r in records if r.status is None), "late": facts.late,
+            "unknown_events": tracker.unknown_events,
+            "send_results": dict(tracker.send_results),
+            "reached": {state: tracker.state_counts[state] for state in ("Processed", "Sent", "Delivered", "Failed")},
+            "final_states": dict(final_states),
+            **{key: verdicts[key] for key in ("final", "unfinished", "stuck", "lost")},
+        },
+        "latency_ms": {},
+        "server_check": {
+            "requests": facts.check_requests, "errors": facts.check_errors, "checked": len(checked),
+            "agree": len(checked) - len(disagreeing), "disagree": len(disagreeing),
+            "states": dict(Counter(str(r.server_state) for r in checked)),
+            "disagreements": [{"id": r.id, "phone_state": r.last_state, "server_state": r.server_state}
+                              for r in disagreeing[:LISTED]],
+        },
+        "lost": lost,
+        "stuck": stuck,
+        "errors": {"total": sum(tracker.errors.values()), "by_kind": dict(tracker.errors),
+                   "samples": list(tracker.error_samples)},
+        "timeline": _timeline(tracker, facts),
+        "samples": _samples(tracker, accepted),
+    }
+    return derive(report)

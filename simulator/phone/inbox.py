@@ -1,0 +1,59 @@
+"""Incoming SMS: the phone's inbox and the `sms:received` / `sms:data-received` payloads.
+
+`messageId` is the app's `InboxMessage.hashCode()` as unsigned 32-bit lower-case hex: for a text,
+31 * (31 * (31 * address.hashCode() + date.hashCode()) + subscriptionId) + text.hashCode(), with
+Java's String and Date hash codes. (A data SMS hashes its ByteArray by identity: effectively random.)
+Payload keys follow Gson's field order: the event's own fields first, then `messageId`, `sender`,
+`recipient`, `simNumber`, `phoneNumber`.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from .webhooks import java_hash
+
+DATA_SMS_PORT = 53739
+
+
+@dataclass
+class InboxEntry:
+    sender: str
+    date_ms: int  # the PDU timestamp
+    subscription_id: int | None
+    slot_index: int | None
+    text: str | None = None
+    data: bytes | None = None
+    port: int | None = None
+    message_id: str = ""
+
+
+def _int32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def text_message_id(sender: str, date_ms: int, subscription_id: int | None, text: str) -> str:
+    date_hash = _int32(date_ms ^ (date_ms >> 32))
+    result = java_hash(sender)
+    result = _int32(31 * result + date_hash)
+    result = _int32(31 * result + (subscription_id or 0))
+    result = _int32(31 * result + java_hash(text))
+    return f"{result & 0xFFFFFFFF:x}"
+
+
+def identity_message_id(rnd: random.Random) -> str:
+    return f"{rnd.getrandbits(32):x}"
+
+
+def received_payload(entry: InboxEntry, recipient: str | None, received_at: str) -> tuple[str, dict[str, Any]]:
+    sim_number = entry.slot_index + 1 if entry.slot_index is not None else None
+    common = {"messageId": entry.message_id, "sender": entry.sender, "recipient": recipient,
+              "simNumber": sim_number, "phoneNumber": entry.sender}
+    if entry.data is not None:
+        return "sms:data-received", {"data": base64.b64encode(entry.data).decode(), "receivedAt": received_at,
+                                     **common}
+    return "sms:received", {"message": entry.text or "", "receivedAt": received_at, **common}

@@ -1,0 +1,327 @@
+"""One simulated phone: a Trio task tree running the app's cloud-mode services.
+
+`run()` registers (or PATCHes /device), loads webhooks and settings, then runs: events (SSE, or
+pushes routed by an `FcmEndpoint`), the periodic pull, the send loop and its radio, state reports,
+the webhook queue, the ping service and incoming SMS, until cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import deque
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import trio
+
+from .api import ApiError, GatewayApi
+from .clock import PhoneClock, parse_time
+from .config import PhoneConfig, Registration
+from .events_sse import SseEvents
+from .health import health
+from .ids import nanoid
+from .inbox import DATA_SMS_PORT, InboxEntry, identity_message_id, received_payload, text_message_id
+from .observer import PhoneObserver, notify
+from .pull import Puller
+from .radio import Radio
+from .registration import register, sim_cards
+from .reports import Reporter
+from .sender import Sender
+from .settings import DeviceSettings
+from .store import LocalMessage, MessageStore, StateChange
+from .webhooks import DeliveryResult, Webhook, WebhookQueue, local_device_id, ssl_context
+
+if TYPE_CHECKING:
+    from .fcm_endpoint import FcmEndpoint
+
+WEBHOOK_EVENTS = {"Sent": "sms:sent", "Delivered": "sms:delivered", "Failed": "sms:failed",
+                  "Cancelled": "sms:cancelled"}
+REGISTRATION_BACKOFF = 10.0
+MAX_BACKOFF = 5 * 3600.0
+INBOX_SIZE = 1000
+
+
+def made_up_push_token(rnd: random.Random) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    pick = lambda n: "".join(rnd.choice(alphabet) for _ in range(n))  # noqa: E731
+    return f"{pick(22)}:APA91b{pick(134)}"
+
+
+class Phone:
+    def __init__(self, config: PhoneConfig, observer: PhoneObserver | None = None,
+                 http: httpx.AsyncClient | None = None, fcm: FcmEndpoint | None = None) -> None:
+        self.config = config
+        self.observer = observer
+        self.fcm = fcm
+        self.registration: Registration | None = None
+        self.rng = random.Random(config.seed)
+        self.clock = PhoneClock(config.tz_offset_minutes)
+        self.sims = sim_cards(config)
+        self.settings = DeviceSettings.from_config(config)
+        self.store = MessageStore()
+        self.inbox: deque[InboxEntry] = deque(maxlen=INBOX_SIZE)
+        self.signing_key = config.signing_key or nanoid(8)
+        self.push_token = (config.fcm_token or made_up_push_token(self.rng)) if config.push == "fcm" else None
+        self.local_device_id = local_device_id(config.name, self.clock.millis())
+        self.webhook_http: httpx.AsyncClient | None = None  # set to override the webhook client
+        self._http = http  # shared by many phones; None: each run() opens its own client
+        self.api = GatewayApi(http or httpx.AsyncClient(), config.server, config.app_version)
+        self.webhooks = WebhookQueue(signing_key=self.signing_key, user_agent=self.api.user_agent,
+                                     wall=self.clock.timestamp, retry_count=lambda: self.settings.retry_count,
+                                     allow_cleartext=config.cleartext_webhooks, on_result=self._webhook_result)
+        self.webhooks.local = [Webhook(nanoid(), url, event, "Local") for event, url in config.local_webhooks]
+        self.radio = Radio(config.radio)
+        self.sender = Sender(store=self.store, settings=self.settings, clock=self.clock, radio=self.radio,
+                             sims=self.sims, passphrase=config.passphrase, rng=self.rng, update=self.update_state)
+        self.reporter = Reporter(self.api, self.clock, self.store.get, lambda e: self.notify_error("report", e))
+        self.puller = Puller(self)
+        self.sse: SseEvents | None = None
+        self._nursery: trio.Nursery | None = None
+        self._pushes_in, self._pushes_out = trio.open_memory_channel[tuple[str, str]](256)
+
+    @property
+    def device_id(self) -> str:
+        return self.registration.device_id if self.registration else ""
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[Registration] = trio.TASK_STATUS_IGNORED) -> None:
+        self.clock.anchor()
+        async with AsyncExitStack() as stack:
+            if self._http is None:
+                self.api.http = await stack.enter_async_context(httpx.AsyncClient(timeout=30.0))
+            if self.webhook_http is not None:
+                self.webhooks.http = self.webhook_http
+            elif self.config.webhook_ca is not None:
+                self.webhooks.http = httpx.AsyncClient(verify=ssl_context(str(self.config.webhook_ca)))
+                stack.push_async_callback(self.webhooks.http.aclose)
+            else:
+                self.webhooks.http = self.api.http
+            await self._register()
+            await self.refresh_webhooks()
+            await self.refresh_settings()
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self.puller.run)
+                nursery.start_soon(self._periodic_pull)
+                nursery.start_soon(self.sender.run, nursery)
+                nursery.start_soon(self.reporter.run)
+                nursery.start_soon(self.webhooks.run)
+                nursery.start_soon(self._ping)
+                nursery.start_soon(self._incoming)
+                if self.config.push == "fcm":
+                    nursery.start_soon(self._push_loop)
+                    if self.fcm is not None and self.push_token:
+                        self.fcm.attach(self.push_token, self)
+                        stack.callback(self.fcm.detach, self.push_token)
+                    notify(self.observer, "connected", self.device_id, "fcm")
+                else:
+                    self.sse = SseEvents(self.api.http, self.api.base + "/events", lambda: self.api.token or "",
+                                         self._sse_open, self.handle_event, self._sse_closed)
+                    nursery.start_soon(self.sse.run)
+                self.emit_webhook("app:started", {"simCards": [card.view(redacted=False) for card in self.sims]})
+                assert self.registration is not None
+                task_status.started(self.registration)
+
+    async def _register(self) -> None:
+        failures = 0
+        while True:
+            try:
+                self.registration, _ = await register(self.api, self.config, self.registration, self.push_token,
+                                                      self.sims)
+                notify(self.observer, "registered", self.registration.device_id)
+                return
+            except (ApiError, httpx.HTTPError, OSError, KeyError, ValueError) as exc:
+                failures += 1
+                self.notify_error("registration", str(exc))
+                await trio.sleep(min(REGISTRATION_BACKOFF * 2 ** (failures - 1), MAX_BACKOFF))
+
+    async def refresh_webhooks(self) -> None:
+        try:
+            hooks = await self.api.webhooks()
+        except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
+            self.notify_error("webhooks", str(exc))
+            return
+        self.webhooks.cloud = [Webhook(str(h.get("id", "")), str(h["url"]), str(h["event"]), "Cloud")
+                               for h in hooks if isinstance(h, dict) and "url" in h and "event" in h]
+
+    async def refresh_settings(self) -> None:
+        try:
+            self.settings.apply_cloud(await self.api.settings())
+        except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
+            self.notify_error("settings", str(exc))
+
+    async def _periodic_pull(self) -> None:
+        while True:  # a periodic job replaced at start runs at once
+            self.puller.trigger()
+            await trio.sleep(self.config.pull_interval)
+
+    async def _ping(self) -> None:
+        while True:
+            interval = self.settings.ping_interval
+            await trio.sleep(interval or 60.0)
+            if interval and self.settings.ping_interval:
+                self.emit_webhook("system:ping", {"health": self.health()})
+                self.puller.trigger()
+
+    async def _incoming(self) -> None:
+        rate = self.config.incoming_sms_per_minute
+        if rate <= 0:
+            return
+        count = 0
+        while True:
+            await trio.sleep(self.rng.expovariate(rate / 60.0))
+            count += 1
+            sender = "+1555" + "".join(self.rng.choice("0123456789") for _ in range(7))
+            self.receive_sms_now(sender, f"Incoming message {count} from {sender}")
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    def _sse_open(self) -> None:
+        notify(self.observer, "connected", self.device_id, "sse")
+        self.puller.trigger()
+
+    def _sse_closed(self, reason: str) -> None:
+        notify(self.observer, "disconnected", self.device_id, "sse")
+
+    def push(self, data: dict[str, str]) -> bool:
+        """An FCM data message for this phone (called by `FcmEndpoint`); False when it had to be dropped."""
+        try:
+            self._pushes_in.send_nowait((data.get("event") or "MessageEnqueued", data.get("data") or "null"))
+            return True
+        except trio.WouldBlock:
+            self.notify_error("fcm", "push backlog full: message dropped")
+            return False
+
+    async def _push_loop(self) -> None:
+        async for event, data in self._pushes_out:
+            await self.handle_event(event, data)
+
+    async def handle_event(self, event: str, data: str) -> None:
+        """`EventsRouter`: what the app does with a push or SSE event."""
+        try:
+            payload = json.loads(data) if data else None
+        except ValueError:
+            payload = None
+        nursery = self._nursery
+        assert nursery is not None
+        if event == "MessageEnqueued":
+            self.puller.trigger()
+        elif event == "WebhooksUpdated":
+            nursery.start_soon(self.refresh_webhooks)
+        elif event == "SettingsUpdated":
+            nursery.start_soon(self.refresh_settings)
+        elif event == "MessageCancelled":
+            local = self.store.get(str((payload or {}).get("messageId", "")))
+            if local is not None and local.state == "Pending":
+                self.cancel(local)
+        elif event == "MessagesExportRequested":
+            self.export_inbox(payload if isinstance(payload, dict) else {})
+        else:
+            self.notify_error("events", f"unknown event {event!r}")
+
+    # ---- messages --------------------------------------------------------------------------------
+
+    def enqueue(self, message: LocalMessage) -> None:
+        self.store.insert(message, self.clock.millis())
+        notify(self.observer, "message_state", self.device_id, message.id, message.state, self.clock.now())
+        self.sender.wake()
+
+    def cancel(self, message: LocalMessage) -> None:
+        self.update_state(message, None, "Cancelled", None)
+
+    def update_state(self, message: LocalMessage, phone_number: str | None, state: str, error: str | None) -> None:
+        """`MessagesService.updateState`: store, then report (cloud messages) and fire webhooks."""
+        change = self.store.update(message, phone_number, state, error, self.clock.millis())
+        if change is None:
+            return
+        if change.message_state_changed:
+            notify(self.observer, "message_state", self.device_id, message.id, message.state, self.clock.now())
+        if message.source == "Cloud":
+            self.reporter.report(message.id)
+        self._state_webhooks(change)
+        if message.state not in ("Pending", "Processed"):
+            self.sender.wake()
+
+    def _state_webhooks(self, change: StateChange) -> None:
+        event = WEBHOOK_EVENTS.get(change.state)
+        if event is None:
+            return
+        message = change.message
+        sim = message.sim_number
+        sender = self.sims[sim - 1].phone_number if sim is not None and 0 < sim <= len(self.sims) else None
+        now = self.clock.format()
+        for number in change.phone_numbers:
+            common = {"messageId": message.id, "sender": sender, "recipient": number, "simNumber": sim,
+                      "phoneNumber": number}
+            own: dict[str, Any]
+            if event == "sms:sent":
+                own = {"partsCount": message.parts_count if message.parts_count is not None else -1, "sentAt": now}
+            elif event == "sms:delivered":
+                own = {"deliveredAt": now}
+            elif event == "sms:failed":
+                own = {"failedAt": now, "reason": change.error or "Unknown"}
+            else:
+                own = {"cancelledAt": now}
+            self.emit_webhook(event, {**own, **common})
+
+    # ---- incoming SMS ----------------------------------------------------------------------------
+
+    async def receive_sms(self, sender: str, text: str) -> None:
+        """An incoming SMS on the first SIM: stored in the inbox, fires `sms:received`."""
+        self.receive_sms_now(sender, text)
+
+    def receive_sms_now(self, sender: str, text: str, slot: int | None = 0) -> InboxEntry:
+        slot = slot if self.sims and slot is not None and slot < len(self.sims) else None
+        date = self.clock.millis()
+        subscription = slot + 1 if slot is not None else None
+        entry = InboxEntry(sender, date, subscription, slot, text=text,
+                           message_id=text_message_id(sender, date, subscription, text))
+        self._received(entry)
+        return entry
+
+    async def receive_data_sms(self, sender: str, data: bytes, port: int = DATA_SMS_PORT) -> None:
+        """An incoming data SMS; only port 53739 reaches the app (`sms:data-received`)."""
+        if port != DATA_SMS_PORT:
+            return
+        slot = 0 if self.sims else None
+        entry = InboxEntry(sender, self.clock.millis(), slot + 1 if slot is not None else None, slot, data=data,
+                           port=port, message_id=identity_message_id(self.rng))
+        self._received(entry)
+
+    def _received(self, entry: InboxEntry, trigger_webhooks: bool = True) -> None:
+        if entry not in self.inbox:
+            self.inbox.append(entry)
+        notify(self.observer, "sms_received", self.device_id, entry.sender, entry.text)
+        if trigger_webhooks:
+            recipient = self.sims[entry.slot_index].phone_number if entry.slot_index is not None else None
+            event, payload = received_payload(entry, recipient, self.clock.format(entry.date_ms))
+            self.emit_webhook(event, payload)
+
+    def export_inbox(self, request: dict[str, Any]) -> None:
+        """`MessagesExportRequested`: re-read the inbox for the period and re-emit its webhooks."""
+        since, until = parse_time(request.get("since")), parse_time(request.get("until"))
+        trigger = str(request.get("triggerWebhooks", "true")).lower() != "false"
+        for entry in sorted(self.inbox, key=lambda e: e.date_ms):
+            if (since is None or entry.date_ms >= since * 1000) and (until is None or entry.date_ms <= until * 1000):
+                self._received(entry, trigger)
+
+    # ---- webhooks, health, observer ---------------------------------------------------------------
+
+    def emit_webhook(self, event: str, payload: dict[str, Any]) -> int:
+        return self.webhooks.emit(event, payload, self.device_id or None, self.local_device_id)
+
+    def health(self) -> dict[str, Any]:
+        since = self.clock.millis() - 3600_000
+        processed, _ = self.store.processed_since(since)
+        return health(self.config.app_version, self.store.failed_since(since), processed)
+
+    def _webhook_result(self, result: DeliveryResult) -> None:
+        notify(self.observer, "webhook", self.device_id, result.event, result.url, result.status, result.error)
+        if result.error is not None:
+            self.notify_error("webhook", f"{result.event} -> {result.url} attempt {result.attempt}: {result.error}")
+
+    def notify_error(self, where: str, detail: str) -> None:
+        notify(self.observer, "error", self.device_id, where, detail)

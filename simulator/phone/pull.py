@@ -1,0 +1,106 @@
+"""Pulling work (`PullMessagesWorker` + `GatewayService.processMessage`).
+
+`GET /message?order=lifo|fifo`, one GET per trigger (no paging: the server returns at most 100).
+Per message: Pending and already known -> re-report its current state (that is what clears it from
+the server's pending list); Pending and new -> enqueue locally (no PATCH); Cancelling -> cancel a
+local Pending copy (which reports Cancelled), PATCH Cancelled for all recipients when unknown, and do
+nothing when the local copy is already past Pending. Triggers are coalesced; a failed pull retries
+after 10 s x 2^(n-1) (cap 5 h) unless another trigger comes first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import trio
+
+from .api import ApiError
+from .clock import parse_time
+from .store import LocalMessage, Recipient
+
+if TYPE_CHECKING:
+    from .phone import Phone
+
+BASE_BACKOFF = 10.0
+MAX_BACKOFF = 5 * 3600.0
+
+
+class Puller:
+    def __init__(self, phone: Phone) -> None:
+        self.phone = phone
+        self.pulls = 0
+        self._send, self._receive = trio.open_memory_channel[None](1)
+
+    def trigger(self) -> None:
+        try:
+            self._send.send_nowait(None)
+        except trio.WouldBlock:
+            pass  # one is already waiting: it will see everything
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            if failures:
+                with trio.move_on_after(min(BASE_BACKOFF * 2 ** (failures - 1), MAX_BACKOFF)):
+                    await self._receive.receive()
+            else:
+                await self._receive.receive()
+            try:
+                await self.pull()
+                failures = 0
+            except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
+                failures += 1
+                self.phone.notify_error("pull", str(exc))
+
+    async def pull(self) -> None:
+        phone = self.phone
+        messages = await phone.api.messages(phone.settings.processing_order)
+        self.pulls += 1
+        for message in messages:
+            try:
+                self.process(message)
+            except (KeyError, TypeError, ValueError) as exc:
+                phone.notify_error("pull", f"message {message.get('id')}: {exc!r}")
+
+    def process(self, message: dict[str, Any]) -> None:
+        phone = self.phone
+        state = message.get("state") or "Pending"
+        local = phone.store.get(str(message["id"]))
+        if state == "Pending":
+            if local is not None:
+                phone.reporter.report(local.id)
+            else:
+                phone.enqueue(local_message(message, phone.store.next_row(), phone.clock.timestamp()))
+        elif state == "Cancelling":
+            if local is None:
+                phone.reporter.report({
+                    "id": str(message["id"]), "state": "Cancelled",
+                    "recipients": [{"phoneNumber": p, "state": "Cancelled"} for p in message.get("phoneNumbers", [])],
+                    "states": {"Cancelled": phone.clock.format()},
+                })
+            elif local.state == "Pending":
+                phone.cancel(local)
+
+
+def local_message(message: dict[str, Any], row_id: int, now: float) -> LocalMessage:
+    text_message = message.get("textMessage")
+    data_message = message.get("dataMessage")
+    text = data = None
+    port = None
+    if isinstance(data_message, dict):
+        data, port = str(data_message.get("data", "")), data_message.get("port")
+    elif isinstance(text_message, dict):
+        text = str(text_message.get("text", ""))
+    else:
+        text = str(message.get("message") or "")
+    with_report = message.get("withDeliveryReport")
+    return LocalMessage(
+        id=str(message["id"]), row_id=row_id, text=text, data=data, port=port,
+        recipients=[Recipient(str(p)) for p in message.get("phoneNumbers") or []],
+        is_encrypted=bool(message.get("isEncrypted")),
+        with_delivery_report=True if with_report is None else bool(with_report),
+        sim_number=message.get("simNumber"), priority=int(message.get("priority") or 0),
+        valid_until=parse_time(message.get("validUntil")), schedule_at=parse_time(message.get("scheduleAt")),
+        created_at=parse_time(message.get("createdAt")) or now,
+    )
