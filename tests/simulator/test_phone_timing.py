@@ -108,21 +108,19 @@ async def test_rate_limit_sleeps_a_full_window_from_the_newest_send(autojump_clo
 
 
 async def test_priority_100_bypasses_limit_and_interval(autojump_clock: Any) -> None:
-    server = FakeServer()
+    server = FakeServer(pending=[message("normal"), message("urgent-1", priority=100)])
     async with running(server, limit_period="PerHour", limit_value=1, send_interval_min=10,
-                       send_interval_max=10) as phone:
-        await trio.sleep(1)
-        server.pending = [message("normal-1"), message("normal-2"), message("urgent", priority=100)]
-        server.event("MessageEnqueued")
-        await trio.sleep(30)
-        times = processed_times(server)
-        # the expedited one goes first without waiting; the first normal one does not wait for the
-        # limit either (priority 0 < previous 100 ... the limit counts 1 >= 1: it waits the window)
-        assert list(times)[0] == "urgent"
-        assert "normal-2" not in times
-        await trio.sleep(3700)
-        assert set(processed_times(server)) == {"urgent", "normal-1", "normal-2"}
-        assert phone.store.get("normal-2") is not None
+                       send_interval_max=10):
+        await trio.sleep(100)
+        server.pending = [message("urgent-2", priority=100)]
+        server.event("MessageEnqueued")  # arrives while `normal` waits for the limit
+        await trio.sleep(3600)
+    times = processed_times(server)
+    assert list(times) == ["urgent-1", "normal", "urgent-2"]
+    # urgent-1 ignores the limit; `normal` waits a full window + 1 s after it; its send interval
+    # (10 s) then delays urgent-2, which does not wait for the limit (previous priority was lower)
+    assert times["normal"] - times["urgent-1"] == pytest.approx(3601, abs=0.01)
+    assert times["urgent-2"] - times["normal"] == pytest.approx(10.001, abs=0.01)
 
 
 async def test_send_interval_spaces_messages(autojump_clock: Any) -> None:
@@ -153,8 +151,8 @@ async def test_schedule_at_and_ttl_expiry(autojump_clock: Any) -> None:
 
 
 async def test_failed_reports_retry_with_backoff(autojump_clock: Any) -> None:
-    server = FakeServer(pending=[message("m1")], patch_failures=3)
-    async with running(server, radio=RadioConfig(sent_latency=(0, 0), delivered_latency=(100, 100))):
+    server = FakeServer(pending=[message("m1")], patch_failures=3, sse_failures=100)  # one pull only
+    async with running(server, radio=RadioConfig(sent_latency=(200, 200))):
         await trio.sleep(80)
     attempts = [s.at for s in server.calls("PATCH", "/message")]
     # Processed fails at 0, retried at +10 (fails), +20 more (fails), +40 more (succeeds)
