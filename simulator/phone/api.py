@@ -23,8 +23,8 @@ class ApiError(Exception):
 
 
 class GatewayApi:
-    def __init__(self, http: httpx.AsyncClient, base_url: str, app_version: str) -> None:
-        self.http = http
+    def __init__(self, http: httpx.AsyncClient | None, base_url: str, app_version: str) -> None:
+        self.http = http  # None until the phone's run() opens its own
         self.base = base_url.rstrip("/")
         self.user_agent = f"me.capcom.smsgateway/{app_version}"
         self.token: str | None = None
@@ -42,6 +42,7 @@ class GatewayApi:
     async def _call(self, method: str, path: str, body: Any = None, authorization: str | None = None,
                     params: dict[str, str] | None = None) -> httpx.Response:
         content = None if body is None else gson.dumps(body).encode()
+        assert self.http is not None, "no HTTP client yet"
         response = await self.http.request(method, self.base + path, content=content, params=params,
                                            headers=self._headers(authorization, body is not None))
         if not response.is_success:
@@ -68,6 +69,13 @@ class GatewayApi:
     async def settings(self) -> dict[str, Any]:
         document = (await self._call("GET", "/settings")).json()
         return document if isinstance(document, dict) else {}
+
+
+def shared_client(phones: int, timeout: float = 30.0) -> httpx.AsyncClient:
+    """One client for many phones: each SSE phone holds a connection open, and pulls and reports
+    need more; httpx's default pool (100) would make the 101st phone wait."""
+    limits = httpx.Limits(max_connections=3 * phones + 20, max_keepalive_connections=2 * phones + 20)
+    return httpx.AsyncClient(timeout=timeout, limits=limits)
 
 
 def basic(login: str, password: str) -> str:

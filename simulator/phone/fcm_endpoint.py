@@ -74,6 +74,9 @@ class FcmEndpoint:
         self._phones.pop(token, None)
 
     def service_account_json(self) -> str:
+        """A service account whose `token_uri` is this endpoint: call it once `serve()` has started."""
+        if not self.base_url:
+            raise RuntimeError("the FCM endpoint is not serving yet: its token_uri is unknown")
         pem = self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption()).decode()
         return json.dumps({

@@ -21,7 +21,7 @@ from .clock import PhoneClock, parse_time
 from .config import PhoneConfig, Registration
 from .events_sse import SseEvents
 from .health import health
-from .ids import nanoid
+from .ids import made_up_push_token, nanoid
 from .inbox import DATA_SMS_PORT, InboxEntry, identity_message_id, received_payload, text_message_id
 from .observer import PhoneObserver, notify
 from .pull import Puller
@@ -31,22 +31,22 @@ from .reports import Reporter
 from .sender import Sender
 from .settings import DeviceSettings
 from .store import LocalMessage, MessageStore, StateChange
-from .webhooks import DeliveryResult, Webhook, WebhookQueue, local_device_id, ssl_context
+from .webhooks import (
+    STATE_EVENTS,
+    DeliveryResult,
+    Webhook,
+    WebhookQueue,
+    local_device_id,
+    message_event_payload,
+    ssl_context,
+)
 
 if TYPE_CHECKING:
     from .fcm_endpoint import FcmEndpoint
 
-WEBHOOK_EVENTS = {"Sent": "sms:sent", "Delivered": "sms:delivered", "Failed": "sms:failed",
-                  "Cancelled": "sms:cancelled"}
 REGISTRATION_BACKOFF = 10.0
 MAX_BACKOFF = 5 * 3600.0
 INBOX_SIZE = 1000
-
-
-def made_up_push_token(rnd: random.Random) -> str:
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    pick = lambda n: "".join(rnd.choice(alphabet) for _ in range(n))  # noqa: E731
-    return f"{pick(22)}:APA91b{pick(134)}"
 
 
 class Phone:
@@ -67,7 +67,7 @@ class Phone:
         self.local_device_id = local_device_id(config.name, self.clock.millis())
         self.webhook_http: httpx.AsyncClient | None = None  # set to override the webhook client
         self._http = http  # shared by many phones; None: each run() opens its own client
-        self.api = GatewayApi(http or httpx.AsyncClient(), config.server, config.app_version)
+        self.api = GatewayApi(http, config.server, config.app_version)
         self.webhooks = WebhookQueue(signing_key=self.signing_key, user_agent=self.api.user_agent,
                                      wall=self.clock.timestamp, retry_count=lambda: self.settings.retry_count,
                                      allow_cleartext=config.cleartext_webhooks, on_result=self._webhook_result)
@@ -99,6 +99,8 @@ class Phone:
                 stack.push_async_callback(self.webhooks.http.aclose)
             else:
                 self.webhooks.http = self.api.http
+            assert self.api.http is not None
+            http = self.api.http
             await self._register()
             await self.refresh_webhooks()
             await self.refresh_settings()
@@ -118,7 +120,7 @@ class Phone:
                         stack.callback(self.fcm.detach, self.push_token)
                     notify(self.observer, "connected", self.device_id, "fcm")
                 else:
-                    self.sse = SseEvents(self.api.http, self.api.base + "/events", lambda: self.api.token or "",
+                    self.sse = SseEvents(http, self.api.base + "/events", lambda: self.api.token or "",
                                          self._sse_open, self.handle_event, self._sse_closed)
                     nursery.start_soon(self.sse.run)
                 self.emit_webhook("app:started", {"simCards": [card.view(redacted=False) for card in self.sims]})
@@ -246,26 +248,14 @@ class Phone:
             self.sender.wake()
 
     def _state_webhooks(self, change: StateChange) -> None:
-        event = WEBHOOK_EVENTS.get(change.state)
+        event = STATE_EVENTS.get(change.state)
         if event is None:
             return
-        message = change.message
-        sim = message.sim_number
+        sim = change.message.sim_number
         sender = self.sims[sim - 1].phone_number if sim is not None and 0 < sim <= len(self.sims) else None
         now = self.clock.format()
         for number in change.phone_numbers:
-            common = {"messageId": message.id, "sender": sender, "recipient": number, "simNumber": sim,
-                      "phoneNumber": number}
-            own: dict[str, Any]
-            if event == "sms:sent":
-                own = {"partsCount": message.parts_count if message.parts_count is not None else -1, "sentAt": now}
-            elif event == "sms:delivered":
-                own = {"deliveredAt": now}
-            elif event == "sms:failed":
-                own = {"failedAt": now, "reason": change.error or "Unknown"}
-            else:
-                own = {"cancelledAt": now}
-            self.emit_webhook(event, {**own, **common})
+            self.emit_webhook(event, message_event_payload(event, change.message, number, sender, now, change.error))
 
     # ---- incoming SMS ----------------------------------------------------------------------------
 

@@ -28,7 +28,10 @@ import trio
 
 from . import gson
 from .ids import nanoid
+from .store import LocalMessage
 
+STATE_EVENTS = {"Sent": "sms:sent", "Delivered": "sms:delivered", "Failed": "sms:failed",
+                "Cancelled": "sms:cancelled"}
 BASE_BACKOFF = 5.0
 CONNECT_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 5.0
@@ -65,10 +68,8 @@ class DeliveryResult:
 
 @lru_cache(maxsize=16)
 def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """System-style trust (certifi) plus the given CA bundle, as the app trusts system, user and project CAs."""
-    import certifi
-
-    context = ssl.create_default_context(cafile=certifi.where())
+    """The system's trust store plus the given CA bundle, as the app trusts system, user and project CAs."""
+    context = ssl.create_default_context()
     if ca_bundle:
         context.load_verify_locations(cafile=ca_bundle)
     return context
@@ -176,6 +177,23 @@ class WebhookQueue:
     def _report(self, result: DeliveryResult) -> None:
         if self.on_result is not None:
             self.on_result(result)
+
+
+def message_event_payload(event: str, message: LocalMessage, number: str, sender: str | None, now: str,
+                          error: str | None) -> dict[str, Any]:
+    """An outgoing message's event payload, in Gson's order: the event's own fields, then `messageId`,
+    `sender` (this SIM's number), `recipient`, `simNumber`, `phoneNumber` (= recipient, deprecated)."""
+    own: dict[str, Any]
+    if event == "sms:sent":
+        own = {"partsCount": message.parts_count if message.parts_count is not None else -1, "sentAt": now}
+    elif event == "sms:delivered":
+        own = {"deliveredAt": now}
+    elif event == "sms:failed":
+        own = {"failedAt": now, "reason": error or "Unknown"}
+    else:
+        own = {"cancelledAt": now}
+    return {**own, "messageId": message.id, "sender": sender, "recipient": number, "simNumber": message.sim_number,
+            "phoneNumber": number}
 
 
 def local_device_id(name: str, first_install_ms: int) -> str:

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -208,3 +209,23 @@ async def test_incoming_sms_ping_and_app_started(autojump_clock: Any) -> None:
     health = pings[0]["payload"]["health"]
     assert health["status"] == "pass" and health["version"] == "1.68.0"
     assert list(health["checks"]["battery:level"]) == ["status", "observedValue", "observedUnit", "description"]
+
+
+async def test_inbox_export_re_emits_received_webhooks(autojump_clock: Any) -> None:
+    server = FakeServer(hooks=[hook("sms:received")])
+    async with running(server) as phone:
+        await phone.receive_sms("+15550001", "one")
+        await trio.sleep(100)
+        await phone.receive_sms("+15550002", "two")
+        await trio.sleep(1)
+        first = phone.inbox[0]
+        since = datetime.fromtimestamp(first.date_ms / 1000 - 1, UTC).isoformat()
+        until = datetime.fromtimestamp(first.date_ms / 1000 + 10, UTC).isoformat()
+        server.event("MessagesExportRequested", json.dumps({"since": since, "until": until, "triggerWebhooks": "true"}))
+        server.event("MessagesExportRequested", json.dumps({"since": since, "until": until,
+                                                            "triggerWebhooks": "false"}))
+        await trio.sleep(1)
+    bodies = webhook_bodies(server, "sms:received")
+    assert [b["payload"]["message"] for b in bodies] == ["one", "two", "one"]
+    assert bodies[0]["payload"]["messageId"] == bodies[2]["payload"]["messageId"]  # the same hash code
+    assert bodies[0]["id"] != bodies[2]["id"]  # a new delivery id

@@ -59,9 +59,11 @@ class Server:
 
     async def until_state(self, phone: Phone, message_id: str, state: str, within: float = 10) -> dict[str, Any]:
         with trio.fail_after(within):
-            while (found := await self.state(phone, message_id))["state"] != state:
+            while True:
+                found = await self.state(phone, message_id)
+                if found["state"] == state:
+                    return found
                 await trio.sleep(0.05)
-        return found
 
 
 @asynccontextmanager
