@@ -1,4 +1,5 @@
-"""Sessions: `nox -s tests` (the suite), `nox -s lint` (ruff + mypy), `nox -s demo` (server + phones + traffic)."""
+"""Sessions: `nox -s tests` (the suite), `nox -s lint` (ruff + mypy), `nox -s demo` (server + phones + traffic),
+`nox -s fuzz` (the long schemathesis pass on MariaDB)."""
 
 import nox
 
@@ -15,6 +16,16 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """The long schemathesis pass on MariaDB (every phase and check, thousands of examples); prints the request count.
+
+    `nox -s fuzz -- -x` stops at the first finding; FUZZ_EXAMPLES / FUZZ_STATEFUL set the size.
+    """
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "-s", "tests/fuzz/fuzz_thorough.py", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("-e", ".[lint]")
     session.run("ruff", "check", "reference_server", "simulator", "openapi", "tests", "noxfile.py")
@@ -23,6 +34,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """A server on its embedded defaults (SQLite, port 3000), simulated phones and traffic, then a summary."""
+    """The reference server on its embedded defaults (SQLite, port 3000), 50 simulated phones, steady traffic,
+    live figures and a summary; Ctrl-C ends it early. `nox -s demo -- --help` lists the options."""
     session.install("-e", ".")
-    session.run("python", "-m", "simulator.demo", *session.posargs)
+    # Ctrl-C reaches nox and the demo alike: give the demo time to check, summarise and stop its server
+    # before nox escalates to SIGTERM.
+    session.run("python", "-m", "simulator.demo", *session.posargs, interrupt_timeout=60, terminate_timeout=15)

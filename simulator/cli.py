@@ -13,6 +13,7 @@ import trio
 import yaml
 
 from .load import RunConfig, RunHooks, Shard, run_load, summary_lines
+from .load.runner import find_error
 from .report import ReportError, merge, read, render_html, write
 
 ENV_PREFIX = "SMSGATE_SIM_"
@@ -38,7 +39,8 @@ has --grace seconds to reach a final state (Delivered, Failed). At the end each 
 are listed through the 3rd-party API to check that the server agrees.
 
 A message accepted (202) that is not final after the grace period is LOST when no phone ever picked
-it up (the server still shows Pending, or does not know it), STUCK when a phone did (Processed, Sent).
+it up (the server still shows Pending, or does not know it), STUCK when a phone did (it holds the message
+as Pending, Processed or Sent). Messages younger than --grace at the check (after Ctrl-C) are unfinished.
 Exit status: 0, or {EXIT_LOST} when anything was lost or stuck.
 
 With --push fcm the simulator serves an FCM-compatible endpoint (--fcm-listen) and prints the
@@ -146,13 +148,18 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
                      live=args.live, max_in_flight=args.max_in_flight, seed=args.seed)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    config = _run_config(args)
+def cmd_run(config: RunConfig) -> int:
     try:
         report = trio.run(run_load, config, RunHooks())
-    except KeyboardInterrupt:
-        print("aborted", file=sys.stderr)
-        return 130
+    except BaseException as exc:
+        if find_error(exc, KeyboardInterrupt):
+            print("aborted", file=sys.stderr)
+            return 130
+        error = find_error(exc, RuntimeError)
+        if error is None:
+            raise
+        print(f"smsgate-sim: {error}", file=sys.stderr)
+        return 1
     print("\n".join(summary_lines(report)))
     for kind, path in (("JSON", config.report), ("HTML", config.html)):
         if path:
@@ -190,18 +197,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.server:
                 run.error(f"--server is required (or {ENV_PREFIX}SERVER, or server: in --config)")
             try:
-                return cmd_run(args)
+                config = _run_config(args)
             except ValueError as exc:
                 run.error(str(exc))
+            return cmd_run(config)
         if args.command == "merge":
             return cmd_merge(args)
         report = read(args.report)
         args.html.write_text(render_html(report), encoding="utf-8")
         return 0
     except ReportError as exc:
-        print(f"smsgate-sim: {exc}", file=sys.stderr)
-        return 1
-    except RuntimeError as exc:
         print(f"smsgate-sim: {exc}", file=sys.stderr)
         return 1
     return 0

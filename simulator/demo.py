@@ -19,6 +19,7 @@ from rich.console import Console
 
 from .load import LocalServer, RunConfig, RunHooks, run_load, summary_lines
 from .load.fleet import Account
+from .load.runner import find_error
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +57,7 @@ def credentials(base_url: str) -> Any:
     return lines
 
 
-async def demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+async def demo(args: argparse.Namespace, console: Console) -> None:
     fcm = None
     server: LocalServer | None = None
     async with trio.open_nursery() as nursery:
@@ -73,9 +74,10 @@ async def demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 env = {} if fcm is None else {"FCM__ENDPOINT": fcm.base_url,
                                               "FCM__CREDENTIALS_JSON": fcm.service_account_json()}
                 server = LocalServer(port=args.port, env=env)
-                console.print(f"starting smsgate-server on its embedded defaults in {server.workdir} "
-                              f"(SQLite ./smsgate.db, port {args.port}; log: {server.log_path})", highlight=False)
                 server.start()
+                console.print(f"started smsgate-server (pid {server.pid}) on its embedded defaults in "
+                              f"{server.workdir} (SQLite ./smsgate.db, port {args.port}; log: {server.log_path})",
+                              highlight=False, markup=False, soft_wrap=True)
                 await server.wait_ready()
                 base_url = server.base_url
                 header = [f"SMSGate demo: reference server at {base_url}"
@@ -85,27 +87,30 @@ async def demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                                failure_rate=args.failure_rate, report=args.report, html=args.html, live=args.live)
             hooks = RunHooks(fcm=fcm, header=header, console=console, on_ready=credentials(base_url))
             report = await run_load(config, hooks)
+            console.print("\n".join(summary_lines(report)), highlight=False, markup=False, soft_wrap=True)
         finally:
             if server is not None:
                 code = server.stop()
-                console.print(f"smsgate-server stopped (exit code {code})", highlight=False)
+                console.print(f"smsgate-server stopped (exit code {code})", highlight=False, markup=False,
+                              soft_wrap=True)
                 server.cleanup()
             nursery.cancel_scope.cancel()
-    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     try:
-        report = trio.run(demo, args, console)
-    except KeyboardInterrupt:
-        console.print("aborted")
-        return 130
-    except RuntimeError as exc:
-        console.print(f"demo failed: {exc}", highlight=False)
+        trio.run(demo, args, console)
+    except BaseException as exc:
+        if find_error(exc, KeyboardInterrupt):
+            console.print("aborted")
+            return 130
+        error = find_error(exc, RuntimeError)
+        if error is None:
+            raise
+        console.print(f"demo failed: {error}", highlight=False, markup=False, soft_wrap=True)
         return 1
-    console.print("\n".join(summary_lines(report)), highlight=False)
     return 0
 
 

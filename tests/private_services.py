@@ -171,16 +171,19 @@ class PrivateMariaDB(_Process):
 class PrivateRedis(_Process):
     name = "redis"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, password: str = "") -> None:
         super().__init__(workdir)
         self.server = _binary("redis-server")
+        self.password = password
 
     def command(self) -> list[str]:
-        return [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.workdir)]
+        command = [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--dir", str(self.workdir)]
+        return command + (["--requirepass", self.password] if self.password else [])
 
     def ready(self) -> bool:
-        client = redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=1)
+        client = redis.Redis(port=self.port, password=self.password or None, socket_connect_timeout=1,
+                             socket_timeout=1)
         try:
             return bool(client.ping())
         except (redis.RedisError, OSError):
@@ -190,7 +193,8 @@ class PrivateRedis(_Process):
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        secret = f":{self.password}@" if self.password else ""
+        return f"redis://{secret}127.0.0.1:{self.port}/0"
 
 
 @pytest.fixture

@@ -27,6 +27,9 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
 # Upstream authenticates before routing: an unknown path (or a wrong method) under these prefixes is 401
 # without credentials.
 AUTHENTICATED_PREFIXES = ("/api/3rdparty/v1/", "/api/mobile/v1/")
+# A body too slow (408) or too large (413): the client may still be sending it, and would otherwise hold the
+# connection as long as it likes.
+UNREAD_BODY = (408, 413)
 
 
 def register_error_handlers(app: Quart) -> None:
@@ -46,6 +49,8 @@ def register_error_handlers(app: Quart) -> None:
         ):
             return error_response(401, "Unauthorized")
         headers = {"Allow": ", ".join(sorted(exc.valid_methods or []))} if isinstance(exc, MethodNotAllowed) else None
+        if status in UNREAD_BODY:
+            headers = {"Connection": "close"}  # the rest of the body is never read: end the connection
         return error_response(status, exc.name, headers)
 
     @app.errorhandler(Exception)

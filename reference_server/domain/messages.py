@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from ..events.notifier import DeviceEvent, Notifier
 from ..storage.devices import DevicesRepository
-from ..storage.messages import DuplicateMessage, MessageFilter, MessagesRepository
+from ..storage.messages import DuplicateMessage, DuplicateRecipient, MessageFilter, MessagesRepository
 from .clock import now, to_utc_naive
 from .errors import Conflict, InvalidInput, NotFound
 from .ids import new_id
@@ -88,6 +88,8 @@ class MessagesService:
             stored = await self.messages.insert(message)
         except DuplicateMessage:
             raise Conflict("message with the same ID already exists") from None
+        except DuplicateRecipient:
+            raise InvalidInput("phone numbers must be unique") from None
         self.count_state("Pending")
         await self.notifier.notify(user_id, device_id, DeviceEvent("MessageEnqueued"))
         return stored

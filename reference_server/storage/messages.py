@@ -21,6 +21,10 @@ class DuplicateMessage(Exception):
     """A message with this id already exists on the device."""
 
 
+class DuplicateRecipient(Exception):
+    """Two recipients the database counts as one (MariaDB's collation ignores case and some characters)."""
+
+
 @dataclass
 class MessageFilter:
     user_id: str
@@ -72,9 +76,14 @@ def _insert(conn: Connection, message: Message) -> Message:
     except sa.exc.IntegrityError as exc:
         raise DuplicateMessage(message.ext_id) from exc
     message.id = int(result.inserted_primary_key[0])  # type: ignore[index]
-    conn.execute(message_recipients.insert(), [
-        {"message_id": message.id, "phone_number": r.phone_number, "state": r.state} for r in message.recipients
-    ])
+    try:
+        with conn.begin_nested():
+            conn.execute(message_recipients.insert(), [
+                {"message_id": message.id, "phone_number": r.phone_number, "state": r.state}
+                for r in message.recipients
+            ])
+    except sa.exc.IntegrityError as exc:  # the whole transaction, message row included, is rolled back
+        raise DuplicateRecipient(message.ext_id) from exc
     conn.execute(message_states.insert().values(message_id=message.id, state="Pending", updated_at=moment))
     message.created_at = message.updated_at = moment
     message.states = {"Pending": moment}

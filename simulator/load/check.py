@@ -1,7 +1,8 @@
 """The server's view at the end: every account's messages listed through the 3rd-party API.
 
 A message a phone finished but the server still shows in flight may only be waiting for its last
-PATCH, so accounts with such messages are listed again (once a second) until `patience` runs out.
+PATCH, so accounts with such messages are listed again (once a second) for `patience` seconds after
+the first round.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class ServerCheck:
             if record.accepted:
                 by_account.setdefault(record.account, []).append(record)
         todo = [account for account in accounts if account.index in by_account]
-        deadline = trio.current_time() + patience
+        deadline: float | None = None  # counted from the end of the first round, however long that took
         while todo:
             limiter = trio.CapacityLimiter(CONCURRENCY)
 
@@ -79,6 +80,7 @@ class ServerCheck:
                 for account in todo:
                     nursery.start_soon(check, account)
             todo = [account for account in todo if any(self._worth_another_look(r) for r in by_account[account.index])]
+            deadline = trio.current_time() + patience if deadline is None else deadline
             if not todo or trio.current_time() >= deadline:
                 return
             await trio.sleep(1.0)

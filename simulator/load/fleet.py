@@ -1,7 +1,9 @@
 """The fleet: this shard's phones, grouped into accounts, started at the ramp rate and kept running.
 
 The first phone of an account registers on its own (anonymously, or with the private token); the
-others join its account with its login and password, as a user adding a second phone would.
+others join its account with its login and password, as a user adding a second phone would. The
+second joins alone and the rest after it: the server checks a password with bcrypt (~0.1 s of CPU)
+until it has seen it succeed once, so nine phones joining at once would cost nine checks.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .config import RunConfig
 from .tracker import Tracker
 
 REGISTRATION_ATTEMPTS = 3
+REGISTRATION_TIMEOUT = 120.0  # the phone itself retries registering for ever, as the app does
 
 
 class PhoneLike(Protocol):
@@ -26,7 +29,7 @@ class PhoneLike(Protocol):
     async def run(self, *, task_status: Any = ...) -> None: ...
 
 
-PhoneFactory = Callable[[PhoneConfig, PhoneObserver], PhoneLike]
+PhoneFactory = Callable[[PhoneConfig, PhoneObserver, int], PhoneLike]  # config, observer, phone number
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Account:
     password: str | None = None
     device_ids: list[str] = field(default_factory=list)
     ready: trio.Event = field(default_factory=trio.Event)  # the first phone registered (or gave up)
+    joined: trio.Event = field(default_factory=trio.Event)  # the second phone joined (or gave up)
 
     @property
     def usable(self) -> bool:
@@ -48,6 +52,40 @@ def plan_accounts(config: RunConfig) -> list[Account]:
     phones = list(range(config.shard.index - 1, config.devices, config.shard.count))
     size = config.phones_per_account
     return [Account(index, phones[start:start + size]) for index, start in enumerate(range(0, len(phones), size))]
+
+
+class PhoneWatch:
+    """One phone's observer: forwards everything to the tracker, and ends a registration the server refused.
+
+    The phone retries registering for ever, as the app does; a 401 or 403 will not change, so the
+    fleet stops waiting at the first one (wrong private token, wrong login) instead of after minutes.
+    """
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.refused: str | None = None
+        self.registering = trio.CancelScope()
+
+    def __getattr__(self, name: str) -> Any:  # the phone's optional calls (sms_received, webhook, ...)
+        return getattr(self.tracker, name)
+
+    def registered(self, device_id: str) -> None:
+        self.tracker.registered(device_id)
+
+    def connected(self, device_id: str, transport: str) -> None:
+        self.tracker.connected(device_id, transport)
+
+    def disconnected(self, device_id: str, transport: str) -> None:
+        self.tracker.disconnected(device_id, transport)
+
+    def message_state(self, device_id: str, message_id: str, state: str, at: Any) -> None:
+        self.tracker.message_state(device_id, message_id, state, at)
+
+    def error(self, device_id: str, where: str, detail: str) -> None:
+        self.tracker.error(device_id, where, detail)
+        if where == "registration" and detail.startswith(("401", "403")):
+            self.refused = detail
+            self.registering.cancel()
 
 
 class Fleet:
@@ -114,21 +152,31 @@ class Fleet:
 
     async def _start(self, nursery: trio.Nursery, account: Account, number: int) -> None:
         first = number == account.phones[0]
-        if not first:
-            await account.ready.wait()
-            if not account.login:
-                self.failed += 1
-                self.tracker.registration_failed(f"phone {number}: its account's first phone never registered")
-                return
+        second = len(account.phones) > 1 and number == account.phones[1]
         try:
+            if not first:
+                await (account.ready if second else account.joined).wait()
+                if not account.login:
+                    self.failed += 1
+                    self.tracker.registration_failed(f"phone {number}: its account's first phone never registered")
+                    return
             for attempt in range(REGISTRATION_ATTEMPTS):
-                phone = self.factory(self.phone_config(account, number), self.tracker)
+                watch = PhoneWatch(self.tracker)
+                phone = self.factory(self.phone_config(account, number), watch, number)
+                registration: Registration | None = None
                 try:
-                    registration: Registration = await nursery.start(self._supervise, phone, number)
+                    with watch.registering:
+                        watch.registering.deadline = trio.current_time() + REGISTRATION_TIMEOUT
+                        registration = await nursery.start(self._supervise, phone, number)
                 except Exception as exc:  # noqa: BLE001 - any failure to register is retried, then counted
                     self.tracker.registration_failed(f"phone {number} attempt {attempt + 1}: {exc!r}")
                     await trio.sleep(2**attempt)
                     continue
+                if registration is None:
+                    self.tracker.registration_failed(
+                        f"phone {number}: refused: {watch.refused}" if watch.refused else
+                        f"phone {number}: not registered within {REGISTRATION_TIMEOUT:.0f} s")
+                    break
                 self.phones[number] = phone
                 self.started += 1
                 account.device_ids.append(registration.device_id)
@@ -139,6 +187,10 @@ class Fleet:
         finally:
             if first:
                 account.ready.set()
+                if len(account.phones) == 1:
+                    account.joined.set()
+            if second:
+                account.joined.set()
 
     async def _supervise(self, phone: PhoneLike, number: int,
                          task_status: trio.TaskStatus[Registration] = trio.TASK_STATUS_IGNORED) -> None:

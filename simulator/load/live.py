@@ -70,7 +70,7 @@ class LiveStats:
         errors = f["errors"]
         table.add_row("errors", ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) if errors else "none",
                       style="red" if errors else None)
-        return Group(*[Text(line) for line in self.header], table)
+        return Group(*[Text(line, no_wrap=True, overflow="ignore") for line in self.header], table)
 
     def line(self) -> str:
         f = self.figures()
@@ -84,14 +84,14 @@ class LiveStats:
         """Until cancelled."""
         if not self.live:
             for line in self.header:
-                self.console.print(line, highlight=False)
+                self.console.print(line, highlight=False, markup=False)
             ticks = 0
             while True:
                 await trio.sleep(1)
                 self._tick(1)
                 ticks += 1
                 if ticks % int(LINE_EVERY) == 0:
-                    self.console.print(self.line(), highlight=False, soft_wrap=True)
+                    self.console.print(self.line(), highlight=False, markup=False, soft_wrap=True)
         with Live(self.table(), console=self.console, auto_refresh=False, transient=False) as live:
             try:
                 while True:

@@ -46,6 +46,10 @@ class LocalServer:
         self._log: IO[bytes] | None = None
 
     @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

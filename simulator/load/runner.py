@@ -7,8 +7,10 @@ says `interrupted`); a second one aborts at once.
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,7 @@ from .tracker import Tracker
 
 INTERRUPTED_DRAIN = 2.0  # seconds to let in-flight messages finish after Ctrl-C
 CHECK_PATIENCE = 10.0
+SIGNAL_ECHO = 1.0  # a second signal sooner than this after the first is the same request, not "abort"
 
 
 @dataclass
@@ -42,24 +45,44 @@ class RunHooks:
     api_transport: httpx.AsyncBaseTransport | None = None  # the 3rd-party client's transport (tests)
 
 
-def phone_client(devices: int) -> httpx.AsyncClient:
-    """One pool for the whole fleet: an SSE stream per phone plus requests, so twice the phones."""
-    limits = httpx.Limits(max_connections=2 * devices + 64, max_keepalive_connections=devices + 64,
-                          keepalive_expiry=30)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0, connect=15.0, pool=60.0))
+class PhoneClients:
+    """The fleet's HTTP pools: one httpx.AsyncClient per `per_client` phones.
+
+    A single pool for a thousand phones costs more CPU than the phones themselves: httpcore scans
+    every pooled connection (each phone keeps one open for SSE) on every request, so the work
+    grows with the square of the fleet. Small shared pools keep it linear.
+    """
+
+    def __init__(self, per_client: int = 25) -> None:
+        self.per_client = per_client
+        self.clients: dict[int, httpx.AsyncClient] = {}
+
+    def for_phone(self, number: int) -> httpx.AsyncClient:
+        group = number // self.per_client
+        if group not in self.clients:
+            limits = httpx.Limits(max_connections=3 * self.per_client, max_keepalive_connections=2 * self.per_client,
+                                  keepalive_expiry=30)
+            self.clients[group] = httpx.AsyncClient(limits=limits,
+                                                    timeout=httpx.Timeout(30.0, connect=15.0, pool=60.0))
+        return self.clients[group]
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
 
 
-def default_factory(client: httpx.AsyncClient, fcm: Any) -> PhoneFactory:
+def default_factory(clients: PhoneClients, fcm: Any) -> PhoneFactory:
     from ..phone import Phone
 
-    def make(config: Any, observer: Any) -> Any:
-        return Phone(config, observer, http=client, fcm=fcm)
+    def make(config: Any, observer: Any, number: int) -> Any:
+        return Phone(config, observer, http=clients.for_phone(number), fcm=fcm)
 
     return make
 
 
 def fcm_instructions(endpoint: Any) -> list[str]:
-    return ["with --push fcm the server must send its pushes to this simulator's FCM endpoint; configure it with:",
+    return ["with --push fcm the server must send its pushes to this simulator's FCM endpoint (its key is new on "
+            "every run); start the server with:",
             f"  FCM__ENDPOINT={endpoint.base_url}",
             f"  FCM__CREDENTIALS_JSON='{endpoint.service_account_json()}'"]
 
@@ -73,12 +96,27 @@ async def _first(*events: trio.Event) -> None:
             nursery.start_soon(wait)
 
 
+def find_error(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """`exc` itself or the first `kind` inside Trio's exception groups; None when there is none."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = find_error(inner, kind)
+            if found is not None:
+                return found
+        return None
+    return exc if isinstance(exc, kind) else None
+
+
 async def _signals(stop: trio.Event, cancel: trio.CancelScope, console: Console) -> None:
+    first_at = 0.0
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
         async for _ in received:
             if stop.is_set():
+                if trio.current_time() - first_at < SIGNAL_ECHO:
+                    continue  # the same Ctrl-C delivered twice (a wrapper forwarding it to its group)
                 cancel.cancel()
                 raise KeyboardInterrupt
+            first_at = trio.current_time()
             console.print("stopping: traffic ends now, then the check and the summary (again to abort)")
             stop.set()
 
@@ -90,8 +128,19 @@ async def _serve_fcm(nursery: trio.Nursery, config: RunConfig, console: Console)
     host, _, port = config.fcm_listen.rpartition(":")
     await nursery.start(endpoint.serve, host or "127.0.0.1", int(port or 0))
     for line in fcm_instructions(endpoint):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if sys.stdin is not None and sys.stdin.isatty():
+        console.print("press Enter once the server runs with these settings", highlight=False, markup=False)
+        await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
     return endpoint
+
+
+async def _preflight(api: httpx.AsyncClient, config: RunConfig) -> None:
+    """Fail at once when nothing answers at the server's URL (phones would retry registering for minutes)."""
+    try:
+        await api.get(config.third_party_url + "/health", timeout=10)
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"no SMSGate server answers at {config.base_url}: {exc!r}") from exc
 
 
 async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str, Any]:
@@ -100,7 +149,8 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
     console = hooks.console or Console()
     tracker = Tracker()
     stop = trio.Event()
-    async with phone_client(config.shard_devices) as phones_http, \
+    clients = PhoneClients()
+    async with AsyncExitStack() as stack, \
             httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=config.max_in_flight + 16),
                               transport=hooks.api_transport) as api:
         async with trio.open_nursery() as outer:
@@ -109,7 +159,9 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
             fcm = hooks.fcm
             if config.push == "fcm" and fcm is None and hooks.factory is None:
                 fcm = await _serve_fcm(outer, config, console)
-            factory = hooks.factory or default_factory(phones_http, fcm)
+            await _preflight(api, config)
+            stack.push_async_callback(clients.aclose)
+            factory = hooks.factory or default_factory(clients, fcm)
             fleet = Fleet(config, tracker, factory)
             live = LiveStats(tracker, fleet.size, console, hooks.header, config.live)
             live.failed_phones = lambda: fleet.failed
@@ -124,8 +176,12 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
                     for line in hooks.on_ready(fleet.usable_accounts()):
                         live.header.append(line)
                         if not live.live:
-                            console.print(line, highlight=False, soft_wrap=True)
+                            console.print(line, highlight=False, markup=False, soft_wrap=True)
                 driver = Driver(config, tracker, make_sender(api, config))
+                if not fleet.usable_accounts() and not stop.is_set():
+                    details = [e["detail"] for e in tracker.error_samples if e["where"] == "registration"]
+                    details.sort(key=lambda detail: "refused" not in detail)
+                    raise RuntimeError("no phone could register" + (f": {details[0]}" if details else ""))
                 if not stop.is_set():
                     live.phase = "traffic"
                     await driver.run(fleet.usable_accounts(), stop)

@@ -42,7 +42,10 @@ class MessageRecord:
 
 
 def classify(record: MessageRecord, checked_at: float, grace: float) -> str:
-    """final | unfinished (younger than the grace period) | stuck (a phone had it) | lost (no phone had it)."""
+    """final | unfinished (younger than the grace period) | stuck (a phone had it) | lost (no phone had it).
+
+    The server's state wins when the check saw it: a phone's Delivered the server never recorded is not final.
+    """
     state = record.server_state if record.server_state is not None else record.last_state
     if state in FINAL_STATES:
         return "final"

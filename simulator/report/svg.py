@@ -60,7 +60,7 @@ def line_chart(title: str, xs: Sequence[float], series: Mapping[str, Series], *,
     parts.append(f'<text x="{left + plot_w}" y="{height - 4}" font-size="11" text-anchor="end">'
                  f'{escape(x_label)}</text>')
     if y_label:
-        parts.append(f'<text x="{left - 6}" y="{top - 14}" font-size="11" text-anchor="end">{escape(y_label)}</text>')
+        parts.append(f'<text x="{width - right}" y="36" font-size="11" text-anchor="end">{escape(y_label)}</text>')
     legend_x = left
     for index, (name, ys) in enumerate(series.items()):
         colour = COLOURS[index % len(COLOURS)]

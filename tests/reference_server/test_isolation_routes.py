@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from conftest import Api, make_settings, open_api
 
@@ -135,7 +134,8 @@ def _report(world: World) -> list[dict[str, Any]]:
 
 # (method, rule) -> the request A makes against B's things. Rules as the app's url_map spells them.
 ATTACKS: dict[tuple[str, str], Callable[[World], Request]] = {
-    ("POST", f"{TP}/auth/token"): lambda w: ("POST", f"{TP}/auth/token", {**_a_basic(w), "json": {"scopes": ["all:any"]}}),
+    ("POST", f"{TP}/auth/token"): lambda w: ("POST", f"{TP}/auth/token", {
+        **_a_basic(w), "json": {"scopes": ["all:any"]}}),
     ("DELETE", f"{TP}/auth/token/<string:jti>"): lambda w: ("DELETE", f"{TP}/auth/token/{w.b.jti}", _a_basic(w)),
     ("POST", f"{TP}/auth/token/refresh"): lambda w: (
         "POST", f"{TP}/auth/token/refresh", {"headers": {"Authorization": f"Bearer {w.a.refresh_token}"}}),
@@ -154,7 +154,8 @@ ATTACKS: dict[tuple[str, str], Callable[[World], Request]] = {
         "id": w.b.message_id, "textMessage": {"text": "from a"}, "phoneNumbers": ["+79990001122"]}}),
     ("GET", f"{TP}/message"): lambda w: ("GET", f"{TP}/message", {**_a_basic(w), "params": {
         "deviceId": w.b.device_id, "includeContent": "true"}}),
-    ("GET", f"{TP}/messages"): lambda w: ("GET", f"{TP}/messages", {**_a_basic(w), "params": {"includeContent": "true"}}),
+    ("GET", f"{TP}/messages"): lambda w: ("GET", f"{TP}/messages", {
+        **_a_basic(w), "params": {"includeContent": "true"}}),
     ("GET", f"{TP}/message/<string:message_id>"): lambda w: ("GET", f"{TP}/message/{w.b.message_id}", _a_basic(w)),
     ("GET", f"{TP}/messages/<string:message_id>"): lambda w: ("GET", f"{TP}/messages/{w.b.message_id}", _a_basic(w)),
     ("DELETE", f"{TP}/message/<string:message_id>"): lambda w: (

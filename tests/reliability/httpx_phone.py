@@ -107,7 +107,7 @@ class Phone:
         while True:
             await self._pull_wanted.wait()
             self._pull_wanted = trio.Event()
-            while not await self.pull():
+            while not await self.pull():  # noqa: ASYNC110 - retrying a pull the server did not answer
                 await trio.sleep(self.backoff)
 
     async def pull(self) -> bool:

@@ -87,7 +87,7 @@ async def _until(predicate: Callable[[], Awaitable[bool]], within: float) -> flo
     """Polls until `predicate` holds; returns the seconds it took."""
     started = trio.current_time()
     with trio.fail_after(within):
-        while not await predicate():
+        while not await predicate():  # noqa: ASYNC110 - the state polled is the remote server's
             await trio.sleep(0.1)
     return trio.current_time() - started
 
@@ -142,7 +142,7 @@ async def _run_outage(tmp_path: Path, database: PrivateMariaDB, outage: float,
         assert load.probes[-1].status == 200
 
         stored = {row[0] for row in await trio.to_thread.run_sync(
-            database.query, "SELECT ext_id FROM messages WHERE device_id = '%s'" % user["id"])}
+            database.query, f"SELECT ext_id FROM messages WHERE device_id = '{user['id']}'")}
         missing = load.accepted() - stored
         assert not missing, f"{len(missing)} acknowledged messages lost: {sorted(missing)[:5]}"
         # an answered 503 may still have committed (the answer was lost, not the message); nothing else appears

@@ -84,7 +84,7 @@ async def test_phones_recover_from_a_server_sigkill(tmp_path: Path) -> None:
                     return all(states.get(ext_id) in FINAL for ext_id in accepted)
 
                 with trio.fail_after(30):
-                    while not await all_final():
+                    while not await all_final():  # noqa: ASYNC110 - the server's state, polled over HTTP
                         await trio.sleep(0.2)
                 await settle(lambda: not any(store.outbox for store in stores), within=10)
                 await settle(lambda: all(phone.connects >= 2 for phone in phones), within=15)  # streams are back

@@ -83,7 +83,7 @@ class FakePhone:
         self.inbox, self._outbox = trio.open_memory_channel[tuple[str, bool]](math.inf)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         if self.config.registration == "basic":
             login, password = self.config.login or "", self.config.password or ""
             if self.server.passwords.get(login) != password:
@@ -109,4 +109,4 @@ class FakePhone:
 
 
 def factory(server: FakeServer) -> Any:
-    return lambda config, observer: FakePhone(server, config, observer)
+    return lambda config, observer, number: FakePhone(server, config, observer)

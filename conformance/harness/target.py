@@ -1,0 +1,106 @@
+"""The server under test, seen from outside: its URLs, and thin HTTP clients for the integrator (3rd-party
+API) and for a device (mobile API) whose failures say what was asked and what came back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class Target:
+    root: str  # scheme://host:port, where /health lives
+    api: str  # root + api path
+    private_token: str | None = None
+
+    @property
+    def thirdparty(self) -> str:
+        return self.api + "/3rdparty/v1"
+
+    @property
+    def mobile(self) -> str:
+        return self.api + "/mobile/v1"
+
+    @property
+    def upstream(self) -> str:
+        return self.api + "/upstream/v1"
+
+    @classmethod
+    def main(cls, settings: Settings) -> Target:
+        token = settings.private_token if not settings.private_server else None
+        return cls(settings.server.rstrip("/"), settings.api, token)
+
+    @classmethod
+    def private(cls, settings: Settings) -> Target | None:
+        """The private-mode target: --private-server, else --server when a private token is given."""
+        if not settings.private_token:
+            return None
+        if settings.private_server:
+            root = settings.private_server.rstrip("/")
+            path = settings.api_path.strip("/")
+            return cls(root, root + ("/" + path if path else ""), settings.private_token)
+        return cls.main(settings)
+
+
+def describe(response: httpx.Response) -> str:
+    request = response.request
+    body = response.text
+    return f"{request.method} {request.url} -> {response.status_code} {body[:300]!r}"
+
+
+def expect(response: httpx.Response, *statuses: int) -> httpx.Response:
+    assert response.status_code in statuses, f"expected {' or '.join(map(str, statuses))}: {describe(response)}"
+    return response
+
+
+def body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AssertionError(f"not JSON ({exc}): {describe(response)}") from None
+
+
+class Client:
+    """Requests under one base URL with one Authorization (Basic tuple, a `Bearer` token or a raw header)."""
+
+    def __init__(self, http: httpx.AsyncClient, base: str, *, basic: tuple[str, str] | None = None,
+                 bearer: str | None = None, authorization: str | None = None) -> None:
+        self.http = http
+        self.base = base
+        self.basic = basic
+        self.headers: dict[str, str] = {}
+        if bearer is not None:
+            self.headers["Authorization"] = f"Bearer {bearer}"
+        if authorization is not None:
+            self.headers["Authorization"] = authorization
+
+    async def request(self, method: str, path: str, *, json: Any = None, params: Any = None,
+                      headers: dict[str, str] | None = None, content: bytes | None = None) -> httpx.Response:
+        return await self.http.request(method, self.base + path, json=json, params=params, content=content,
+                                       headers={**self.headers, **(headers or {})},
+                                       auth=self.basic if self.basic is not None else httpx.USE_CLIENT_DEFAULT)
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.request("POST", path, **kw)
+
+    async def put(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.request("PUT", path, **kw)
+
+    async def patch(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.request("PATCH", path, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.request("DELETE", path, **kw)
+
+    async def ok(self, method: str, path: str, status: int, **kw: Any) -> Any:
+        """The request, which must answer `status`; its JSON body (None when empty)."""
+        response = expect(await self.request(method, path, **kw), status)
+        return body(response) if response.content else None

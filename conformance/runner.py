@@ -1,0 +1,69 @@
+"""One run: pytest over the scenarios shipped in this package (the schema checks are scenarios too),
+in this process, with the settings activated for them; then verdicts, baseline and reports."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from . import capabilities
+from .plugin import ConformancePlugin, Progress
+from .results import Baseline, CapabilityResult, CheckResult, RunResult
+from .settings import Settings, activate
+
+SCENARIOS = Path(__file__).resolve().with_name("scenarios")
+
+
+def selected_capabilities(settings: Settings) -> list[str]:
+    chosen = capabilities.resolve(settings.capabilities) if settings.capabilities else \
+        [c.name for c in capabilities.CAPABILITIES]
+    skipped = set(capabilities.resolve(settings.skip)) if settings.skip else set()
+    return [name for name in chosen if name not in skipped]
+
+
+def reachable(settings: Settings) -> str | None:
+    """None when the target answers HTTP at all; else why not."""
+    try:
+        httpx.get(settings.server.rstrip("/") + "/", timeout=settings.request_timeout)
+    except httpx.HTTPError as exc:
+        return f"{settings.server} is not reachable: {exc!r}"
+    return None
+
+
+def pytest_arguments(settings: Settings) -> list[str]:
+    args = [str(SCENARIOS), "-c", str(SCENARIOS / "pytest.ini"), "--rootdir", str(SCENARIOS),
+            "-p", "no:cacheprovider", "-p", "no:randomly"]
+    if not settings.verbose:
+        args += ["-p", "no:terminal"]
+    return args + list(settings.pytest_args)
+
+
+def run(settings: Settings, progress: Progress | None = None) -> RunResult:
+    chosen = selected_capabilities(settings)
+    baseline = Baseline.read(settings.baseline) if settings.baseline else None
+    started = time.monotonic()
+    result = RunResult(settings.server, [], baseline=baseline, certify=settings.certify)
+    checks: dict[str, list[CheckResult]] = {}
+    problem = reachable(settings)
+    if problem:
+        result.errors.append(problem)
+    else:
+        activate(settings)
+        plugin = ConformancePlugin(chosen, progress)
+        status = pytest.main(pytest_arguments(settings), plugins=[plugin])
+        result.errors.extend(plugin.errors)
+        if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+            result.errors.append(f"pytest ended with {status!r}")
+        for check in plugin.results.values():
+            checks.setdefault(check.capability, []).append(check)
+    result.capabilities = [CapabilityResult(c.name, checks.get(c.name, []), selected=c.name in chosen)
+                           for c in capabilities.CAPABILITIES]
+    result.duration = time.monotonic() - started
+    result.apply_baseline()
+    if settings.write_baseline:
+        Baseline.write(settings.write_baseline, [c.id for c in result.checks if c.outcome == "failed"],
+                       settings.server)
+    return result

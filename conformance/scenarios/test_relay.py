@@ -1,0 +1,49 @@
+"""relay: the upstream push relay, both sides (contract §2.4, §4.5)."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from conformance.harness import Suite, describe, eventually, running
+
+pytestmark = pytest.mark.capability("relay")
+
+
+async def test_public_relay_reaches_the_phone(suite: Suite) -> None:
+    if suite.target.private_token:
+        pytest.skip("prerequisite: a public-mode --server")
+    sim = suite.fcm_phone()
+    assert suite.hub is not None
+    async with running(sim):
+        await trio.sleep(0.5)
+        response = await suite.http.post(suite.target.upstream + "/push", json=[
+            {"token": sim.push_token, "event": "WebhooksUpdated", "data": None}])
+        assert response.status_code == 202, describe(response)
+        await eventually(lambda: "WebhooksUpdated" in suite.hub.fcm_events(sim.push_token), suite.push_wait,
+                         "the relayed push reaching the phone through FCM")
+
+
+async def test_public_relay_validates(suite: Suite) -> None:
+    if suite.target.private_token:
+        pytest.skip("prerequisite: a public-mode --server")
+    response = await suite.http.post(suite.target.upstream + "/push", json=[])
+    assert response.status_code == 400, describe(response)
+    response = await suite.http.post(suite.target.upstream + "/push", json=[{"token": "t", "event": "NoSuchEvent"}])
+    assert response.status_code == 400, describe(response)
+
+
+async def test_private_server_relays(suite: Suite) -> None:
+    target = suite.private_target()
+    if suite.hub is None or not suite.settings.relay_listen:
+        pytest.skip("prerequisite: --relay-listen, with the private target's gateway.upstream_url pointed at it")
+    sim = suite.phone(target=target, push="fcm")
+    async with running(sim):
+        await trio.sleep(0.5)
+        account = sim.account
+        message_id = await suite.text(account, "relayed", target=target)
+        await eventually(lambda: any(i.get("event") == "MessageEnqueued" for i in suite.hub.relayed(sim.push_token)),
+                         suite.push_wait, "the private server relaying MessageEnqueued upstream")
+        await suite.until_state(account, message_id, "Delivered", within=suite.push_wait, sim=sim, target=target)
+    items = suite.hub.relayed(sim.push_token)
+    assert all(set(item) <= {"token", "event", "data"} for item in items), f"relayed items: {items}"
