@@ -1,0 +1,60 @@
+"""The console: a line per check while the run goes, the verdict table at the end."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..plugin import Progress
+from ..results import CheckResult, RunResult
+
+STYLE = {"Pass": "bold green", "Non-strict": "bold yellow", "Fail": "bold red", "Missing": "bold magenta",
+         "Not selected": "dim"}
+MARK = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]", "skipped": "[magenta]SKIP[/]"}
+
+
+def progress_printer(console: Console) -> Progress:
+    def show(check: CheckResult, done: int, total: int) -> None:
+        mark = "[yellow]WARN[/]" if check.outcome == "failed" and check.strength == "SHOULD" else MARK[check.outcome]
+        width = len(str(total))
+        console.print(f"[dim][{done:>{width}}/{total}][/] {mark} [cyan]{check.capability}[/] "
+                      f"{escape(check.id.split('::', 1)[1])} [dim]{check.duration:.1f}s[/]", highlight=False, markup=True,
+                      soft_wrap=True)
+        if check.outcome != "passed" and check.message:
+            console.print(f"        {check.message[:300]}", style="dim", highlight=False, markup=False)
+
+    return show
+
+
+def print_summary(result: RunResult, console: Console) -> None:
+    table = Table(title=f"SMSGate conformance of {result.target}", title_justify="left")
+    for column, justify in (("Capability", "left"), ("Verdict", "left"), ("Pass", "right"), ("Fail", "right"),
+                            ("Skip", "right"), ("%", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for capability in result.capabilities:
+        verdict = capability.verdict
+        expected = sum(1 for c in capability.checks if c.expected)
+        note = f" ({expected} expected)" if expected else ""
+        table.add_row(capability.name, f"[{STYLE[verdict]}]{verdict}[/]{note}", str(capability.count("passed")),
+                      str(capability.count("failed")), str(capability.count("skipped")),
+                      f"{capability.percent:.0f}" if capability.selected else "")
+    console.print(table)
+    console.print(f"Score: [bold]{result.score:.1f}%[/] (mean of the selected capabilities' pass percentages); "
+                  f"{len(result.checks)} checks in {result.duration:.0f} s")
+    for error in result.errors:
+        console.print(f"[bold red]error:[/] {escape(error[:2000])}", highlight=False)
+    if result.baseline is not None:
+        console.print(f"Baseline: {sum(1 for c in result.checks if c.expected)} expected failures, "
+                      f"{len(result.new_failures)} new, {len(result.fixed)} fixed")
+        for entry in result.fixed:
+            console.print(f"  [green]fixed[/] {escape(entry)} (remove it from the baseline)", highlight=False)
+    for check in result.new_failures:
+        console.print(f"  [red]new failure[/] {escape(check.id)}: {escape(check.message[:200])}", highlight=False)
+    for problem in result.certification_problems[:50]:
+        console.print(f"  [red]not certifiable[/] {escape(problem[:200])}", highlight=False)
+    outcome = "[bold green]PASSED[/]" if result.exit_status == 0 else "[bold red]FAILED[/]"
+    console.print(f"Result: {outcome}")
+
+
+__all__ = ["Console", "print_summary", "progress_printer"]

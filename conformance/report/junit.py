@@ -1,0 +1,45 @@
+"""JUnit XML: a <testsuite> per capability, a <testcase> per check. A SHOULD missed is a failure of type
+`non-strict`; a failure the baseline expects is a skip of type `expected-failure`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from ..results import RunResult
+
+
+def write_junit(result: RunResult, path: str | Path) -> None:
+    chosen = [c for c in result.capabilities if c.selected]
+    root = ET.Element("testsuites", name="smsgate-conformance", time=f"{result.duration:.3f}")
+    totals = {"tests": 0, "failures": 0, "skipped": 0, "errors": len(result.errors)}
+    for capability in chosen:
+        failures = sum(1 for c in capability.checks if c.outcome == "failed" and not c.expected)
+        skipped = sum(1 for c in capability.checks if c.outcome == "skipped" or c.expected)
+        suite = ET.SubElement(root, "testsuite", name=capability.name, tests=str(len(capability.checks)),
+                              failures=str(failures), errors="0", skipped=str(skipped),
+                              time=f"{sum(c.duration for c in capability.checks):.3f}")
+        properties = ET.SubElement(suite, "properties")
+        ET.SubElement(properties, "property", name="verdict", value=capability.verdict)
+        ET.SubElement(properties, "property", name="percent", value=f"{capability.percent:.1f}")
+        for check in capability.checks:
+            case = ET.SubElement(suite, "testcase", classname=f"conformance.{capability.name}",
+                                 name=check.id.split("::", 1)[1], time=f"{check.duration:.3f}")
+            if check.outcome == "failed" and check.expected:
+                ET.SubElement(case, "skipped", type="expected-failure", message=check.message[:500])
+            elif check.outcome == "failed":
+                kind = "non-strict" if check.strength == "SHOULD" else "failure"
+                failure = ET.SubElement(case, "failure", type=kind, message=check.message[:500])
+                failure.text = check.details
+            elif check.outcome == "skipped":
+                ET.SubElement(case, "skipped", message=check.message[:500])
+        totals["tests"] += len(capability.checks)
+        totals["failures"] += failures
+        totals["skipped"] += skipped
+    for error in result.errors:
+        suite = ET.SubElement(root, "testsuite", name="harness", tests="1", failures="0", errors="1", skipped="0")
+        ET.SubElement(ET.SubElement(suite, "testcase", classname="conformance.harness", name="run"), "error",
+                      message=error[:500]).text = error
+    for key, value in totals.items():
+        root.set(key, str(value))
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

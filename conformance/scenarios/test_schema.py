@@ -1,0 +1,99 @@
+"""Part 1, schema: schemathesis over the spec, one check per operation plus the stateful run over its links.
+
+The account is registered for this module alone (a new user where possible): schemathesis creates, changes
+and deletes things, and its device must survive (a DELETE of it is redirected to an id nobody has).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import hypothesis
+import pytest
+import schemathesis
+
+from conformance.harness import schema as spec
+from conformance.harness.accounts import basic_header, new_user_authorization
+from conformance.harness.target import Target, describe
+from conformance.settings import Settings, active
+
+SETTINGS = active()
+FULL = spec.load(SETTINGS)
+THIRDPARTY = FULL.include(tag="User")
+MOBILE = FULL.include(tag="Device")
+HEALTH = FULL.include(operation_id=spec.HEALTH)
+own_device: dict[str, str] = {}
+
+
+def prepare(case: schemathesis.Case) -> None:
+    parameters = case.path_parameters or {}
+    if case.operation.path.endswith(("/devices/{id}", "/device/{id}")) and parameters.get("id") == own_device["id"]:
+        case.path_parameters = {**parameters, "id": "not-the-suite-device"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def credentials(settings: Settings) -> dict[str, str]:
+    target = Target.main(settings)
+    if settings.login and settings.password:
+        authorization = basic_header(settings.login, settings.password)
+    else:
+        authorization = new_user_authorization(settings, target)
+    headers = {"Authorization": authorization} if authorization else {}
+    response = httpx.post(target.mobile + "/device", json={"name": "conformance/schemathesis"}, headers=headers,
+                          timeout=settings.request_timeout)
+    assert response.status_code == 201, f"registering the schemathesis device: {describe(response)}"
+    device = response.json()
+    login, password = device["login"], device.get("password") or settings.password or ""
+    own_device.update(id=device["id"])
+    token = httpx.post(target.thirdparty + "/auth/token", json={"scopes": ["messages:list"]}, auth=(login, password),
+                       timeout=settings.request_timeout)
+    refresh = token.json().get("refresh_token") if token.status_code == 201 else None
+    for schema in (FULL, THIRDPARTY, MOBILE, HEALTH):
+        spec.authenticate(schema, login, password, device["token"], refresh)
+    return {"login": login, "password": password, "token": device["token"]}
+
+
+@pytest.mark.capability("schema-3rdparty")
+@THIRDPARTY.parametrize()
+def test_thirdparty(case: schemathesis.Case) -> None:
+    prepare(case)
+    case.call_and_validate()
+
+
+@pytest.mark.capability("schema-mobile")
+@MOBILE.parametrize()
+def test_mobile(case: schemathesis.Case) -> None:
+    case.call_and_validate()
+
+
+@pytest.mark.capability("schema-health")
+@HEALTH.parametrize()
+def test_health(case: schemathesis.Case) -> None:
+    case.call_and_validate()
+
+
+@pytest.mark.capability("schema-stateful")
+def test_stateful() -> None:
+    found: list[BaseException] = []
+
+    class Machine(FULL.as_state_machine()):  # type: ignore[misc]
+        def before_call(self, case: schemathesis.Case) -> None:
+            prepare(case)
+
+        def validate_response(self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any) -> None:
+            try:
+                super().validate_response(response, case, *args, **kwargs)
+            except Exception as exc:
+                found.append(exc)
+                raise
+
+    examples = 100 if SETTINGS.thorough else max(5, SETTINGS.max_examples)
+    try:
+        Machine.run(settings=hypothesis.settings(
+            max_examples=examples, stateful_step_count=8 if SETTINGS.thorough else 5, deadline=None, database=None,
+            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],  # a replay would meet a changed server
+            suppress_health_check=list(hypothesis.HealthCheck)))
+    except hypothesis.errors.Flaky:
+        if found:
+            raise found[0] from None
