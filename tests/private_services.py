@@ -1,8 +1,10 @@
-"""MariaDB and Redis servers of a test's own, on free loopback ports, that the test may stop, freeze or kill.
+"""MariaDB and Redis servers of a test's own, that the test may stop, freeze or kill.
 
 The machine's shared servers (127.0.0.1:3306 and :6379) serve everyone's tests at once and must never be
-touched by a fault test; these do the faults instead. Without the binaries a test skips, except with CI=true,
-where it fails.
+touched by a fault test; these do the faults instead. They listen on a Unix socket in a directory of their
+own, not on a TCP port: a port freed while a server is down could be taken by another test's server (suites run
+side by side), and the server under test would then carry on against a stranger's database. Without the
+binaries a test skips, except with CI=true, where it fails.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from typing import IO
 import pymysql
 import pytest
 import redis
-from live_server import free_port
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -44,7 +45,9 @@ class _Process:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        # a short directory of its own: a socket path must stay under 108 bytes
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="smsgate-", dir="/tmp" if Path("/tmp").is_dir() else None))
+        self.socket = self.socket_dir / f"{self.name}.sock"
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.log_path = workdir / f"{self.name}.log"
@@ -109,6 +112,11 @@ class _Process:
             self._log.close()
             self._log = None
 
+    def remove(self) -> None:
+        """Stop for good and remove the socket's directory."""
+        self.stop()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
 
 class PrivateMariaDB(_Process):
     """`mariadbd` on a data directory of its own; root without a password (grant tables skipped)."""
@@ -119,7 +127,6 @@ class PrivateMariaDB(_Process):
         super().__init__(workdir)
         self.server = _binary("mariadbd", "mysqld")
         self.datadir = workdir / "data"
-        self.socket = Path(tempfile.gettempdir()) / f"smsgate-mariadb-{self.port}.sock"  # a short path (<108 bytes)
         install = _binary("mariadb-install-db", "mysql_install_db")
         result = subprocess.run([install, "--no-defaults", f"--datadir={self.datadir}",
                                  "--auth-root-authentication-method=normal", "--skip-test-db"],
@@ -128,8 +135,8 @@ class PrivateMariaDB(_Process):
             raise RuntimeError(f"mariadb-install-db failed: {result.stdout.decode()}{result.stderr.decode()}")
 
     def command(self) -> list[str]:
-        command = [self.server, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
-                   f"--socket={self.socket}", "--bind-address=127.0.0.1", "--skip-grant-tables",
+        command = [self.server, "--no-defaults", f"--datadir={self.datadir}", "--skip-networking",
+                   f"--socket={self.socket}", "--skip-grant-tables",
                    f"--pid-file={self.workdir / 'mariadb.pid'}", "--skip-log-bin", "--innodb-buffer-pool-size=32M",
                    "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"]
         if os.geteuid() == 0:
@@ -138,14 +145,14 @@ class PrivateMariaDB(_Process):
 
     def ready(self) -> bool:
         try:
-            pymysql.connect(host="127.0.0.1", port=self.port, user="root", connect_timeout=1).close()
+            pymysql.connect(unix_socket=str(self.socket), user="root", connect_timeout=1).close()
             return True
         except pymysql.MySQLError:
             return False
 
     def create_database(self, name: str = "smsgate") -> str:
         """Creates the database and returns its SQLAlchemy URL."""
-        connection = pymysql.connect(host="127.0.0.1", port=self.port, user="root", connect_timeout=5)
+        connection = pymysql.connect(unix_socket=str(self.socket), user="root", connect_timeout=5)
         try:
             with connection.cursor() as cursor:
                 cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 "
@@ -155,10 +162,10 @@ class PrivateMariaDB(_Process):
         return self.url(name)
 
     def url(self, name: str = "smsgate") -> str:
-        return f"mysql+pymysql://root@127.0.0.1:{self.port}/{name}?charset=utf8mb4"
+        return f"mysql+pymysql://root@localhost/{name}?unix_socket={self.socket}&charset=utf8mb4"
 
     def query(self, sql: str, database: str = "smsgate") -> list[tuple[object, ...]]:
-        connection = pymysql.connect(host="127.0.0.1", port=self.port, user="root", database=database,
+        connection = pymysql.connect(unix_socket=str(self.socket), user="root", database=database,
                                      connect_timeout=5)
         try:
             with connection.cursor() as cursor:
@@ -177,13 +184,13 @@ class PrivateRedis(_Process):
         self.password = password
 
     def command(self) -> list[str]:
-        command = [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        command = [self.server, "--port", "0", "--unixsocket", str(self.socket), "--save", "", "--appendonly", "no",
                    "--dir", str(self.workdir)]
         return command + (["--requirepass", self.password] if self.password else [])
 
     def ready(self) -> bool:
-        client = redis.Redis(port=self.port, password=self.password or None, socket_connect_timeout=1,
-                             socket_timeout=1)
+        client = redis.Redis(unix_socket_path=str(self.socket), password=self.password or None,
+                             socket_connect_timeout=1, socket_timeout=1)
         try:
             return bool(client.ping())
         except (redis.RedisError, OSError):
@@ -194,7 +201,7 @@ class PrivateRedis(_Process):
     @property
     def url(self) -> str:
         secret = f":{self.password}@" if self.password else ""
-        return f"redis://{secret}127.0.0.1:{self.port}/0"
+        return f"unix://{secret}{self.socket}?db=0"
 
 
 @pytest.fixture
@@ -206,7 +213,7 @@ def private_mariadb(tmp_path: Path) -> Iterator[PrivateMariaDB]:
     try:
         yield server
     finally:
-        server.stop()
+        server.remove()
 
 
 @pytest.fixture
@@ -218,4 +225,4 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     try:
         yield server
     finally:
-        server.stop()
+        server.remove()

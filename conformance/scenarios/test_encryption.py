@@ -33,15 +33,6 @@ async def test_stored_and_served_verbatim(suite: Suite) -> None:
     assert item.get("isEncrypted") is True, f"the device is not told the message is encrypted: {item}"
 
 
-async def test_encrypted_data_message(suite: Suite) -> None:
-    account = await suite.account()
-    data = encrypted("AAECAw==")
-    state = await suite.send(account, {"dataMessage": {"data": data, "port": 53739},
-                                       "phoneNumbers": [encrypted("+79990005556")], "isEncrypted": True})
-    stored = await suite.message(account, state["id"])
-    assert stored.get("dataMessage") == {"data": data, "port": 53739}, stored
-
-
 async def test_phone_decrypts_and_sends(suite: Suite) -> None:
     sim = suite.phone(passphrase=PASSPHRASE)
     async with running(sim):

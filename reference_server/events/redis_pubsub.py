@@ -40,8 +40,10 @@ def redacted(url: str) -> str:
 
 
 def _client(url: str, name: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5, socket_keepalive=True,
-                                health_check_interval=15, client_name=name)
+    # TCP keep-alive is a TCP option: a unix:// connection refuses the keyword (TypeError on every call).
+    tcp = {} if url.startswith("unix:") else {"socket_keepalive": True}
+    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=15,
+                                client_name=name, **tcp)  # type: ignore[arg-type]
 
 
 class RedisPubSub:

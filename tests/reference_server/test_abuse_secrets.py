@@ -77,7 +77,7 @@ async def test_no_secret_in_the_log(tmp_path: Path) -> None:
             await trio.sleep(1)
     finally:
         await trio.to_thread.run_sync(server.stop)
-        await trio.to_thread.run_sync(redis_server.stop)
+        await trio.to_thread.run_sync(redis_server.remove)
     engine = sa.create_engine(f"sqlite:///{database}")
     with engine.connect() as conn:
         secrets += [row[0] for row in conn.execute(sa.text("SELECT password_hash FROM users"))]

@@ -1,0 +1,62 @@
+"""The ceiling: a minimal quart-trio route (parse the JSON body, answer 202) on the same Hypercorn setup as
+`smsgate-server serve` (trio worker, the same timeouts), one process or several.
+
+Run as `python -m simulator.bench.minimal HOST:PORT WORKERS`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from hypercorn.config import Config
+from quart import Response, request
+from quart_trio import QuartTrio
+
+app = QuartTrio(__name__)
+
+
+@app.post("/api/3rdparty/v1/messages")
+async def accept() -> Response:
+    body = json.loads(await request.get_data())
+    return Response(json.dumps({"id": "x", "state": "Pending", "n": len(body)}), 202,
+                    content_type="application/json")
+
+
+@app.get("/health")
+async def health() -> Response:
+    return Response("{}", 200, content_type="application/json")
+
+
+def config(bind: str, workers: int) -> Config:
+    """As `reference_server.cli.serve` sets it up."""
+    cfg = Config()
+    cfg.bind = [bind]
+    cfg.worker_class = "trio"
+    cfg.read_timeout = None
+    cfg.keep_alive_timeout = 60
+    cfg.graceful_timeout = 5
+    cfg.h11_max_incomplete_size = 64 * 1024
+    cfg.accesslog = None
+    cfg.workers = workers
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    bind, workers = (sys.argv[1:] if argv is None else argv)[:2]
+    cfg = config(bind, int(workers))
+    if int(workers) > 1:
+        from hypercorn.run import run
+
+        cfg.application_path = "simulator.bench.minimal:app"
+        run(cfg)
+        return 0
+    import trio
+    from hypercorn.trio import serve
+
+    trio.run(serve, app, cfg)  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
