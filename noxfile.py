@@ -1,5 +1,6 @@
 """Sessions: `nox -s tests` (the suite), `nox -s lint` (ruff + mypy), `nox -s demo` (server + phones + traffic),
-`nox -s fuzz` (the long schemathesis pass on MariaDB)."""
+`nox -s fuzz` (the long schemathesis pass on MariaDB), `nox -s conformance` (the conformance suite against the
+reference server, SQLite and MariaDB + Redis), `nox -s conformance-mutants` (the suite's mutation check)."""
 
 import nox
 
@@ -28,8 +29,8 @@ def fuzz(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "reference_server", "simulator", "openapi", "tests", "noxfile.py")
-    session.run("mypy", "reference_server", "simulator", "openapi")
+    session.run("ruff", "check", "reference_server", "simulator", "openapi", "conformance", "tests", "noxfile.py")
+    session.run("mypy", "reference_server", "simulator", "openapi", "conformance")
 
 
 @nox.session
@@ -40,3 +41,28 @@ def demo(session: nox.Session) -> None:
     # Ctrl-C reaches nox and the demo alike: give the demo time to check, summarise and stop its server
     # before nox escalates to SIGTERM.
     session.run("python", "-m", "simulator.demo", *session.posargs, interrupt_timeout=60, terminate_timeout=15)
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """The conformance suite against the reference server, configured so that every capability is reachable,
+    on SQLite and then on MariaDB + Redis; certification mode (no skips) and strict (no SHOULD missed).
+    Reports in build/conformance/. `nox -s conformance -- --thorough` runs schemathesis at full size."""
+    session.install("-e", ".[test,conformance]")
+    session.run("python", "-c", "import os; os.makedirs('build/conformance', exist_ok=True)")
+    for backend in ("sqlite", "mariadb"):
+        out = f"build/conformance/{backend}"
+        session.run("python", "tests/conformance/conf_reference.py", "--backend", backend, "--", "--certify",
+                    "--strict", "--junit-xml", f"{out}.xml", "--html", f"{out}.html", "--json", f"{out}.json",
+                    *session.posargs)
+
+
+@nox.session(name="conformance-mutants")
+def conformance_mutants(session: nox.Session) -> None:
+    """Each patch in tests/conformance/mutants/ (a deliberate contract violation) applied to a temporary copy of
+    the server, the suite run against it: every mutant must fail the suite; the table names the capabilities
+    that caught it. `nox -s conformance-mutants -- --jobs 3 05-pending-kept` narrows or widens it."""
+    session.install("-e", ".[test,conformance]")
+    session.run("python", "-c", "import os; os.makedirs('build/conformance/mutants', exist_ok=True)")
+    session.run("python", "tests/conformance/conf_mutants.py", "--json", "build/conformance/mutants.json",
+                "--reports", "build/conformance/mutants", *session.posargs)

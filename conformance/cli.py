@@ -22,7 +22,8 @@ from .settings import ENV_PREFIX, Settings, load
 
 EPILOG = f"""Every option can also come from a TOML file (--config or {ENV_PREFIX}CONFIG; keys as the long
 options) or from {ENV_PREFIX}<OPTION> variables (dashes as underscores): command line > environment > file.
-Exit status: 0 no unexpected failure (and, with --certify, nothing skipped); 1 otherwise; 2 bad usage."""
+Exit status: 0 no unexpected failure of a MUST (with --strict: nor of a SHOULD; with --certify: nothing
+skipped); 1 otherwise; 2 bad usage."""
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -53,6 +54,7 @@ def run_parser() -> argparse.ArgumentParser:
     scope.add_argument("--request-timeout", type=float)
     out = p.add_argument_group("verdicts and reports")
     out.add_argument("--certify", action="store_true", default=None, help="fail on any skip (no capability left out)")
+    out.add_argument("--strict", action="store_true", default=None, help="a SHOULD missed fails the run too")
     out.add_argument("--baseline", metavar="FILE", help="expected failures: fail on new ones, report fixed ones")
     out.add_argument("--write-baseline", metavar="FILE", help="write this run's failures as a baseline")
     out.add_argument("--junit-xml", metavar="FILE")

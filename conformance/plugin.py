@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from .capabilities import BY_NAME
-from .results import CheckResult, Outcome
+from .results import CheckResult
 
 Progress = Callable[[CheckResult, int, int], None]
 
@@ -19,7 +18,27 @@ def capability_of(item: pytest.Item) -> str:
     return str(marker.args[0]) if marker and marker.args else "unmarked"
 
 
+def _innermost(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _message(exc: BaseException) -> str:
+    exc = _innermost(exc)
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_message(inner) for inner in exc.exceptions)
+    title = getattr(exc, "title", None)  # a schemathesis check failure
+    if isinstance(title, str) and title:
+        detail = " ".join(str(getattr(exc, "message", "")).split())
+        return f"{title}: {detail}" if detail else title
+    text = str(exc).split("\nassert ", 1)[0].strip()
+    return text if isinstance(exc, AssertionError) and text else f"{type(exc).__name__}: {text}"
+
+
 def _summary(report: pytest.TestReport) -> str:
+    if getattr(report, "check_message", None):
+        return str(report.check_message)
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(report.longrepr, "reprcrash", None)
@@ -35,7 +54,7 @@ class ConformancePlugin:
         self.results: dict[str, CheckResult] = {}
         self.errors: list[str] = []
         self.total = 0
-        self._started: dict[str, float] = {}
+        self.done = 0
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "capability(name): the capability a check belongs to")
@@ -46,7 +65,8 @@ class ConformancePlugin:
             self.errors.append(f"collecting {report.nodeid}: {str(report.longrepr)[-2000:]}")
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        keep, drop = [], []
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
         for item in items:
             name = capability_of(item)
             if name not in BY_NAME:
@@ -57,9 +77,6 @@ class ConformancePlugin:
         items[:] = keep
         self.total = len(keep)
 
-    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
-        self._started[nodeid] = time.monotonic()
-
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         outcome = yield
@@ -67,31 +84,25 @@ class ConformancePlugin:
         report.capability = capability_of(item)  # type: ignore[attr-defined]
         report.strength = "SHOULD" if item.get_closest_marker("should") else "MUST"  # type: ignore[attr-defined]
         report.check_name = item.name  # type: ignore[attr-defined]
+        if call.excinfo is not None and report.failed:
+            report.check_message = _message(call.excinfo.value)  # type: ignore[attr-defined]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        nodeid = report.nodeid
-        existing = self.results.get(nodeid)
-        outcome: Outcome | None = None
-        if report.failed:
-            outcome = "failed"
-        elif report.skipped:
-            outcome = "skipped"
-        elif report.when == "call":
-            outcome = "passed"
-        if outcome is None or (existing is not None and existing.outcome == "failed"):
-            return
-        if existing is not None and outcome == "passed":
-            return
-        name = getattr(report, "check_name", nodeid.rsplit("::", 1)[-1])
+        name = getattr(report, "check_name", report.nodeid.rsplit("::", 1)[-1])
         capability = getattr(report, "capability", "unmarked")
-        prefix = "" if report.when == "call" or outcome == "skipped" else f"{report.when}: "
-        self.results[nodeid] = CheckResult(
-            id=f"{capability}::{name}", nodeid=nodeid, capability=capability,
-            strength=getattr(report, "strength", "MUST"), outcome=outcome, message=prefix + _summary(report),
-            details=str(report.longrepr) if outcome == "failed" else "",
-            duration=time.monotonic() - self._started.get(nodeid, time.monotonic()))
-
-    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
-        result = self.results.get(nodeid)
-        if result is not None and self.progress is not None:
-            self.progress(result, len(self.results), self.total)
+        key = f"{report.nodeid}::{name}"  # schemathesis' items share one nodeid per test function
+        result = self.results.get(key)
+        if result is None:
+            result = self.results[key] = CheckResult(
+                id=f"{capability}::{name}", nodeid=report.nodeid, capability=capability,
+                strength=getattr(report, "strength", "MUST"), outcome="passed")
+        result.duration += report.duration
+        if report.failed and result.outcome != "failed":
+            prefix = "" if report.when == "call" else f"{report.when}: "
+            result.outcome, result.message = "failed", prefix + _summary(report)
+            result.details = str(report.longrepr)
+        elif report.skipped and result.outcome == "passed":
+            result.outcome, result.message = "skipped", _summary(report)
+        if report.when == "teardown" and self.progress is not None:
+            self.done += 1
+            self.progress(result, self.done, self.total)

@@ -102,6 +102,7 @@ class RunResult:
     errors: list[str] = field(default_factory=list)  # collection or harness errors: the run is invalid
     baseline: Baseline | None = None
     certify: bool = False
+    strict: bool = False
 
     @property
     def checks(self) -> list[CheckResult]:
@@ -118,7 +119,8 @@ class RunResult:
 
     @property
     def new_failures(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.outcome == "failed" and not c.expected and c.strength == "MUST"]
+        return [c for c in self.checks if c.outcome == "failed" and not c.expected
+                and (c.strength == "MUST" or self.strict)]
 
     @property
     def fixed(self) -> list[str]:
@@ -146,7 +148,7 @@ class RunResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "score": round(self.score, 1), "duration": round(self.duration, 1),
-                "exit_status": self.exit_status, "certify": self.certify, "errors": self.errors,
+                "exit_status": self.exit_status, "certify": self.certify, "strict": self.strict, "errors": self.errors,
                 "new_failures": [c.id for c in self.new_failures], "fixed": self.fixed,
                 "certification_problems": self.certification_problems,
                 "capabilities": [c.as_dict() for c in self.capabilities]}

@@ -45,7 +45,7 @@ def run(settings: Settings, progress: Progress | None = None) -> RunResult:
     chosen = selected_capabilities(settings)
     baseline = Baseline.read(settings.baseline) if settings.baseline else None
     started = time.monotonic()
-    result = RunResult(settings.server, [], baseline=baseline, certify=settings.certify)
+    result = RunResult(settings.server, [], baseline=baseline, certify=settings.certify, strict=settings.strict)
     checks: dict[str, list[CheckResult]] = {}
     problem = reachable(settings)
     if problem:

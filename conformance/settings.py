@@ -47,6 +47,7 @@ class Settings:
     baseline: str | None = None  # expected failures of this implementation
     write_baseline: str | None = None  # write this run's failures as a baseline
     certify: bool = False  # no skips allowed
+    strict: bool = False  # a SHOULD missed (Non-strict) fails the run too
     thorough: bool = False  # schemathesis at full size
     examples: int | None = None  # schemathesis examples per operation (default 8, thorough 100)
     seed: int = 20240601

@@ -45,6 +45,7 @@ async def register(http: httpx.AsyncClient, target: Target, authorization: str |
 async def new_account(http: httpx.AsyncClient, settings: Settings, target: Target, *, join: Account | None = None,
                       payload: dict[str, Any] | None = None) -> Account:
     """A registered device: of `join`'s user, of the configured user, or of a new user."""
+    authorization: str | None
     if join is not None:
         authorization, password, fresh = basic_header(*join.basic), join.password, False
     elif settings.login and settings.password and target.root == settings.server.rstrip("/"):

@@ -32,6 +32,12 @@ class Journal:
     states: list[tuple[str, str]] = field(default_factory=list)
     transports: list[str] = field(default_factory=list)
 
+    def registered(self, device_id: str) -> None:
+        pass
+
+    def disconnected(self, device_id: str, transport: str) -> None:
+        pass
+
     def error(self, device_id: str, where: str, detail: str) -> None:
         self.errors.append(f"{where}: {detail}")
 

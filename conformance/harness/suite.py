@@ -32,6 +32,10 @@ class Suite:
     def push_wait(self) -> float:
         return self.settings.push_wait
 
+    @property
+    def sse_wait(self) -> float:
+        return min(SSE_WAIT, self.settings.push_wait)
+
     def private_target(self) -> Target:
         target = Target.private(self.settings)
         if target is None:
@@ -64,9 +68,19 @@ class Suite:
         return make_phone(target.mobile, private_token=target.private_token, join=join, login=login,
                           password=password, push=push, hub=self.hub, **config)
 
-    def fcm_phone(self, **config: Any) -> SimPhone:
+    def fcm_hub(self) -> PushHub:
+        """The hub, with its FCM endpoint; skips without --fcm-credentials."""
         if self.hub is None or self.hub.fcm is None:
             pytest.skip("prerequisite: the target's FCM pointed at the suite (--fcm-credentials)")
+        return self.hub
+
+    def relay_hub(self) -> PushHub:
+        if self.hub is None or not self.settings.relay_listen:
+            pytest.skip("prerequisite: --relay-listen, with the private target's gateway.upstream_url pointed at it")
+        return self.hub
+
+    def fcm_phone(self, **config: Any) -> SimPhone:
+        self.fcm_hub()
         return self.phone(push="fcm", **config)
 
     async def send(self, account: Account, message: dict[str, Any], *, params: dict[str, str] | None = None,
@@ -86,7 +100,7 @@ class Suite:
         response = expect(await self.user(account, target).get(f"/messages/{message_id}"), 200)
         return dict(response.json())
 
-    async def until_state(self, account: Account, message_id: str, state: str, within: float = SSE_WAIT,
+    async def until_state(self, account: Account, message_id: str, state: str, within: float | None = None,
                           sim: SimPhone | None = None, target: Target | None = None) -> dict[str, Any]:
         last: dict[str, Any] = {}
 
@@ -98,4 +112,4 @@ class Suite:
             seen = f"message {message_id} in state {state} (last seen: {last.get('state')})"
             return seen + (f" (phone: {sim.journal.summary()})" if sim is not None else "")
 
-        return dict(await eventually(reached, within, what, step=0.1))
+        return dict(await eventually(reached, within or self.sse_wait, what, step=0.1))

@@ -1,6 +1,6 @@
 """Part 3: the run's reports — console table, JUnit XML, JSON and one self-contained HTML page."""
 
-from .console import Console, progress_printer, print_summary
+from .console import Console, print_summary, progress_printer
 from .html import write_html
 from .jsondoc import write_json
 from .junit import write_junit

@@ -18,9 +18,9 @@ def progress_printer(console: Console) -> Progress:
     def show(check: CheckResult, done: int, total: int) -> None:
         mark = "[yellow]WARN[/]" if check.outcome == "failed" and check.strength == "SHOULD" else MARK[check.outcome]
         width = len(str(total))
-        console.print(f"[dim][{done:>{width}}/{total}][/] {mark} [cyan]{check.capability}[/] "
-                      f"{escape(check.id.split('::', 1)[1])} [dim]{check.duration:.1f}s[/]", highlight=False, markup=True,
-                      soft_wrap=True)
+        name = escape(check.id.split("::", 1)[1])
+        console.print(f"[dim][{done:>{width}}/{total}][/] {mark} [cyan]{check.capability}[/] {name} "
+                      f"[dim]{check.duration:.1f}s[/]", highlight=False, soft_wrap=True)
         if check.outcome != "passed" and check.message:
             console.print(f"        {check.message[:300]}", style="dim", highlight=False, markup=False)
 

@@ -13,14 +13,14 @@ pytestmark = pytest.mark.capability("relay")
 async def test_public_relay_reaches_the_phone(suite: Suite) -> None:
     if suite.target.private_token:
         pytest.skip("prerequisite: a public-mode --server")
+    hub = suite.fcm_hub()
     sim = suite.fcm_phone()
-    assert suite.hub is not None
     async with running(sim):
         await trio.sleep(0.5)
         response = await suite.http.post(suite.target.upstream + "/push", json=[
             {"token": sim.push_token, "event": "WebhooksUpdated", "data": None}])
         assert response.status_code == 202, describe(response)
-        await eventually(lambda: "WebhooksUpdated" in suite.hub.fcm_events(sim.push_token), suite.push_wait,
+        await eventually(lambda: "WebhooksUpdated" in hub.fcm_events(sim.push_token), suite.push_wait,
                          "the relayed push reaching the phone through FCM")
 
 
@@ -35,15 +35,14 @@ async def test_public_relay_validates(suite: Suite) -> None:
 
 async def test_private_server_relays(suite: Suite) -> None:
     target = suite.private_target()
-    if suite.hub is None or not suite.settings.relay_listen:
-        pytest.skip("prerequisite: --relay-listen, with the private target's gateway.upstream_url pointed at it")
+    hub = suite.relay_hub()
     sim = suite.phone(target=target, push="fcm")
     async with running(sim):
         await trio.sleep(0.5)
         account = sim.account
         message_id = await suite.text(account, "relayed", target=target)
-        await eventually(lambda: any(i.get("event") == "MessageEnqueued" for i in suite.hub.relayed(sim.push_token)),
+        await eventually(lambda: any(i.get("event") == "MessageEnqueued" for i in hub.relayed(sim.push_token)),
                          suite.push_wait, "the private server relaying MessageEnqueued upstream")
         await suite.until_state(account, message_id, "Delivered", within=suite.push_wait, sim=sim, target=target)
-    items = suite.hub.relayed(sim.push_token)
+    items = hub.relayed(sim.push_token)
     assert all(set(item) <= {"token", "event", "data"} for item in items), f"relayed items: {items}"

@@ -1,7 +1,8 @@
 """Part 1, schema: schemathesis over the spec, one check per operation plus the stateful run over its links.
 
-The account is registered for this module alone (a new user where possible): schemathesis creates, changes
-and deletes things, and its device must survive (a DELETE of it is redirected to an id nobody has).
+The account is registered for this module alone (a new user where possible), when the module is imported:
+schemathesis creates, changes and deletes things, and its device must survive (a DELETE of it is redirected
+to an id nobody has).
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import schemathesis
 from conformance.harness import schema as spec
 from conformance.harness.accounts import basic_header, new_user_authorization
 from conformance.harness.target import Target, describe
+from conformance.runner import selected_capabilities
 from conformance.settings import Settings, active
 
 SETTINGS = active()
 FULL = spec.load(SETTINGS)
-THIRDPARTY = FULL.include(tag="User")
-MOBILE = FULL.include(tag="Device")
-HEALTH = FULL.include(operation_id=spec.HEALTH)
-own_device: dict[str, str] = {}
+THIRDPARTY = spec.load(SETTINGS, tags={"User"})
+MOBILE = spec.load(SETTINGS, tags={"Device"})
+HEALTH = spec.load(SETTINGS, operation_ids=set(spec.HEALTH))
+own_device: dict[str, str] = {"id": ""}
 
 
 def prepare(case: schemathesis.Case) -> None:
@@ -32,9 +34,13 @@ def prepare(case: schemathesis.Case) -> None:
         case.path_parameters = {**parameters, "id": "not-the-suite-device"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def credentials(settings: Settings) -> dict[str, str]:
+def register(settings: Settings) -> None:
+    """A device (and user) for schemathesis, and the credentials on every schema.
+
+    At import, not in a fixture: schemathesis fixes the explicit examples' auth when the tests are collected.
+    """
     target = Target.main(settings)
+    authorization: str | None
     if settings.login and settings.password:
         authorization = basic_header(settings.login, settings.password)
     else:
@@ -51,7 +57,10 @@ def credentials(settings: Settings) -> dict[str, str]:
     refresh = token.json().get("refresh_token") if token.status_code == 201 else None
     for schema in (FULL, THIRDPARTY, MOBILE, HEALTH):
         spec.authenticate(schema, login, password, device["token"], refresh)
-    return {"login": login, "password": password, "token": device["token"]}
+
+
+if any(name.startswith("schema-") for name in selected_capabilities(SETTINGS)):
+    register(SETTINGS)
 
 
 @pytest.mark.capability("schema-3rdparty")

@@ -12,8 +12,10 @@ from conformance.harness import Account, Suite, eventually, expect, running
 
 pytestmark = pytest.mark.capability("settings")
 
-BASE = {"messages": {"send_interval_min": 5, "send_interval_max": 10, "limit_period": "PerHour",
-                     "limit_value": 100}, "ping": {"interval_seconds": 600}}
+BASE: dict[str, dict[str, Any]] = {
+    "messages": {"send_interval_min": 5, "send_interval_max": 10, "limit_period": "PerHour", "limit_value": 100},
+    "ping": {"interval_seconds": 600},
+}
 
 
 @pytest.fixture

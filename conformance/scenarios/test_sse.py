@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 
-from conformance.harness import SSE_WAIT, Account, SseStream, Suite, describe, eventually, running
+from conformance.harness import Account, SseStream, Suite, describe, eventually, running
 from conformance.harness.times import now
 
 pytestmark = pytest.mark.capability("sse")
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.capability("sse")
 async def stream(suite: Suite, account: Account) -> AsyncIterator[SseStream]:
     reader = SseStream(suite.http, suite.target.mobile + "/events", account.token)
     async with trio.open_nursery() as nursery:
-        with trio.fail_after(SSE_WAIT):
+        with trio.fail_after(suite.sse_wait):
             await nursery.start(reader.run)
         assert reader.status == 200, f"GET /events answered {reader.status}: {reader.raw[:300]!r}"
         await trio.sleep(0.3)  # subscribed before anything happens
@@ -27,12 +27,12 @@ async def stream(suite: Suite, account: Account) -> AsyncIterator[SseStream]:
         nursery.cancel_scope.cancel()
 
 
-async def wait_for(reader: SseStream, event: str, count: int = 1) -> list[str]:
+async def wait_for(suite: Suite, reader: SseStream, event: str, count: int = 1) -> list[str]:
     def found() -> list[str]:
         data = [e.data for e in reader.events if e.event == event]
         return data if len(data) >= count else []
 
-    return list(await eventually(found, SSE_WAIT, f"SSE event {event} (stream so far: {reader.raw[-400:]!r})"))
+    return list(await eventually(found, suite.sse_wait, f"SSE event {event} (stream so far: {reader.raw[-400:]!r})"))
 
 
 async def test_frames_for_each_event(suite: Suite) -> None:
@@ -41,21 +41,21 @@ async def test_frames_for_each_event(suite: Suite) -> None:
     async with stream(suite, account) as reader:
         assert reader.headers.get("content-type", "").startswith("text/event-stream"), reader.headers
         message_id = await suite.text(account, "over SSE")
-        enqueued = await wait_for(reader, "MessageEnqueued")
+        enqueued = await wait_for(suite, reader, "MessageEnqueued")
         assert json.loads(enqueued[0]) in (None, {}), f"MessageEnqueued data: {enqueued[0]!r}"
         await user.ok("DELETE", f"/messages/{message_id}", 200)
-        cancelled = await wait_for(reader, "MessageCancelled")
+        cancelled = await wait_for(suite, reader, "MessageCancelled")
         assert json.loads(cancelled[0]) == {"messageId": message_id}, f"MessageCancelled data: {cancelled[0]!r}"
         await user.ok("POST", "/webhooks", 201, json={"url": "https://conformance.example.org/sse",
                                                       "event": "sms:received"})
-        await wait_for(reader, "WebhooksUpdated")
+        await wait_for(suite, reader, "WebhooksUpdated")
         await user.ok("PATCH", "/settings", 200, json={"ping": {"interval_seconds": 900}})
-        await wait_for(reader, "SettingsUpdated")
+        await wait_for(suite, reader, "SettingsUpdated")
         since, until = now(hours=-1), now()
         response = await user.post("/inbox/refresh", json={"since": since, "until": until,
                                                           "deviceId": account.device_id})
         assert response.status_code == 202, describe(response)
-        export = json.loads((await wait_for(reader, "MessagesExportRequested"))[0])
+        export = json.loads((await wait_for(suite, reader, "MessagesExportRequested"))[0])
         assert isinstance(export, dict) and export.get("since") and export.get("until"), f"export data: {export}"
         assert all(isinstance(v, str) for v in export.values()), f"export values must be strings: {export}"
     unknown = {e.event for e in reader.events} - {"MessageEnqueued", "MessageCancelled", "WebhooksUpdated",
@@ -80,7 +80,7 @@ async def test_only_the_target_device_hears(suite: Suite) -> None:
     other = await suite.account(join=account)
     async with stream(suite, account) as mine, stream(suite, other) as theirs:
         await suite.text(other, "for the other device")
-        await wait_for(theirs, "MessageEnqueued")
+        await wait_for(suite, theirs, "MessageEnqueued")
         await trio.sleep(1)
         assert not [e for e in mine.events if e.event == "MessageEnqueued"], f"leaked: {mine.raw!r}"
 
@@ -89,8 +89,8 @@ async def test_every_open_stream_hears(suite: Suite) -> None:
     account = await suite.account()
     async with stream(suite, account) as first, stream(suite, account) as second:
         await suite.text(account, "twice")
-        await wait_for(first, "MessageEnqueued")
-        await wait_for(second, "MessageEnqueued")
+        await wait_for(suite, first, "MessageEnqueued")
+        await wait_for(suite, second, "MessageEnqueued")
 
 
 async def test_devices_with_a_push_token_are_not_streamed(suite: Suite) -> None:
@@ -105,7 +105,7 @@ async def test_devices_with_a_push_token_are_not_streamed(suite: Suite) -> None:
 async def test_phone_delivers_over_sse(suite: Suite) -> None:
     sim = suite.phone()  # an SSE phone that pulls only at start and on events
     async with running(sim):
-        await eventually(lambda: "sse" in sim.journal.transports, SSE_WAIT, "the phone's SSE connection")
+        await eventually(lambda: "sse" in sim.journal.transports, suite.sse_wait, "the phone's SSE connection")
         await trio.sleep(0.5)
         account = sim.account
         message_id = await suite.text(account, "woken by SSE")

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 import trio
 from sqlalchemy.engine import Engine
 
+from .batching import Batcher, statement_error
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -73,20 +75,39 @@ class Database:
         # SQLite has one writer at a time: serialising in-process avoids "database is locked" churn.
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.limiter = trio.CapacityLimiter(1 if self.is_sqlite else pool_size)
+        self.batcher = Batcher(self.engine, self.limiter, self._transaction, self._mapped,
+                               concurrency=1 if self.is_sqlite else min(pool_size, 4))
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(connection, *args)` in one transaction; commit on return, roll back on error."""
         return await trio.to_thread.run_sync(self._transaction, fn, args, limiter=self.limiter)
+
+    async def batched(self, fn: Callable[..., T], *args: Any) -> T:
+        """As `run`, but `fn` may share its transaction with the units of concurrent requests (group commit,
+        see `batching`): for the short units of busy routes. Its effects are committed when it returns."""
+        return await self.batcher.run(fn, args)  # type: ignore[no-any-return]
 
     def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         try:
             with self.engine.begin() as conn:
                 return fn(conn, *args)
         except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
-            if isinstance(exc, sa.exc.OperationalError) and _is_constraint_like(exc):
+            mapped = self._mapped(exc)
+            if mapped is exc:
                 raise
-            log.warning("database unavailable: %s", exc.__class__.__name__)
-            raise DatabaseUnavailable(str(exc.orig) if hasattr(exc, "orig") else str(exc)) from exc
+            raise mapped from exc
+
+    @staticmethod
+    def _mapped(exc: Exception) -> Exception:
+        """What callers see of a driver error: DatabaseUnavailable unless one statement's data was at fault."""
+        if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+            return exc
+        if isinstance(exc, sa.exc.OperationalError) and statement_error(exc):
+            return exc
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        error = DatabaseUnavailable(str(exc.orig) if hasattr(exc, "orig") else str(exc))
+        error.__cause__ = exc
+        return error
 
     async def ping(self) -> bool:
         try:
@@ -97,11 +118,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def _is_constraint_like(exc: sa.exc.OperationalError) -> bool:
-    # MySQL reports some data errors (e.g. "Incorrect string value") as OperationalError.
-    code = getattr(exc.orig, "args", [None])[0]
-    return isinstance(code, int) and code in {1366, 1406, 1292}
-
-

@@ -23,13 +23,13 @@ class DevicesRepository:
         await self.db.run(insert_device, device)
 
     async def by_token(self, token: str) -> Device | None:
-        return await self.db.run(_one, devices.c.auth_token == token)
+        return await self.db.batched(_one, _BY_TOKEN, {"token": token})
 
     async def get(self, user_id: str, device_id: str) -> Device | None:
-        return await self.db.run(_one, sa.and_(devices.c.user_id == user_id, devices.c.id == device_id))
+        return await self.db.batched(_one, _BY_USER_AND_ID, {"user_id": user_id, "device_id": device_id})
 
     async def for_user(self, user_id: str) -> list[Device]:
-        return await self.db.run(_for_user, user_id)
+        return await self.db.batched(_for_user, user_id)
 
     async def update(self, device_id: str, push_token: str | None, sim_cards: list[SimCard]) -> None:
         await self.db.run(_update, device_id, push_token, sim_cards)
@@ -41,7 +41,7 @@ class DevicesRepository:
         await self.db.run(_touch, device_id, moment)
 
     async def candidate_ids(self, user_id: str, device_id: str | None, seen_since: datetime | None) -> list[str]:
-        return await self.db.run(_candidate_ids, user_id, device_id, seen_since)
+        return await self.db.batched(_candidate_ids, user_id, device_id, seen_since)
 
 
 def _sim_cards_json(cards: list[SimCard]) -> list[dict[str, Any]]:
@@ -64,8 +64,15 @@ def insert_device(conn: Connection, device: Device) -> None:
     ))
 
 
-def _one(conn: Connection, condition: Any) -> Device | None:
-    row = conn.execute(sa.select(devices).where(condition)).first()
+# Built once: a statement built per call costs more Python than running it (SQLAlchemy derives its cache key).
+_BY_TOKEN = sa.select(devices).where(devices.c.auth_token == sa.bindparam("token"))
+_BY_USER_AND_ID = sa.select(devices).where(devices.c.user_id == sa.bindparam("user_id"),
+                                           devices.c.id == sa.bindparam("device_id"))
+_IDS_OF_USER = sa.select(devices.c.id).where(devices.c.user_id == sa.bindparam("user_id"))
+
+
+def _one(conn: Connection, query: Any, params: dict[str, Any]) -> Device | None:
+    row = conn.execute(query, params).first()
     return _row_to_device(row) if row else None
 
 
@@ -92,9 +99,9 @@ def _touch(conn: Connection, device_id: str, moment: datetime) -> None:
 
 
 def _candidate_ids(conn: Connection, user_id: str, device_id: str | None, seen_since: datetime | None) -> list[str]:
-    query = sa.select(devices.c.id).where(devices.c.user_id == user_id)
+    query = _IDS_OF_USER
     if device_id:
         query = query.where(devices.c.id == device_id)
     if seen_since is not None:
         query = query.where(devices.c.last_seen > seen_since)
-    return [row.id for row in conn.execute(query)]
+    return [row.id for row in conn.execute(query, {"user_id": user_id})]

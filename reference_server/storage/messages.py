@@ -42,7 +42,7 @@ class MessagesRepository:
         self.db = db
 
     async def insert(self, message: Message) -> Message:
-        return await self.db.run(_insert, message)
+        return await self.db.batched(_insert, message)
 
     async def find_for_user(self, user_id: str, ext_id: str) -> list[Message]:
         return await self.db.run(_find_for_user, user_id, ext_id)
@@ -55,36 +55,42 @@ class MessagesRepository:
         return await self.db.run(_mark_cancelling, user_id, ext_id)
 
     async def pending_for_device(self, device_id: str, fifo: bool, limit: int = 100) -> list[Message]:
-        return await self.db.run(_pending_for_device, device_id, fifo, limit)
+        return await self.db.batched(_pending_for_device, device_id, fifo, limit)
 
     async def apply_reports(self, device_id: str, reports: list[StateReport]) -> list[str]:
         """Stores what the device reports; returns the ids it knew."""
-        return await self.db.run(_apply_reports, device_id, reports)
+        return await self.db.batched(_apply_reports, device_id, reports)
+
+
+# Built once: a statement built per call costs more Python than running it (SQLAlchemy derives its cache key).
+_INSERT_MESSAGE = messages.insert()
+_INSERT_RECIPIENT = message_recipients.insert()
+_INSERT_STATE = message_states.insert()
 
 
 def _insert(conn: Connection, message: Message) -> Message:
     moment = message.created_at or now()
+    # A failed statement undoes only itself; the exception then rolls back the whole unit (its transaction, or
+    # its savepoint in a batch), message row included.
     try:
-        with conn.begin_nested():
-            result = conn.execute(messages.insert().values(
-                device_id=message.device_id, ext_id=message.ext_id, type=message.type, content=message.content,
-                state=message.state, valid_until=message.valid_until, schedule_at=message.schedule_at,
-                sim_number=message.sim_number, with_delivery_report=message.with_delivery_report,
-                priority=message.priority, is_hashed=False, is_encrypted=message.is_encrypted,
-                created_at=moment, updated_at=moment,
-            ))
+        result = conn.execute(_INSERT_MESSAGE, {
+            "device_id": message.device_id, "ext_id": message.ext_id, "type": message.type,
+            "content": message.content, "state": message.state, "valid_until": message.valid_until,
+            "schedule_at": message.schedule_at, "sim_number": message.sim_number,
+            "with_delivery_report": message.with_delivery_report, "priority": message.priority, "is_hashed": False,
+            "is_encrypted": message.is_encrypted, "created_at": moment, "updated_at": moment,
+        })
     except sa.exc.IntegrityError as exc:
         raise DuplicateMessage(message.ext_id) from exc
     message.id = int(result.inserted_primary_key[0])  # type: ignore[index]
     try:
-        with conn.begin_nested():
-            conn.execute(message_recipients.insert(), [
-                {"message_id": message.id, "phone_number": r.phone_number, "state": r.state}
-                for r in message.recipients
-            ])
-    except sa.exc.IntegrityError as exc:  # the whole transaction, message row included, is rolled back
+        conn.execute(_INSERT_RECIPIENT, [
+            {"message_id": message.id, "phone_number": r.phone_number, "state": r.state}
+            for r in message.recipients
+        ])
+    except sa.exc.IntegrityError as exc:
         raise DuplicateRecipient(message.ext_id) from exc
-    conn.execute(message_states.insert().values(message_id=message.id, state="Pending", updated_at=moment))
+    conn.execute(_INSERT_STATE, {"message_id": message.id, "state": "Pending", "updated_at": moment})
     message.created_at = message.updated_at = moment
     message.states = {"Pending": moment}
     return message

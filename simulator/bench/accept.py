@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,43 +37,77 @@ def _drive(config: BenchConfig, proc: Proc, spec: Spec, workdir: Path, generator
     return figures
 
 
-def run_accept(config: BenchConfig, workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    port = config.port_base
-    out: dict[str, Any] = {"path": PATH, "connections": config.connections, "seconds": config.duration,
-                           "generator": "wrk" if config.loadgen == "wrk" and wrk_available() else "python",
-                           "ceilings": {}, "servers": {}, "skipped": {}}
-    for workers in (1, 2):
+def _merge(slices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rounds of one server as one figure: requests and CPU added up, latency of the median round."""
+    requests = sum(s["requests"] for s in slices)
+    seconds = sum(s["seconds"] for s in slices)
+    statuses: dict[str, int] = {}
+    for s in slices:
+        for key, value in s["statuses"].items():
+            statuses[key] = statuses.get(key, 0) + value
+    middle = sorted(slices, key=lambda s: s["rate"])[len(slices) // 2]
+    server_cpu = sum(s["server_cpu_share"] * s["seconds"] for s in slices) / seconds
+    ok = sum(v for k, v in statuses.items() if k.startswith("2"))
+    return {"generator": slices[0]["generator"], "requests": requests, "seconds": round(seconds, 2),
+            "rate": round(requests / seconds, 1), "statuses": statuses, "ok_share": round(ok / requests, 4) if requests
+            else 0.0, "errors": sum(s["errors"] for s in slices), "latency_ms": middle["latency_ms"],
+            "generator_cpu_share": round(sum(s["cpu_share"] or 0 for s in slices) / len(slices), 3),
+            "server_cpu_share": round(server_cpu, 3),
+            "per_server_cpu_second": round(requests / (server_cpu * seconds), 1) if server_cpu else None,
+            "rounds": [s["rate"] for s in slices]}
+
+
+def _start_all(config: BenchConfig, workdir: Path, workers: int, port: int,
+               out: dict[str, Any], log: Callable[[str], None]) -> dict[str, tuple[Proc, Spec]]:
+    """The minimal route and the reference server on each backend, `workers` processes each."""
+    servers: dict[str, tuple[Proc, Spec]] = {}
+    proc = minimal_server(f"minimal-w{workers}", workdir / f"minimal-w{workers}", port, workers)
+    servers["ceiling"] = (proc, _spec(config, port))
+    for backend in ("sqlite", "mariadb"):
+        key = f"{backend}-w{workers}"
+        url = ""
+        if backend == "mariadb":
+            problem = fresh_mariadb(config.mariadb_url) if config.mariadb_url else "no MariaDB URL given"
+            if problem:
+                out["skipped"][key] = problem
+                log(f"accept: {key} skipped: {problem}")
+                continue
+            url = config.mariadb_url
         port += 1
-        proc = minimal_server(f"minimal-w{workers}", workdir / f"minimal-w{workers}", port, workers)
+        proc = reference_server(key, workdir / key, port, workers=workers, database_url=url)
+        servers[key] = (proc, _spec(config, port, register(f"http://127.0.0.1:{port}").basic))
+    return servers
+
+
+def run_accept(config: BenchConfig, workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Each server in turn, in `rounds` short slices interleaved with the others', so that a neighbour's burst
+    on a shared machine falls on all of them alike."""
+    rounds = max(1, config.rounds)
+    slice_config = replace(config, duration=config.duration / rounds, warmup=min(config.warmup, 1.0))
+    out: dict[str, Any] = {"path": PATH, "connections": config.connections, "seconds": config.duration,
+                           "rounds": rounds, "generator": "wrk" if config.loadgen == "wrk" and wrk_available()
+                           else "python", "ceilings": {}, "servers": {}, "skipped": {}}
+    for workers in (1, 2):
+        servers = _start_all(config, workdir, workers, config.port_base + 10 * workers, out, log)
         try:
-            ceiling = _drive(config, proc, _spec(config, port), workdir)
+            slices: dict[str, list[dict[str, Any]]] = {key: [] for key in servers}
+            for _ in range(rounds):
+                for key, (proc, spec) in servers.items():
+                    slices[key].append(_drive(slice_config, proc, replace(spec, duration=slice_config.duration,
+                                                                          warmup=slice_config.warmup), workdir))
             if workers == 1 and wrk_available():  # the generator check: the same route under wrk
-                ceiling["wrk_cross_check"] = _drive(config, proc, _spec(config, port), workdir, "wrk")
+                proc, spec = servers["ceiling"]
+                out["wrk_cross_check"] = _drive(config, proc, spec, workdir, "wrk")
         finally:
-            proc.stop()
-        out["ceilings"][f"w{workers}"] = ceiling
-        log(f"accept: minimal route, {workers} process(es): {ceiling['rate']:.0f}/s")
-        for backend in ("sqlite", "mariadb"):
-            key = f"{backend}-w{workers}"
-            url = ""
-            if backend == "mariadb":
-                if not config.mariadb_url:
-                    out["skipped"][key] = "no MariaDB URL"
-                    continue
-                problem = fresh_mariadb(config.mariadb_url)
-                if problem:
-                    out["skipped"][key] = problem
-                    log(f"accept: {key} skipped: {problem}")
-                    continue
-                url = config.mariadb_url
-            port += 1
-            proc = reference_server(key, workdir / key, port, workers=workers, database_url=url)
-            try:
-                account = register(f"http://127.0.0.1:{port}")
-                figures = _drive(config, proc, _spec(config, port, account.basic), workdir)
-            finally:
+            for proc, _ in servers.values():
                 proc.stop()
+        ceiling = out["ceilings"][f"w{workers}"] = _merge(slices.pop("ceiling"))
+        log(f"accept: minimal route, {workers} process(es): {ceiling['rate']:.0f}/s")
+        for key, parts in slices.items():
+            figures = out["servers"][key] = _merge(parts)
             figures["ratio"] = round(figures["rate"] / ceiling["rate"], 3) if ceiling["rate"] else None
-            out["servers"][key] = figures
-            log(f"accept: {key}: {figures['rate']:.0f}/s = {figures['ratio']:.0%} of the minimal route")
+            if figures["per_server_cpu_second"] and ceiling["per_server_cpu_second"]:
+                figures["cpu_ratio"] = round(figures["per_server_cpu_second"] / ceiling["per_server_cpu_second"], 3)
+            log(f"accept: {key}: {figures['rate']:.0f}/s = {figures['ratio']:.0%} of the minimal route "
+                f"({figures.get('cpu_ratio', 0):.0%} per CPU second)")
     return out

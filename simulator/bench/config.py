@@ -16,7 +16,8 @@ class BenchConfig:
     # accept
     connections: int = 50  # as `wrk -c50`
     warmup: float = 3.0
-    duration: float = 10.0
+    duration: float = 12.0  # measured seconds per server, in `rounds` slices
+    rounds: int = 3
     mariadb_url: str = DEFAULT_MARIADB  # "" skips MariaDB
     loadgen: str = "python"  # python | wrk (falls back to python when wrk is missing)
     # end to end

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import AsyncIterator
 
+import trio
 from hypercorn.config import Config
 from quart import Response, request
 from quart_trio import QuartTrio
 
 app = QuartTrio(__name__)
+streams: set[trio.MemorySendChannel[bytes]] = set()
 
 
 @app.post("/api/3rdparty/v1/messages")
@@ -25,6 +28,35 @@ async def accept() -> Response:
 
 @app.get("/health")
 async def health() -> Response:
+    return Response("{}", 200, content_type="application/json")
+
+
+@app.get("/api/mobile/v1/events")
+async def events() -> Response:
+    """An SSE stream fed by a memory channel, as the server's are, minus authentication and routing."""
+    send, receive = trio.open_memory_channel[bytes](8)
+
+    async def body() -> AsyncIterator[bytes]:
+        streams.add(send)
+        try:
+            async for frame in receive:
+                yield frame
+        finally:
+            streams.discard(send)
+
+    response = Response(body(), content_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    response.timeout = None
+    return response
+
+
+@app.patch("/api/3rdparty/v1/settings")
+async def broadcast() -> Response:
+    """One event to every open stream."""
+    for channel in list(streams):
+        try:
+            channel.send_nowait(b"event: SettingsUpdated\ndata: null\n\n")
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            pass
     return Response("{}", 200, content_type="application/json")
 
 

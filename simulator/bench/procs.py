@@ -3,6 +3,7 @@ process and its children, open-file limits."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -11,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -101,12 +102,12 @@ class Proc:
         assert self.process is not None
         return self.process.pid
 
-    def start(self, stdout: int | None = None) -> Proc:
+    def start(self, stdout: int | None = None, stdin: int | None = None) -> Proc:
         env = {k: v for k, v in os.environ.items() if "__" not in k and k != "CONFIG_PATH"}
         env.update(self.env)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(self.argv, cwd=self.workdir, env=env, stdout=stdout or self._log,
-                                        stderr=self._log, preexec_fn=_child_setup)
+                                        stderr=self._log, stdin=stdin, preexec_fn=_child_setup)
         return self
 
     def log_tail(self, lines: int = 15) -> str:
@@ -114,6 +115,24 @@ class Proc:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def read_json(self, event: str, within: float = 600) -> dict[str, Any]:
+        """The next JSON line with this `event` on the child's stdout (it must have been started with a pipe)."""
+        assert self.process is not None and self.process.stdout is not None
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            raw = self.process.stdout.readline()
+            if not raw:
+                raise RuntimeError(f"{self.name} ended before {event!r}:\n{self.log_tail()}")
+            line = json.loads(raw)
+            if line.get("event") == event:
+                return dict(line)
+        raise RuntimeError(f"{self.name}: no {event!r} within {within:.0f} s")
+
+    def tell(self, line: str) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write((line + "\n").encode())
+        self.process.stdin.flush()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

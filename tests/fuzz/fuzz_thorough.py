@@ -6,7 +6,7 @@ documented exceptions (501 routes, 503 health and queue limits, semantic rules J
 are the ones tests/reference_server/test_schemathesis.py lists, read from there so that both runs agree.
 At the end the number of requests the server answered (its own `http_requests_total`) is printed.
 
-Environment: FUZZ_EXAMPLES (per operation, default 300), FUZZ_STATEFUL (scenarios, default 300), FUZZ_SEED.
+Environment: FUZZ_EXAMPLES (per operation, default 150), FUZZ_STATEFUL (scenarios, default 150), FUZZ_SEED.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from openapi import load_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.mariadb]
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
-STATEFUL = int(os.environ.get("FUZZ_STATEFUL", "300"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+STATEFUL = int(os.environ.get("FUZZ_STATEFUL", "150"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261122"))
 
 

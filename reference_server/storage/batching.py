@@ -1,0 +1,132 @@
+"""Group commit: units of work that arrive while a transaction runs share the next one.
+
+A request's database work is a *unit*: `fn(connection, *args)`. Units queued by concurrent requests run
+together, in one worker-thread hop and one transaction, each inside its own SAVEPOINT: a unit that raises
+is rolled back alone and gets its exception; the others commit together, and each caller gets its result
+only once that commit succeeded. A lone unit runs without a savepoint. A connection-level failure (the
+database went away, a deadlock that ended the transaction) while the units run rolls the whole batch back
+and every unit is then retried on its own, so one unit's trouble never fails another; a failed COMMIT fails
+them all (whether it took effect is unknown: nothing is retried).
+
+A queued unit is dropped when its caller is cancelled; once its batch has started it runs to the end and the
+caller waits for it, as `trio.to_thread.run_sync` does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import outcome
+import sqlalchemy as sa
+import trio
+from sqlalchemy.engine import Connection, Engine
+
+Transaction = Callable[[Callable[..., Any], tuple[Any, ...]], Any]  # Database._transaction
+MapError = Callable[[Exception], Exception]  # what a caller sees of a failed commit (Database._mapped)
+
+
+class Unit:
+    __slots__ = ("fn", "args", "taken", "result", "finished")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn = fn
+        self.args = args
+        self.taken = False
+        self.result: outcome.Outcome[Any] | None = None
+        self.finished = trio.Event()
+
+
+class _BatchAborted(Exception):
+    """The transaction itself failed under a unit: the batch is rolled back and its units retried alone."""
+
+
+def _broken(exc: BaseException) -> bool:
+    """Whether `exc` may have ended the transaction (as opposed to failing one statement)."""
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError) and not (
+        isinstance(exc, sa.exc.OperationalError) and statement_error(exc))
+
+
+def statement_error(exc: sa.exc.OperationalError) -> bool:
+    # MySQL reports some data errors (e.g. "Incorrect string value") as OperationalError.
+    code = getattr(exc.orig, "args", [None])[0]
+    return isinstance(code, int) and code in {1366, 1406, 1292}
+
+
+class Batcher:
+    def __init__(self, engine: Engine, limiter: trio.CapacityLimiter, alone: Transaction, map_error: MapError,
+                 max_units: int = 64, concurrency: int = 1) -> None:
+        self.engine = engine
+        self.limiter = limiter
+        self.alone = alone  # runs one unit in its own transaction, mapping errors as Database.run does
+        self.map_error = map_error
+        self.max_units = max_units
+        self._queue: deque[Unit] = deque()
+        self._leaders = trio.Semaphore(concurrency)
+        self.batches = 0  # transactions run (a lone unit counts as one)
+        self.units = 0
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        unit = Unit(fn, args)
+        self._queue.append(unit)
+        try:
+            async with self._leaders:
+                while not unit.taken:
+                    await self._run_batch()
+        except trio.Cancelled:
+            if not unit.taken:
+                self._queue.remove(unit)
+                raise
+        with trio.CancelScope(shield=True):
+            await unit.finished.wait()
+        assert unit.result is not None
+        return unit.result.unwrap()
+
+    async def _run_batch(self) -> None:
+        units = []
+        while self._queue and len(units) < self.max_units:
+            unit = self._queue.popleft()
+            unit.taken = True
+            units.append(unit)
+        with trio.CancelScope(shield=True):  # the units are taken: they run whatever happens to this caller
+            await trio.to_thread.run_sync(self._execute, units, limiter=self.limiter)
+        self.batches += 1
+        self.units += len(units)
+        for unit in units:
+            unit.finished.set()
+
+    def _execute(self, units: list[Unit]) -> None:
+        if len(units) == 1:
+            units[0].result = outcome.capture(self.alone, units[0].fn, units[0].args)
+            return
+        try:
+            with self.engine.begin() as conn:
+                results = [self._unit(conn, unit) for unit in units]
+        except _BatchAborted:  # rolled back: every unit gets a transaction of its own
+            for unit in units:
+                unit.result = outcome.capture(self.alone, unit.fn, unit.args)
+            return
+        except Exception as exc:  # noqa: BLE001 - BEGIN or COMMIT failed: every unit fails with it
+            error = self.map_error(exc)
+            for unit in units:
+                unit.result = outcome.Error(error)
+            return
+        for unit, result in zip(units, results, strict=True):
+            unit.result = result
+
+    @staticmethod
+    def _unit(conn: Connection, unit: Unit) -> outcome.Outcome[Any]:
+        savepoint = conn.begin_nested()
+        try:
+            value = unit.fn(conn, *unit.args)
+        except Exception as exc:
+            if _broken(exc):
+                raise _BatchAborted() from exc
+            try:
+                savepoint.rollback()
+            except Exception as rollback_error:
+                raise _BatchAborted() from rollback_error
+            return outcome.Error(exc)
+        savepoint.commit()
+        return outcome.Value(value)

@@ -1,0 +1,292 @@
+"""Simulated phones for the bench, in a process of their own: `python -m simulator.bench.fleet SPEC_JSON`.
+
+* `e2e`: N phones (SSE, zero radio latency) in accounts; the first phone of each account registers, the
+  others join with its login and password (one bcrypt per account). Then messages go out through the
+  3rd-party API at each rate of a schedule; one JSON line per step: throughput, send -> Processed / Sent /
+  Delivered percentiles, lost and stuck.
+* `idle`: N phones started from known registrations (as the app restarts), SSE held; one JSON line once
+  all are connected (memory per phone), then they stay until the process is stopped.
+* `bare`: N bare httpx SSE streams held on the same pools: what a phone costs at the least.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import trio
+
+from ..phone import Phone, PhoneConfig, RadioConfig, Registration
+from .procs import cpu_seconds, raise_nofile, rss_bytes
+
+MOBILE = "/api/mobile/v1"
+SEND = "/api/3rdparty/v1/messages"
+PER_CLIENT = 25  # phones per httpx pool: one pool scans all its connections on each request
+DRAIN = 10.0  # seconds after a step for its messages to finish
+
+
+def emit(line: dict[str, Any]) -> None:
+    print(json.dumps(line), flush=True)
+
+
+class Pools:
+    def __init__(self) -> None:
+        self.clients: dict[int, httpx.AsyncClient] = {}
+
+    def for_phone(self, number: int) -> httpx.AsyncClient:
+        group = number // PER_CLIENT
+        if group not in self.clients:
+            limits = httpx.Limits(max_connections=3 * PER_CLIENT, max_keepalive_connections=2 * PER_CLIENT)
+            self.clients[group] = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0, pool=120.0))
+        return self.clients[group]
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+
+@dataclass
+class Observer:
+    """Times (time.time()) at which phones reached each state of each message, and SSE connections."""
+
+    states: dict[str, dict[str, float]] = field(default_factory=dict)
+    online: set[str] = field(default_factory=set)
+    errors: int = 0
+
+    def connected(self, device_id: str, transport: str) -> None:
+        self.online.add(device_id)
+
+    def disconnected(self, device_id: str, transport: str) -> None:
+        self.online.discard(device_id)
+
+    def message_state(self, device_id: str, message_id: str, state: str, at: datetime) -> None:
+        self.states.setdefault(message_id, {}).setdefault(state, time.time())
+
+    def error(self, device_id: str, where: str, detail: str) -> None:
+        self.errors += 1
+
+
+def phone_config(server: str, number: int, registration: str = "anonymous", login: str | None = None,
+                 password: str | None = None) -> PhoneConfig:
+    return PhoneConfig(server=server + MOBILE, name=f"bench/phone-{number}", registration=registration,  # type: ignore[arg-type]
+                       login=login, password=password, seed=number,
+                       radio=RadioConfig(sent_latency=(0.0, 0.0), delivered_latency=(0.0, 0.0), seed=number))
+
+
+async def start_accounts(server: str, phones: int, per_account: int, pools: Pools, observer: Observer,
+                         nursery: trio.Nursery) -> list[tuple[str, str]]:
+    """Start every phone; returns the accounts' (login, password)."""
+    accounts: list[tuple[str, str]] = []
+    limiter = trio.CapacityLimiter(32)
+
+    async def start(phone: Phone) -> None:
+        async with limiter:
+            await nursery.start(phone.run)
+
+    async def account(first_number: int, size: int) -> None:
+        first = Phone(phone_config(server, first_number), observer, http=pools.for_phone(first_number))
+        await start(first)
+        assert first.registration is not None
+        login, password = first.registration.login, first.registration.password or ""
+        accounts.append((login, password))
+        async with trio.open_nursery() as joiners:
+            for number in range(first_number + 1, first_number + size):
+                phone = Phone(phone_config(server, number, "basic", login, password), observer,
+                              http=pools.for_phone(number))
+                joiners.start_soon(start, phone)
+
+    async with trio.open_nursery() as group:
+        for first_number in range(0, phones, per_account):
+            group.start_soon(account, first_number, min(per_account, phones - first_number))
+    return accounts
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    ordered = sorted(values)
+
+    def at(share: float) -> float | None:
+        if not ordered:
+            return None
+        return round(ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)] * 1000, 1)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "count": len(ordered)}
+
+
+async def drive(server: str, accounts: list[tuple[str, str]], rate: float, seconds: float, tag: str,
+                sent: dict[str, float], accepted: set[str], failures: list[str]) -> int:
+    """POST messages at `rate` for `seconds`, each on its own task, round robin over the accounts."""
+    auths = [httpx.BasicAuth(login, password) for login, password in accounts]
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client, trio.open_nursery() as nursery:
+        async def one(sequence: int) -> None:
+            message_id = f"{tag}-{sequence}"
+            body = {"id": message_id, "textMessage": {"text": f"bench {message_id}"},
+                    "phoneNumbers": [f"+7999{sequence % 10_000_000:07d}"]}
+            sent[message_id] = time.time()
+            try:
+                answer = await client.post(server + SEND, json=body, auth=auths[sequence % len(auths)])
+            except httpx.HTTPError as exc:
+                failures.append(f"{type(exc).__name__}")
+                return
+            if answer.status_code == 202:
+                accepted.add(message_id)
+            else:
+                failures.append(str(answer.status_code))
+
+        begin = trio.current_time()
+        count = int(rate * seconds)
+        for sequence in range(count):
+            await trio.sleep_until(begin + sequence / rate)
+            nursery.start_soon(one, sequence)
+    return count
+
+
+async def e2e(spec: dict[str, Any]) -> None:
+    server = spec["server"]
+    observer = Observer()
+    pools = Pools()
+    async with trio.open_nursery() as nursery:
+        began = time.time()
+        accounts = await start_accounts(server, spec["phones"], spec["phones_per_account"], pools, observer, nursery)
+        with trio.move_on_after(60):
+            while len(observer.online) < spec["phones"]:  # noqa: ASYNC110
+                await trio.sleep(0.2)
+        emit({"event": "ready", "phones": spec["phones"], "online": len(observer.online),
+              "accounts": len(accounts), "seconds": round(time.time() - began, 1)})
+        for step, rate in enumerate(spec["rates"]):
+            sent: dict[str, float] = {}
+            accepted: set[str] = set()
+            failures: list[str] = []
+            cpu0, wall0 = cpu_seconds_self(), time.time()
+            await drive(server, accounts, rate, spec["step_seconds"], f"s{step}", sent, accepted, failures)
+            send_end = time.time()
+            with trio.move_on_after(DRAIN):
+                while any("Delivered" not in observer.states.get(m, {}) for m in accepted):  # noqa: ASYNC110
+                    await trio.sleep(0.2)
+            emit(step_figures(rate, sent, accepted, failures, observer, wall0, send_end,
+                              (cpu_seconds_self() - cpu0) / max(1e-9, time.time() - wall0)))
+            await trio.sleep(1.0)
+        nursery.cancel_scope.cancel()
+    await pools.aclose()
+
+
+def cpu_seconds_self() -> float:
+    return cpu_seconds(_pid())
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def step_figures(rate: float, sent: dict[str, float], accepted: set[str], failures: list[str], observer: Observer,
+                 begin: float, send_end: float, cpu_share: float) -> dict[str, Any]:
+    latencies: dict[str, list[float]] = {"Processed": [], "Sent": [], "Delivered": []}
+    delivered_at = []
+    lost = stuck = 0
+    for message_id in accepted:
+        reached = observer.states.get(message_id, {})
+        for state, values in latencies.items():
+            if state in reached:
+                values.append(reached[state] - sent[message_id])
+        if "Delivered" in reached:
+            delivered_at.append(reached["Delivered"])
+        elif reached:
+            stuck += 1
+        else:
+            lost += 1
+    span = (max(delivered_at) - begin) if delivered_at else 0.0
+    return {"event": "step", "rate": rate, "sent": len(sent), "accepted": len(accepted), "rejected": len(failures),
+            "rejections": sorted(set(failures))[:5], "delivered": len(delivered_at),
+            "delivered_per_second": round(len(delivered_at) / span, 1) if span else 0.0,
+            "send_seconds": round(send_end - begin, 2), "lost": lost, "stuck": stuck,
+            "latency_ms": {state: _percentiles(values) for state, values in latencies.items()},
+            "phone_errors": observer.errors, "simulator_cpu_share": round(cpu_share, 3)}
+
+
+async def idle(spec: dict[str, Any]) -> None:
+    """Phones from known registrations; report once every SSE stream is open, then hold them."""
+    server = spec["server"]
+    registrations = json.loads(open(spec["registrations"]).read())[: spec["phones"]]
+    observer = Observer()
+    pools = Pools()
+    base = rss_bytes(_pid())
+    began = time.time()
+    async with trio.open_nursery() as nursery:
+        limiter = trio.CapacityLimiter(64)
+
+        async def start(number: int, item: dict[str, str]) -> None:
+            phone = Phone(phone_config(server, number, "basic", item["login"], item["password"]), observer,
+                          http=pools.for_phone(number))
+            phone.registration = Registration(item["id"], item["token"], item["login"])
+            async with limiter:
+                await nursery.start(phone.run)
+
+        for number, item in enumerate(registrations):
+            nursery.start_soon(start, number, item)
+        with trio.move_on_after(spec.get("within", 300)):
+            while len(observer.online) < len(registrations):  # noqa: ASYNC110
+                await trio.sleep(0.5)
+        await trio.sleep(2.0)
+        rss = rss_bytes(_pid())
+        emit({"event": "idle", "phones": len(registrations), "online": len(observer.online),
+              "seconds": round(time.time() - began, 1), "rss_bytes": rss, "base_rss_bytes": base,
+              "bytes_per_phone": round((rss - base) / max(1, len(observer.online))), "errors": observer.errors})
+        await trio.sleep_forever()
+
+
+async def bare(spec: dict[str, Any]) -> None:
+    """Bare httpx SSE streams: the least a phone holding its stream can cost."""
+    server = spec["server"]
+    registrations = json.loads(open(spec["registrations"]).read())[: spec["phones"]]
+    pools = Pools()
+    base = rss_bytes(_pid())
+    opened = 0
+    began = time.time()
+
+    async def hold(number: int, token: str, task_status: trio.TaskStatus[None]) -> None:
+        nonlocal opened
+        client = pools.for_phone(number)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with client.stream("GET", server + MOBILE + "/events", headers=headers,
+                                 timeout=httpx.Timeout(30.0, read=3600.0)) as response:
+            opened += 1
+            task_status.started()
+            async for _ in response.aiter_raw():
+                pass
+
+    async with trio.open_nursery() as nursery:
+        limiter = trio.CapacityLimiter(64)
+
+        async def start(number: int, token: str) -> None:
+            async with limiter:
+                await nursery.start(hold, number, token)
+
+        for number, item in enumerate(registrations):
+            nursery.start_soon(start, number, item["token"])
+        with trio.move_on_after(spec.get("within", 300)):
+            while opened < len(registrations):  # noqa: ASYNC110
+                await trio.sleep(0.5)
+        await trio.sleep(2.0)
+        rss = rss_bytes(_pid())
+        emit({"event": "bare", "streams": opened, "seconds": round(time.time() - began, 1), "rss_bytes": rss,
+              "base_rss_bytes": base, "bytes_per_stream": round((rss - base) / max(1, opened))})
+        await trio.sleep_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
+    raise_nofile()
+    trio.run({"e2e": e2e, "idle": idle, "bare": bare}[spec["mode"]], spec)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The reference server set up so that every conformance capability is reachable, and the suite run against it.
+
+Two `smsgate-server` processes share nothing: a public one (JWT, FCM pointed at the suite's endpoint, the CA
+mounted) and a private one (private token, upstream relay pointed at the suite's receiver). Backends: `sqlite`
+(a file each) or `mariadb` (a database each on 127.0.0.1:3306, Redis on 127.0.0.1:6379 for cache and pub/sub).
+
+    python tests/conformance/conf_reference.py --backend sqlite -- --html report.html
+
+`source` runs the server from another checkout (the mutation check does); `suite_command` runs the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from live_server import LiveServer, free_port  # noqa: E402
+
+ROOT = HERE.parent.parent
+MARIADB_ADMIN_URL = os.environ.get("SMSGATE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+REDIS_URL = re.sub(r"/\d*$", "", os.environ.get("SMSGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+PRIVATE_TOKEN = "conformance-private-token"
+JWT_SECRET = "conformance-" + "0123456789abcdef" * 3
+# The suite sends wrong credentials on purpose (negative checks, schemathesis' ignored_auth): the default
+# failed-login limit would turn the rest of the run into 429s.
+COMMON = {"JWT__SECRET": JWT_SECRET, "AUTH__FAILED_LOGIN_LIMIT": "0", "LOG__LEVEL": "WARNING"}
+
+
+@dataclass
+class Targets:
+    public: LiveServer
+    private: LiveServer
+    fcm_credentials: Path
+    relay_listen: str
+
+    def suite_arguments(self) -> list[str]:
+        return ["--server", self.public.base_url, "--private-server", self.private.base_url,
+                "--private-token", PRIVATE_TOKEN, "--ca", self.public.base_url + "/api/ca/v1",
+                "--fcm-credentials", str(self.fcm_credentials), "--relay-listen", self.relay_listen]
+
+
+def _database(backend: str, workdir: Path, name: str, stack: contextlib.ExitStack) -> dict[str, str]:
+    if backend == "sqlite":
+        return {"DATABASE__URL": f"sqlite:///{workdir / name}.db"}
+    import sqlalchemy as sa
+
+    database = f"smsgate_conf_{name}_{secrets.token_hex(4)}"
+    admin = sa.create_engine(MARIADB_ADMIN_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {database}"))
+        admin.dispose()
+
+    stack.callback(drop)
+    redis_db = str(1 + secrets.randbelow(14))
+    url = sa.make_url(MARIADB_ADMIN_URL).set(database=database).render_as_string(hide_password=False)
+    return {"DATABASE__URL": url, "CACHE__URL": f"{REDIS_URL}/{redis_db}", "PUBSUB__URL": f"{REDIS_URL}/{redis_db}"}
+
+
+def _source_env(source: Path) -> dict[str, str]:
+    return {} if source == ROOT else {"PYTHONPATH": str(source)}
+
+
+@contextlib.contextmanager
+def reference_targets(workdir: Path, backend: str = "sqlite", source: Path = ROOT) -> Iterator[Targets]:
+    """Both servers running from `source`, stopped (and their MariaDB databases dropped) on exit."""
+    with contextlib.ExitStack() as stack:
+        fcm = f"http://127.0.0.1:{free_port()}"
+        credentials = workdir / "fcm-credentials.json"
+        subprocess.run([sys.executable, "-m", "conformance", "fcm-credentials", "--endpoint", fcm, "--out",
+                        str(credentials)], check=True, cwd=ROOT)
+        ca_dir = workdir / "ca"
+        subprocess.run([sys.executable, "-m", "reference_server.ca", "init", "--dir", str(ca_dir)], check=True,
+                       cwd=workdir, env={**os.environ, **_source_env(source)}, stdout=subprocess.DEVNULL)
+        relay = f"127.0.0.1:{free_port()}"
+        public = LiveServer(workdir, env={
+            **COMMON, **_source_env(source), **_database(backend, workdir, "public", stack),
+            "GATEWAY__MODE": "public", "FCM__CREDENTIALS_JSON": credentials.read_text(), "FCM__ENDPOINT": fcm,
+            "CA__ENABLED": "true", "CA__DIR": str(ca_dir)})
+        private = LiveServer(workdir, env={
+            **COMMON, **_source_env(source), **_database(backend, workdir, "private", stack),
+            "GATEWAY__MODE": "private", "GATEWAY__PRIVATE_TOKEN": PRIVATE_TOKEN,
+            "GATEWAY__UPSTREAM_URL": f"http://{relay}"})
+        for server in (public, private):
+            server.start(timeout=90)
+            stack.callback(server.stop)
+        yield Targets(public, private, credentials, relay)
+
+
+def suite_command(targets: Targets, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "conformance", *targets.suite_arguments(), *extra]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["sqlite", "mariadb"], default="sqlite")
+    parser.add_argument("suite", nargs=argparse.REMAINDER, help="arguments for smsgate-conformance (after --)")
+    args = parser.parse_args(argv)
+    extra = [a for a in args.suite if a != "--"]
+    with tempfile.TemporaryDirectory(prefix="smsgate-conformance-") as tmp, \
+            reference_targets(Path(tmp), args.backend) as targets:
+        print(json.dumps({"backend": args.backend, "public": targets.public.base_url,
+                          "private": targets.private.base_url}), flush=True)
+        return subprocess.run(suite_command(targets, *extra), cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The conformance suite's own machinery, without a server: settings, verdicts, baselines, reports, the SSE
+parser, the spec rebasing and the FCM endpoint keyed by a generated service account."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from conformance import capabilities
+from conformance.harness.push import KeyedFcmEndpoint, make_credentials
+from conformance.harness.schema import rebased_spec
+from conformance.harness.sse import SseEvent, SseParser
+from conformance.report import write_html, write_json, write_junit
+from conformance.results import Baseline, CapabilityResult, CheckResult, RunResult
+from conformance.settings import load
+
+
+def check(capability: str, name: str, outcome: str, strength: str = "MUST") -> CheckResult:
+    return CheckResult(f"{capability}::{name}", f"x.py::{name}", capability, strength, outcome,  # type: ignore[arg-type]
+                       message=f"{outcome} message", details="trace" if outcome == "failed" else "")
+
+
+def run_of(*checks: CheckResult, **kw: object) -> RunResult:
+    by: dict[str, list[CheckResult]] = {}
+    for c in checks:
+        by.setdefault(c.capability, []).append(c)
+    result = RunResult("http://target", [CapabilityResult(n, cs) for n, cs in by.items()], **kw)  # type: ignore[arg-type]
+    result.apply_baseline()
+    return result
+
+
+def test_settings_precedence(tmp_path: Path) -> None:
+    config = tmp_path / "conformance.toml"
+    config.write_text('server = "http://file"\napi-path = ""\nskip = ["ca"]\ncertify = true\npush-wait = 9\n')
+    env = {"SMSGATE_CONFORMANCE_CONFIG": str(config), "SMSGATE_CONFORMANCE_SERVER": "http://env",
+           "SMSGATE_CONFORMANCE_SKIP": "ca,fcm", "SMSGATE_CONFORMANCE_CERTIFY": "false"}
+    settings = load({"server": "http://cli", "examples": None}, env)
+    assert (settings.server, settings.skip, settings.certify, settings.push_wait) == ("http://cli", ["ca", "fcm"],
+                                                                                      False, 9.0)
+    assert settings.api == "http://cli" and load({"server": "http://h/"}, {}).api == "http://h/api"
+    with pytest.raises(ValueError, match="unknown key"):
+        load({"config": str(config), "nonsense": 1}, {})
+
+
+def test_capability_patterns() -> None:
+    assert capabilities.resolve(["schema-*", "jwt"]) == ["schema-3rdparty", "schema-mobile", "schema-health",
+                                                        "schema-stateful", "jwt"]
+    with pytest.raises(ValueError, match="unknown capability"):
+        capabilities.resolve(["nope"])
+
+
+def test_verdicts_and_score() -> None:
+    result = run_of(check("send", "a", "passed"), check("send", "b", "failed"),
+                    check("sse", "a", "passed"), check("sse", "b", "failed", "SHOULD"),
+                    check("ca", "a", "skipped"), check("jwt", "a", "passed"), check("jwt", "b", "skipped"))
+    verdicts = {c.name: c.verdict for c in result.capabilities}
+    assert verdicts == {"send": "Fail", "sse": "Non-strict", "ca": "Missing", "jwt": "Pass"}
+    assert result.score == pytest.approx((50 + 50 + 0 + 50) / 4)
+    assert [c.id for c in result.new_failures] == ["send::b"] and result.exit_status == 1
+    assert run_of(check("sse", "b", "failed", "SHOULD")).exit_status == 0
+    assert run_of(check("sse", "b", "failed", "SHOULD"), strict=True).exit_status == 1
+    assert run_of(check("ca", "a", "skipped")).exit_status == 0
+    certified = run_of(check("ca", "a", "skipped"), certify=True)
+    assert certified.exit_status == 1 and certified.certification_problems
+
+
+def test_baseline(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.txt"
+    Baseline.write(path, ["send::b", "jwt::*"], "http://target")
+    baseline = Baseline.read(path)
+    assert baseline.entries == ["jwt::*", "send::b"]
+    result = run_of(check("send", "b", "failed"), check("jwt", "a", "passed"), check("ca", "x", "failed"),
+                    baseline=baseline)
+    assert [c.id for c in result.new_failures] == ["ca::x"] and result.fixed == ["jwt::*"]
+    result = run_of(check("send", "b", "failed"), check("jwt", "a", "failed"), baseline=baseline)
+    assert result.exit_status == 0 and not result.fixed
+
+
+def test_reports(tmp_path: Path) -> None:
+    result = run_of(check("send", "a[x]", "passed"), check("send", "b", "failed"), check("ca", "a", "skipped"),
+                    check("sse", "s", "failed", "SHOULD"), baseline=Baseline(["send::b"]))
+    write_junit(result, tmp_path / "r.xml")
+    write_json(result, tmp_path / "r.json")
+    write_html(result, tmp_path / "r.html")
+    root = ET.parse(tmp_path / "r.xml").getroot()
+    assert root.get("tests") == "4" and root.get("failures") == "1" and root.get("skipped") == "2"
+    send = root.find("testsuite[@name='send']")
+    assert send is not None and send.find("testcase[@name='b']/skipped").get("type") == "expected-failure"  # type: ignore[union-attr]
+    assert root.find("testsuite[@name='sse']/testcase/failure").get("type") == "non-strict"  # type: ignore[union-attr]
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert {c["name"]: c["verdict"] for c in document["capabilities"]} == {"send": "Fail", "ca": "Missing",
+                                                                          "sse": "Non-strict"}
+    assert document["exit_status"] == 0 and document["capabilities"][0]["meaning"]
+    page = (tmp_path / "r.html").read_text()
+    assert page.startswith("<!doctype html>") and "<script" not in page and "EXPECTED FAIL" in page
+    assert "a[x]" in page and "Missing" in page
+
+
+def test_sse_parser() -> None:
+    parser = SseParser()
+    for chunk in ("event: MessageEnqueued\ndata: null\n\n:keepalive\n\nevent: MessageCancel", "led\r\ndata: {\"m",
+                  "essageId\":\"x\"}\r", "\n\r\ndata: plain\n\n"):
+        parser.feed(chunk)
+    assert parser.events == [SseEvent("MessageEnqueued", "null"), SseEvent("MessageCancelled", '{"messageId":"x"}'),
+                             SseEvent("message", "plain")]
+    assert parser.comments == ["keepalive"]
+    unterminated = SseParser()
+    unterminated.feed("event: MessageEnqueued\ndata: null\nevent: SettingsUpdated\ndata: null\n")
+    assert unterminated.events == []  # a frame needs its blank line
+
+
+def test_spec_rebased_and_filtered() -> None:
+    spec = rebased_spec("", lambda operation: "Device" in operation.get("tags", []))
+    assert "/mobile/v1/device" in spec["paths"] and not any(p.startswith("/api") for p in spec["paths"])
+    assert all(m in ("get", "post", "patch", "put", "delete", "parameters", "summary", "description")
+               for item in spec["paths"].values() for m in item)
+    assert "/health" not in spec["paths"]
+    assert "/smsgate/3rdparty/v1/messages" in rebased_spec("/smsgate/")["paths"]
+
+
+def test_keyed_fcm_endpoint_accepts_the_accounts_key() -> None:
+    credentials = make_credentials("http://127.0.0.1:9")
+    assert credentials["token_uri"] == "http://127.0.0.1:9/token"
+    endpoint = KeyedFcmEndpoint(credentials)
+    key = serialization.load_pem_private_key(credentials["private_key"].encode(), password=None)
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"iss": credentials["client_email"], "iat": int(time.time())}).encode())
+    signature = key.sign(f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
+    form = f"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={header}.{claims}.{b64(signature)}"
+    status, answer = endpoint.handle("POST", "/token", {}, form.encode())
+    assert status == 200 and answer["access_token"]
+    status, _ = endpoint.handle("POST", "/token", {}, form.replace(claims, b64(b"{}")).encode())
+    assert status == 400
+
+
+def test_every_capability_has_scenarios() -> None:
+    scenarios = Path(capabilities.__file__).with_name("scenarios")
+    text = "\n".join(p.read_text() for p in scenarios.glob("test_*.py"))
+    missing = [c.name for c in capabilities.CAPABILITIES if f'capability("{c.name}")' not in text]
+    assert not missing
