@@ -197,3 +197,17 @@ async def sqlite_api(tmp_path: Any, sqlite_url: str) -> AsyncIterator[Api]:
     """The app on SQLite only, for tests whose subject is not storage."""
     async for handle in open_api(make_settings(tmp_path, sqlite_url)):
         yield handle
+
+
+def error_of(response: httpx.Response, status: int) -> str:
+    """The message of a JSON error answer, after checking its status and shape."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"message"}, body
+    return str(body["message"])
+
+
+def events(api: Api, event_type: str) -> list[Any]:
+    """The notifications of one event type the app sent so far."""
+    return [n for n in api.notifier.sent if n.event.type == event_type]

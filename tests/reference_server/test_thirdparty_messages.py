@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 import trio
-from conftest import Api
+from conftest import Api, error_of, events
 
 from reference_server.storage.tables import devices
 
@@ -36,18 +35,6 @@ def parse_time(value: str) -> datetime:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def error_of(response: httpx.Response, status: int) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"message"}, body
-    return str(body["message"])
-
-
-def events(api: Api, event_type: str) -> list[Any]:
-    return [n for n in api.notifier.sent if n.event.type == event_type]
 
 
 async def sent_ok(api: Api, user: dict[str, Any], body: dict[str, Any], **params: Any) -> dict[str, Any]:

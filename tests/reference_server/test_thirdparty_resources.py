@@ -6,9 +6,8 @@ import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-from conftest import Api
+from conftest import Api, error_of, events
 
 BASE = "/api/3rdparty/v1"
 PHONE = "+79991234567"
@@ -17,18 +16,6 @@ HOOK_URL = "https://example.com/hook"
 
 def creds(user: dict[str, Any]) -> tuple[str, str]:
     return user["login"], user["password"]
-
-
-def error_of(response: httpx.Response, status: int) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"message"}, body
-    return str(body["message"])
-
-
-def events(api: Api, event_type: str) -> list[Any]:
-    return [n for n in api.notifier.sent if n.event.type == event_type]
 
 
 def bearer(device: dict[str, Any]) -> dict[str, str]:
