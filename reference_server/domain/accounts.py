@@ -84,19 +84,36 @@ class Accounts:
         self.online = online
         self._logins: TTLCache[bytes, str] = TTLCache(LOGIN_CACHE_SECONDS)
         self._codes: TTLCache[str, str] = TTLCache(otp.ttl_seconds)
+        self._checking: dict[bytes, trio.Event] = {}  # Basic credentials being checked now
 
     # --- credentials -------------------------------------------------------------------------------
     async def authenticate_basic(self, login: str, password: str) -> str:
-        """Returns the user id; raises NotAuthenticated."""
+        """Returns the user id; raises NotAuthenticated.
+
+        Concurrent requests with the same credentials share one check: a client opening its pool sends many
+        at once, and each would otherwise pay for its own bcrypt before the first had filled the cache.
+        """
         key = hashlib.sha256(f"{login}\0{password}".encode()).digest()
         cached = self._logins.get(key)
         if cached is not None:
             return cached
-        user = await self.users.get(login)
-        if not await trio.to_thread.run_sync(_password_matches_user, password, user) or user is None:
-            raise NotAuthenticated("Unauthorized")
-        self._logins.set(key, user.id)
-        return user.id
+        running = self._checking.get(key)
+        if running is not None:
+            await running.wait()
+            cached = self._logins.get(key)
+            if cached is not None:
+                return cached
+            raise NotAuthenticated("Unauthorized")  # the same credentials just failed
+        self._checking[key] = done = trio.Event()
+        try:
+            user = await self.users.get(login)
+            if not await trio.to_thread.run_sync(_password_matches_user, password, user) or user is None:
+                raise NotAuthenticated("Unauthorized")
+            self._logins.set(key, user.id)
+            return user.id
+        finally:
+            del self._checking[key]
+            done.set()
 
     async def authenticate_device(self, token: str) -> Device | None:
         return await self.devices.by_token(token) if token else None

@@ -48,4 +48,5 @@ def to_utc_naive(moment: datetime) -> datetime:
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with exactly three fractional digits, parseable by every client we know."""
     moment = to_utc_naive(moment)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Not strftime's %Y: glibc writes year 16 as "16", which is no RFC 3339 date (found by the fuzz pass).
+    return f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -5,25 +5,33 @@ token, by SSE if it has none; never both.
 loads the target devices, queues pushes in *this* process (one push per event whatever the number of
 server processes), and publishes the SSE part through pub/sub, so that the process holding a
 device's SSE connection delivers it. Failures are logged and counted, never raised to the caller.
+
+Notifications are routed in batches: whatever is queued when a routing task comes round (up to `BATCH`) is
+routed together, with one device lookup for all the devices named (not one per event), identical
+notifications routed once (a device told "MessageEnqueued" twice would pull twice for nothing), and one
+pub/sub payload per distinct event naming all its SSE devices.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 
 import trio
 
 from ..metrics import Metrics
 from ..storage.devices import DevicesRepository
+from ..domain.models import Device
 from .notifier import DeviceEvent, Notification, PushSink
 from .pubsub import PubSub
 from .sse import SseHub
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 1024
-ROUTING_TASKS = 4  # notifications routed concurrently (each waits for a device lookup)
+QUEUE_SIZE = 4096
+ROUTING_TASKS = 2  # batches routed concurrently (each waits for a device lookup)
+BATCH = 256  # notifications routed together at most
 
 
 def encode(device_ids: list[str], event: DeviceEvent) -> bytes:
@@ -72,43 +80,67 @@ class EventRouter:
             task_status.started()
 
     async def _route_queued(self) -> None:
-        async for notification in self._receive:
+        async for first in self._receive:
+            batch = [first]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
             try:
-                await self.route(notification)
+                await self.route_many(batch)
             finally:
-                self._unrouted -= 1
+                self._unrouted -= len(batch)
 
     async def route(self, notification: Notification) -> None:
-        event = notification.event
+        await self.route_many([notification])
+
+    async def route_many(self, notifications: Sequence[Notification]) -> None:
+        unique = list({(n.user_id, n.device_id, n.event.type, n.event.data_json()): n
+                       for n in notifications}.values())
         try:
-            if notification.device_id:
-                found = await self.devices.get(notification.user_id, notification.device_id)
-                targets = [found] if found else []
-            else:
-                targets = await self.devices.for_user(notification.user_id)
+            targets = await self._targets(unique)
         except Exception as exc:
-            self.metrics.events_failed.labels(event.type, "", "storage").inc()
-            log.warning("%s for user %s not routed: %s", event.type, notification.user_id, exc)
+            for notification in unique:
+                self.metrics.events_failed.labels(notification.event.type, "", "storage").inc()
+            log.warning("%d event(s) not routed: %s", len(unique), exc)
             return
-        sse_devices = []
-        for device in targets:
-            if not device.push_token:
-                sse_devices.append(device.id)
-                continue
+        sse: dict[str, tuple[DeviceEvent, list[str]]] = {}  # event key -> (event, SSE device ids)
+        for notification, devices in zip(unique, targets, strict=True):
+            event = notification.event
+            for device in devices:
+                if not device.push_token:
+                    sse.setdefault(f"{event.type}\0{event.data_json()}", (event, []))[1].append(device.id)
+                    continue
+                try:
+                    await self.push.enqueue(device.push_token, event)
+                except Exception as exc:
+                    self.metrics.events_failed.labels(event.type, "push", "enqueue").inc()
+                    log.warning("%s for device %s not queued for push: %s", event.type, device.id, exc)
+                else:
+                    self.metrics.events_sent.labels(event.type, "push").inc()
+        for event, device_ids in sse.values():
             try:
-                await self.push.enqueue(device.push_token, event)
+                await self.pubsub.publish(encode(device_ids, event))
             except Exception as exc:
-                self.metrics.events_failed.labels(event.type, "push", "enqueue").inc()
-                log.warning("%s for device %s not queued for push: %s", event.type, device.id, exc)
+                self.metrics.events_failed.labels(event.type, "sse", "pubsub").inc(len(device_ids))
+                log.warning("%s for %d SSE device(s) not published: %s", event.type, len(device_ids), exc)
+
+    async def _targets(self, notifications: list[Notification]) -> list[list[Device]]:
+        """The devices each notification goes to: one lookup for all the single devices named, one per user
+        for the user-wide ones."""
+        named = {n.device_id for n in notifications if n.device_id}
+        found = await self.devices.by_ids(sorted(named)) if named else {}
+        users = {n.user_id for n in notifications if not n.device_id}
+        everyone = {user_id: await self.devices.for_user(user_id) for user_id in sorted(users)}
+        targets = []
+        for notification in notifications:
+            if notification.device_id:
+                device = found.get(notification.device_id)
+                targets.append([device] if device is not None and device.user_id == notification.user_id else [])
             else:
-                self.metrics.events_sent.labels(event.type, "push").inc()
-        if not sse_devices:
-            return
-        try:
-            await self.pubsub.publish(encode(sse_devices, event))
-        except Exception as exc:
-            self.metrics.events_failed.labels(event.type, "sse", "pubsub").inc(len(sse_devices))
-            log.warning("%s for %d SSE device(s) not published: %s", event.type, len(sse_devices), exc)
+                targets.append(everyone[notification.user_id])
+        return targets
 
     async def deliver(self, payload: bytes) -> None:
         """The pub/sub side: hand the event to this process's SSE connections of the target devices."""

@@ -1,12 +1,12 @@
 """Group commit: units of work that arrive while a transaction runs share the next one.
 
 A request's database work is a *unit*: `fn(connection, *args)`. Units queued by concurrent requests run
-together, in one worker-thread hop and one transaction, each inside its own SAVEPOINT: a unit that raises
-is rolled back alone and gets its exception; the others commit together, and each caller gets its result
-only once that commit succeeded. A lone unit runs without a savepoint. A connection-level failure (the
-database went away, a deadlock that ended the transaction) while the units run rolls the whole batch back
-and every unit is then retried on its own, so one unit's trouble never fails another; a failed COMMIT fails
-them all (whether it took effect is unknown: nothing is retried).
+together, in one worker-thread hop and one transaction, and each caller gets its result once that transaction
+committed. The batch is optimistic: its units run without savepoints (a savepoint costs SQLAlchemy more than a
+short unit does), and when one raises, the whole batch is rolled back and every unit runs again alone, in
+order, in a transaction of its own; so each unit's outcome (a duplicate id, a lost connection) is what it would
+have been without batching, and one unit's error never fails another. A lone unit simply runs alone. A failed
+BEGIN or COMMIT fails every unit of the batch (whether a COMMIT took effect is unknown: nothing is retried).
 
 A queued unit is dropped when its caller is cancelled; once its batch has started it runs to the end and the
 caller waits for it, as `trio.to_thread.run_sync` does.
@@ -24,7 +24,13 @@ import trio
 from sqlalchemy.engine import Connection, Engine
 
 Transaction = Callable[[Callable[..., Any], tuple[Any, ...]], Any]  # Database._transaction
-MapError = Callable[[Exception], Exception]  # what a caller sees of a failed commit (Database._mapped)
+MapError = Callable[[Exception], Exception]  # what a caller sees of a failed BEGIN or COMMIT (Database._mapped)
+
+
+def statement_error(exc: sa.exc.OperationalError) -> bool:
+    """MySQL reports some data errors (e.g. "Incorrect string value") as OperationalError."""
+    code = getattr(exc.orig, "args", [None])[0]
+    return isinstance(code, int) and code in {1366, 1406, 1292}
 
 
 class Unit:
@@ -38,20 +44,8 @@ class Unit:
         self.finished = trio.Event()
 
 
-class _BatchAborted(Exception):
-    """The transaction itself failed under a unit: the batch is rolled back and its units retried alone."""
-
-
-def _broken(exc: BaseException) -> bool:
-    """Whether `exc` may have ended the transaction (as opposed to failing one statement)."""
-    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError) and not (
-        isinstance(exc, sa.exc.OperationalError) and statement_error(exc))
-
-
-def statement_error(exc: sa.exc.OperationalError) -> bool:
-    # MySQL reports some data errors (e.g. "Incorrect string value") as OperationalError.
-    code = getattr(exc.orig, "args", [None])[0]
-    return isinstance(code, int) and code in {1366, 1406, 1292}
+class _UnitFailed(Exception):
+    """A unit raised inside a batch: the batch is rolled back and its units run alone."""
 
 
 class Batcher:
@@ -64,8 +58,8 @@ class Batcher:
         self.max_units = max_units
         self._queue: deque[Unit] = deque()
         self._leaders = trio.Semaphore(concurrency)
-        self.batches = 0  # transactions run (a lone unit counts as one)
-        self.units = 0
+        self.batches = 0  # transactions run by batches of several units
+        self.retried = 0  # batches rolled back because a unit raised
 
     async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         unit = Unit(fn, args)
@@ -91,42 +85,32 @@ class Batcher:
             units.append(unit)
         with trio.CancelScope(shield=True):  # the units are taken: they run whatever happens to this caller
             await trio.to_thread.run_sync(self._execute, units, limiter=self.limiter)
-        self.batches += 1
-        self.units += len(units)
         for unit in units:
             unit.finished.set()
 
     def _execute(self, units: list[Unit]) -> None:
-        if len(units) == 1:
-            units[0].result = outcome.capture(self.alone, units[0].fn, units[0].args)
-            return
-        try:
-            with self.engine.begin() as conn:
-                results = [self._unit(conn, unit) for unit in units]
-        except _BatchAborted:  # rolled back: every unit gets a transaction of its own
-            for unit in units:
-                unit.result = outcome.capture(self.alone, unit.fn, unit.args)
-            return
-        except Exception as exc:  # noqa: BLE001 - BEGIN or COMMIT failed: every unit fails with it
-            error = self.map_error(exc)
-            for unit in units:
-                unit.result = outcome.Error(error)
-            return
-        for unit, result in zip(units, results, strict=True):
-            unit.result = result
+        if len(units) > 1:
+            try:
+                with self.engine.begin() as conn:
+                    results = [self._unit(conn, unit) for unit in units]
+            except _UnitFailed:
+                self.retried += 1  # rolled back: every unit runs alone below, in order
+            except Exception as exc:  # noqa: BLE001 - BEGIN or COMMIT failed: every unit fails with it
+                error = self.map_error(exc)
+                for unit in units:
+                    unit.result = outcome.Error(error)
+                return
+            else:
+                self.batches += 1
+                for unit, result in zip(units, results, strict=True):
+                    unit.result = outcome.Value(result)
+                return
+        for unit in units:
+            unit.result = outcome.capture(self.alone, unit.fn, unit.args)
 
     @staticmethod
-    def _unit(conn: Connection, unit: Unit) -> outcome.Outcome[Any]:
-        savepoint = conn.begin_nested()
+    def _unit(conn: Connection, unit: Unit) -> Any:
         try:
-            value = unit.fn(conn, *unit.args)
+            return unit.fn(conn, *unit.args)
         except Exception as exc:
-            if _broken(exc):
-                raise _BatchAborted() from exc
-            try:
-                savepoint.rollback()
-            except Exception as rollback_error:
-                raise _BatchAborted() from rollback_error
-            return outcome.Error(exc)
-        savepoint.commit()
-        return outcome.Value(value)
+            raise _UnitFailed() from exc

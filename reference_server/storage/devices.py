@@ -28,6 +28,10 @@ class DevicesRepository:
     async def get(self, user_id: str, device_id: str) -> Device | None:
         return await self.db.batched(_one, _BY_USER_AND_ID, {"user_id": user_id, "device_id": device_id})
 
+    async def by_ids(self, device_ids: list[str]) -> dict[str, Device]:
+        """The devices among `device_ids` that exist, by id (one query for them all)."""
+        return await self.db.batched(_by_ids, device_ids)
+
     async def for_user(self, user_id: str) -> list[Device]:
         return await self.db.batched(_for_user, user_id)
 
@@ -68,12 +72,17 @@ def insert_device(conn: Connection, device: Device) -> None:
 _BY_TOKEN = sa.select(devices).where(devices.c.auth_token == sa.bindparam("token"))
 _BY_USER_AND_ID = sa.select(devices).where(devices.c.user_id == sa.bindparam("user_id"),
                                            devices.c.id == sa.bindparam("device_id"))
+_BY_IDS = sa.select(devices).where(devices.c.id.in_(sa.bindparam("ids", expanding=True)))
 _IDS_OF_USER = sa.select(devices.c.id).where(devices.c.user_id == sa.bindparam("user_id"))
 
 
 def _one(conn: Connection, query: Any, params: dict[str, Any]) -> Device | None:
     row = conn.execute(query, params).first()
     return _row_to_device(row) if row else None
+
+
+def _by_ids(conn: Connection, device_ids: list[str]) -> dict[str, Device]:
+    return {row.id: _row_to_device(row) for row in conn.execute(_BY_IDS, {"ids": device_ids})}
 
 
 def _for_user(conn: Connection, user_id: str) -> list[Device]:

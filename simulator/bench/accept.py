@@ -11,7 +11,7 @@ from typing import Any
 
 from .config import BenchConfig
 from .loadgen import Result, Spec, as_dict, run_subprocess, run_wrk, wrk_available
-from .procs import CpuWindow, Proc
+from .procs import CpuWindow, Proc, free_port
 from .servers import fresh_mariadb, minimal_server, reference_server, register
 
 PATH = "/api/3rdparty/v1/messages"
@@ -73,7 +73,7 @@ def _start_all(config: BenchConfig, workdir: Path, workers: int, port: int,
                 log(f"accept: {key} skipped: {problem}")
                 continue
             url = config.mariadb_url
-        port += 1
+        port = free_port()
         proc = reference_server(key, workdir / key, port, workers=workers, database_url=url)
         servers[key] = (proc, _spec(config, port, register(f"http://127.0.0.1:{port}").basic))
     return servers
@@ -88,7 +88,7 @@ def run_accept(config: BenchConfig, workdir: Path, log: Callable[[str], None]) -
                            "rounds": rounds, "generator": "wrk" if config.loadgen == "wrk" and wrk_available()
                            else "python", "ceilings": {}, "servers": {}, "skipped": {}}
     for workers in (1, 2):
-        servers = _start_all(config, workdir, workers, config.port_base + 10 * workers, out, log)
+        servers = _start_all(config, workdir, workers, free_port(), out, log)
         try:
             slices: dict[str, list[dict[str, Any]]] = {key: [] for key in servers}
             for _ in range(rounds):

@@ -29,7 +29,6 @@ class BenchConfig:
     # connections and the simulator
     sse_connections: int = 10_000
     idle_phones: int = 10_000
-    port_base: int = 18700
     quick: bool = False
 
     def scaled(self) -> BenchConfig:

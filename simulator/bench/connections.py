@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BenchConfig
-from .procs import Proc, rss_bytes
+from .procs import Proc, free_port, rss_bytes
 from .servers import Account, minimal_server, reference_server
 
 MB = 1024 * 1024
@@ -63,7 +63,7 @@ def run_connections(config: BenchConfig, workdir: Path, log: Callable[[str], Non
                     parts: tuple[str, ...]) -> dict[str, Any]:
     count, phones = config.sse_connections, config.idle_phones
     out: dict[str, Any] = {}
-    port = config.port_base + 40
+    port = free_port()
     if "connections" in parts:
         minimal = minimal_server("minimal-sse", workdir / "minimal-sse", port)
         try:
@@ -73,7 +73,7 @@ def run_connections(config: BenchConfig, workdir: Path, log: Callable[[str], Non
         log(f"connections: minimal route: {ceiling['streams']} streams, {ceiling['kb_per_stream']} KB each, "
             f"broadcast reached {ceiling['broadcast_reached']} in {ceiling['broadcast_all_ms']} ms")
         out["connections"] = {"ceiling": ceiling}
-    port += 1
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     server = reference_server("conn-server", workdir / "conn-server", port)
     try:

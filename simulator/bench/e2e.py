@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from .config import BenchConfig
-from .procs import CpuWindow, Proc
+from .procs import CpuWindow, Proc, free_port
 from .servers import reference_server
 
 REQUESTS = re.compile(r'^http_requests_total\{[^}]*path="([^"]*)"[^}]*\} ([0-9.e+]+)$', re.MULTILINE)
@@ -31,7 +31,7 @@ def requests_served(base_url: str) -> dict[str, float]:
 
 
 def run_e2e(config: BenchConfig, workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    port = config.port_base + 20
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     server = reference_server("e2e-server", workdir / "e2e", port)
     spec = {"mode": "e2e", "server": base_url, "phones": config.phones, "phones_per_account": config.phones_per_account,

@@ -15,6 +15,7 @@ import json
 import math
 import sys
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,8 @@ from .procs import cpu_seconds, raise_nofile, rss_bytes
 
 MOBILE = "/api/mobile/v1"
 SEND = "/api/3rdparty/v1/messages"
-PER_CLIENT = 25  # phones per httpx pool: one pool scans all its connections on each request
+PER_CLIENT = 10  # phones per httpx pool: a pool scans all its connections on each request (httpcore)
+SENDERS = 16  # the driver's pools, 16 connections each, for the same reason
 DRAIN = 10.0  # seconds after a step for its messages to finish
 
 
@@ -122,15 +124,20 @@ async def drive(server: str, accounts: list[tuple[str, str]], rate: float, secon
                 sent: dict[str, float], accepted: set[str], failures: list[str]) -> int:
     """POST messages at `rate` for `seconds`, each on its own task, round robin over the accounts."""
     auths = [httpx.BasicAuth(login, password) for login, password in accounts]
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client, trio.open_nursery() as nursery:
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    clients = [httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0, pool=60.0)) for _ in range(SENDERS)]
+    async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
+        for client in clients:
+            await stack.enter_async_context(client)
+
         async def one(sequence: int) -> None:
             message_id = f"{tag}-{sequence}"
             body = {"id": message_id, "textMessage": {"text": f"bench {message_id}"},
                     "phoneNumbers": [f"+7999{sequence % 10_000_000:07d}"]}
             sent[message_id] = time.time()
             try:
-                answer = await client.post(server + SEND, json=body, auth=auths[sequence % len(auths)])
+                answer = await clients[sequence % SENDERS].post(server + SEND, json=body,
+                                                                auth=auths[sequence % len(auths)])
             except httpx.HTTPError as exc:
                 failures.append(f"{type(exc).__name__}")
                 return

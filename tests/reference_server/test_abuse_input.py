@@ -201,3 +201,13 @@ async def test_recipients_equal_under_the_database_collation(api: Api) -> None:
         if response.status_code == 400:
             assert response.json() == {"message": "phone numbers must be unique"}
             assert await _counts(api) == before
+
+
+async def test_early_years_are_written_as_rfc3339(sqlite_api: Api) -> None:
+    """Found by the fuzz pass: year 16 came back as "16-10-22T…" (strftime's %Y), no RFC 3339 date."""
+    user, device = await _setup(sqlite_api)
+    response = await sqlite_api.send(user, {"id": "old", "textMessage": {"text": "x"}, "phoneNumbers": [PHONE],
+                                            "validUntil": "0016-10-22T04:47:48Z"})
+    assert response.status_code == 202, response.text
+    pulled = {m["id"]: m for m in (await sqlite_api.client.get(f"{MB}/message", headers=device)).json()}
+    assert pulled["old"]["validUntil"] == "0016-10-22T04:47:48.000Z"

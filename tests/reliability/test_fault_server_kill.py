@@ -98,6 +98,8 @@ async def test_phones_recover_from_a_server_sigkill(tmp_path: Path) -> None:
             assert set(radio) - accepted <= unanswered  # committed before the kill, answer lost: sent all the same
             states = await _final_states(http, auth)
             assert {states[ext_id] for ext_id in accepted} == {"Delivered"}
+            print(f"{len(accepted)} accepted, {len(unanswered)} unanswered during the kill, {len(radio)} sent once "
+                  f"each, streams opened {[phone.connects for phone in phones]}")
     finally:
         await trio.to_thread.run_sync(server.stop)
         if restarted is not None:
