@@ -34,6 +34,15 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """Throughput, latency and memory of the server and the simulator, each beside its ceiling measured in the same
+    run (under 10 minutes on 2 cores); prints the table and writes bench-results.json. `--quick` for a small run,
+    `nox -s bench -- --help` for the options."""
+    session.install("-e", ".")
+    session.run("python", "-m", "simulator.bench", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """The reference server on its embedded defaults (SQLite, port 3000), 50 simulated phones, steady traffic,
     live figures and a summary; Ctrl-C ends it early. `nox -s demo -- --help` lists the options."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from .capabilities import BY_NAME
+from .harness import skips
 from .results import CheckResult
 
 Progress = Callable[[CheckResult, int, int], None]
@@ -75,7 +76,9 @@ class ConformancePlugin:
         if drop:
             config.hook.pytest_deselected(items=drop)
         items[:] = keep
-        self.total = len(keep)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.total = len(session.items)  # after every plugin's deselection (-k included)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -86,6 +89,13 @@ class ConformancePlugin:
         report.check_name = item.name  # type: ignore[attr-defined]
         if call.excinfo is not None and report.failed:
             report.check_message = _message(call.excinfo.value)  # type: ignore[attr-defined]
+        elif call.excinfo is not None and report.skipped:
+            reason = getattr(_innermost(call.excinfo.value), "msg", None) or skips.last_reason()
+            if reason:
+                report.check_message = str(reason)  # type: ignore[attr-defined]
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        skips.forget()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         name = getattr(report, "check_name", report.nodeid.rsplit("::", 1)[-1])

@@ -25,7 +25,8 @@ run     ramp up a fleet of phones, send messages through the 3rd-party API at a 
         send -> Processed / Sent / Delivered per message, count anything lost or stuck, write reports
 merge   combine the JSON reports of the shards of one fleet (run --shard K/N) into one
 html    render the HTML page of a JSON report
-demo    a reference server on its embedded defaults, 50 phones, steady traffic, live figures"""
+demo    a reference server on its embedded defaults, 50 phones, steady traffic, live figures
+bench   how fast the server and the simulator are, beside ceilings measured in the same run"""
 
 RUN_EPILOG = f"""Every option can also come from the environment as {ENV_PREFIX}<OPTION> (e.g.
 {ENV_PREFIX}SERVER, {ENV_PREFIX}PRIVATE_TOKEN, {ENV_PREFIX}DEVICES) or from a YAML/JSON file given
@@ -136,6 +137,9 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     demo = commands.add_parser("demo", help="reference server + 50 phones + traffic (python -m simulator.demo)",
                                add_help=False)
     demo.add_argument("rest", nargs=argparse.REMAINDER)
+    bench = commands.add_parser("bench", help="measure server and simulator (python -m simulator.bench)",
+                                add_help=False)
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
     return parser, run
 
 
@@ -182,6 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .demo import main as demo_main
 
         return demo_main(argv[1:])
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser, run = _parser()
     if argv[:1] == ["run"]:
         pre = argparse.ArgumentParser(add_help=False)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
-import pytest
 
 from ..settings import Settings
 from .accounts import Account, device_client, new_account, user_client
 from .phones import SimPhone, eventually, make_phone
 from .push import PushHub
+from .skips import skip
 from .target import Client, Target, expect
 
 PHONE = "+79990001234"  # a valid mobile number in the contract's default region (RU)
@@ -19,6 +20,12 @@ SSE_WAIT = 15.0  # an SSE event, or a report a phone sends after one, arrives wi
 
 def phone_number(n: int) -> str:
     return f"+7999{n % 10_000_000:07d}"
+
+
+def shown_number(state: dict[str, Any], number: str) -> str:
+    """How the API shows a recipient's number: as sent, or its hash once the server hashed the message
+    (contract §7.1, the privacy hashing a server may do after the device reported)."""
+    return hashlib.sha256(number.encode()).hexdigest()[:16] if state.get("isHashed") else number
 
 
 class Suite:
@@ -39,7 +46,7 @@ class Suite:
     def private_target(self) -> Target:
         target = Target.private(self.settings)
         if target is None:
-            pytest.skip("prerequisite: a server in private mode (--private-token, with --private-server or --server)")
+            skip("prerequisite: a server in private mode (--private-token, with --private-server or --server)")
         return target
 
     async def account(self, *, join: Account | None = None, target: Target | None = None,
@@ -50,7 +57,7 @@ class Suite:
         """An account that is a user of its own; skips when the suite may only use the configured user."""
         account = await self.account(target=target)
         if not account.fresh:
-            pytest.skip("prerequisite: a new user of its own (not possible with --login/--password)")
+            skip("prerequisite: a new user of its own (not possible with --login/--password)")
         return account
 
     def user(self, account: Account, target: Target | None = None) -> Client:
@@ -71,12 +78,12 @@ class Suite:
     def fcm_hub(self) -> PushHub:
         """The hub, with its FCM endpoint; skips without --fcm-credentials."""
         if self.hub is None or self.hub.fcm is None:
-            pytest.skip("prerequisite: the target's FCM pointed at the suite (--fcm-credentials)")
+            skip("prerequisite: the target's FCM pointed at the suite (--fcm-credentials)")
         return self.hub
 
     def relay_hub(self) -> PushHub:
         if self.hub is None or not self.settings.relay_listen:
-            pytest.skip("prerequisite: --relay-listen, with the private target's gateway.upstream_url pointed at it")
+            skip("prerequisite: --relay-listen, with the private target's gateway.upstream_url pointed at it")
         return self.hub
 
     def fcm_phone(self, **config: Any) -> SimPhone:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from conformance.harness import PushHub, Suite
+from conformance.harness import PushHub, Suite, Target
 from conformance.settings import Settings, active
 
 
@@ -37,3 +37,25 @@ def hub(settings: Settings) -> Iterator[PushHub | None]:
 async def suite(settings: Settings, hub: PushHub | None) -> AsyncIterator[Suite]:
     async with httpx.AsyncClient(timeout=settings.request_timeout) as http:
         yield Suite(settings, http, hub)
+
+
+@pytest.fixture(autouse=True)
+def shared_user_restored(settings: Settings) -> Iterator[None]:
+    """With --login the scenarios work in a real user's account: what a check adds there (devices, webhooks)
+    is removed afterwards and the settings are put back."""
+    if not (settings.login and settings.password):
+        yield
+        return
+    with httpx.Client(base_url=Target.main(settings).thirdparty, auth=(settings.login, settings.password),
+                      timeout=settings.request_timeout) as http:
+        devices = {d["id"] for d in http.get("/devices").json()}
+        hooks = {h["id"] for h in http.get("/webhooks").json()}
+        saved = http.get("/settings").json()
+        yield
+        for hook in http.get("/webhooks").json():
+            if hook["id"] not in hooks:
+                http.delete(f"/webhooks/{hook['id']}")
+        for device in http.get("/devices").json():
+            if device["id"] not in devices:
+                http.delete(f"/devices/{device['id']}")
+        http.put("/settings", json=saved)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from conformance.harness import PHONE, Account, Client, Suite, describe, expect
+from conformance.harness.skips import skip
 from conformance.harness.times import parse
 
 pytestmark = pytest.mark.capability("jwt")
@@ -31,7 +32,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
 async def issue(suite: Suite, account: Account, scopes: list[str], **extra: Any) -> dict[str, Any]:
     response = await suite.user(account).post("/auth/token", json={"scopes": scopes, **extra})
     if response.status_code == 501:
-        pytest.skip(f"missing: JWT is disabled on the target ({describe(response)})")
+        skip(f"missing: JWT is disabled on the target ({describe(response)})")
     token = expect(response, 201).json()
     for key in ("id", "access_token", "refresh_token", "expires_at"):
         assert isinstance(token.get(key), str) and token[key], f"token answer lacks {key!r}: {token}"
@@ -104,7 +105,7 @@ async def test_revoke(suite: Suite) -> None:
 async def test_garbage_token_is_401(suite: Suite) -> None:
     response = await bearer(suite, "not.a.jwt").get("/messages")
     if response.status_code == 501:
-        pytest.skip("missing: JWT is disabled on the target")
+        skip("missing: JWT is disabled on the target")
     assert response.status_code == 401, describe(response)
 
 

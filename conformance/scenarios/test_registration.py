@@ -7,6 +7,7 @@ import pytest
 
 from conformance.harness import Suite, body, describe, expect
 from conformance.harness.accounts import basic_header, new_user_authorization, register
+from conformance.harness.skips import skip
 
 pytestmark = pytest.mark.capability("registration")
 
@@ -17,7 +18,7 @@ async def test_new_user(suite: Suite) -> None:
     response = await register(suite.http, suite.target, new_user_authorization(suite.settings, suite.target),
                               {"name": "conformance/new-user", "simCards": SIMS})
     if response.status_code == 401 and not suite.target.private_token:
-        pytest.skip("prerequisite: the target refuses anonymous registration (private mode?) and no "
+        skip("prerequisite: the target refuses anonymous registration (private mode?) and no "
                     "--private-token was given")
     answer = body(expect(response, 201))
     for key in ("id", "token", "login", "password"):
@@ -80,9 +81,9 @@ async def test_patch_device_needs_token(suite: Suite) -> None:
 @pytest.mark.should
 async def test_public_mode_ignores_bearer(suite: Suite) -> None:
     if suite.target.private_token:
-        pytest.skip("prerequisite: a public-mode target")
+        skip("prerequisite: a public-mode target")
     response = await register(suite.http, suite.target, "Bearer whatever-token", {"name": "conformance/bearer"})
     if response.status_code == 401:
-        pytest.skip("prerequisite: a public-mode target (anonymous registration was refused)")
+        skip("prerequisite: a public-mode target (anonymous registration was refused)")
     answer = body(expect(response, 201))
     assert answer.get("password"), f"public mode with a Bearer header must create a new user: {answer}"

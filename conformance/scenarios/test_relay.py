@@ -6,13 +6,14 @@ import pytest
 import trio
 
 from conformance.harness import Suite, describe, eventually, running
+from conformance.harness.skips import skip
 
 pytestmark = pytest.mark.capability("relay")
 
 
 async def test_public_relay_reaches_the_phone(suite: Suite) -> None:
     if suite.target.private_token:
-        pytest.skip("prerequisite: a public-mode --server")
+        skip("prerequisite: a public-mode --server")
     hub = suite.fcm_hub()
     sim = suite.fcm_phone()
     async with running(sim):
@@ -26,7 +27,7 @@ async def test_public_relay_reaches_the_phone(suite: Suite) -> None:
 
 async def test_public_relay_validates(suite: Suite) -> None:
     if suite.target.private_token:
-        pytest.skip("prerequisite: a public-mode --server")
+        skip("prerequisite: a public-mode --server")
     response = await suite.http.post(suite.target.upstream + "/push", json=[])
     assert response.status_code == 400, describe(response)
     response = await suite.http.post(suite.target.upstream + "/push", json=[{"token": "t", "event": "NoSuchEvent"}])

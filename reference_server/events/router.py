@@ -21,8 +21,7 @@ from collections.abc import Sequence
 import trio
 
 from ..metrics import Metrics
-from ..storage.devices import DevicesRepository
-from ..domain.models import Device
+from ..storage.devices import DeviceRoute, DevicesRepository
 from .notifier import DeviceEvent, Notification, PushSink
 from .pubsub import PubSub
 from .sse import SseHub
@@ -126,13 +125,13 @@ class EventRouter:
                 self.metrics.events_failed.labels(event.type, "sse", "pubsub").inc(len(device_ids))
                 log.warning("%s for %d SSE device(s) not published: %s", event.type, len(device_ids), exc)
 
-    async def _targets(self, notifications: list[Notification]) -> list[list[Device]]:
+    async def _targets(self, notifications: list[Notification]) -> list[list[DeviceRoute]]:
         """The devices each notification goes to: one lookup for all the single devices named, one per user
         for the user-wide ones."""
         named = {n.device_id for n in notifications if n.device_id}
-        found = await self.devices.by_ids(sorted(named)) if named else {}
+        found = await self.devices.routes(sorted(named)) if named else {}
         users = {n.user_id for n in notifications if not n.device_id}
-        everyone = {user_id: await self.devices.for_user(user_id) for user_id in sorted(users)}
+        everyone = {user_id: await self.devices.routes_of_user(user_id) for user_id in sorted(users)}
         targets = []
         for notification in notifications:
             if notification.device_id:
@@ -149,8 +148,13 @@ class EventRouter:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("malformed pub/sub payload ignored: %s", exc)
             return
+        delivered = missed = 0
         for device_id in device_ids:
             if self.sse.send(device_id, event):
-                self.metrics.events_sent.labels(event.type, "sse").inc()
-            elif not self.pubsub.shared:  # shared: another process may hold the connection
-                self.metrics.events_failed.labels(event.type, "sse", "no_connection").inc()
+                delivered += 1
+            else:
+                missed += 1
+        if delivered:
+            self.metrics.events_sent.labels(event.type, "sse").inc(delivered)
+        if missed and not self.pubsub.shared:  # shared: another process may hold the connection
+            self.metrics.events_failed.labels(event.type, "sse", "no_connection").inc(missed)

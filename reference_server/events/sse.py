@@ -37,6 +37,15 @@ class SseHub:
         self.buffer_size = buffer_size
         self._connections: dict[str, set[trio.MemorySendChannel[Queued]]] = {}
         self._closed = False
+        self._last: tuple[DeviceEvent | None, bytes] = (None, b"")  # a broadcast hands one event to every stream
+
+    def _frame(self, event: DeviceEvent) -> bytes:
+        """`frame(event)`, encoded once for all the streams an event object is handed to."""
+        last, encoded = self._last
+        if last is not event:
+            encoded = frame(event)
+            self._last = (event, encoded)
+        return encoded
 
     def connections(self, device_id: str) -> int:
         return len(self._connections.get(device_id, ()))
@@ -96,7 +105,7 @@ class SseHub:
                     self.metrics.sse_keepalives.inc()
                     yield KEEPALIVE
                     continue
-                yield frame(event)
+                yield self._frame(event)
                 self.metrics.sse_sent.labels(event.type).inc()
                 self.metrics.sse_latency.observe(trio.current_time() - queued_at)
 

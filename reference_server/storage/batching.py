@@ -78,7 +78,7 @@ class Batcher:
         return unit.result.unwrap()
 
     async def _run_batch(self) -> None:
-        units = []
+        units: list[Unit] = []
         while self._queue and len(units) < self.max_units:
             unit = self._queue.popleft()
             unit.taken = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -13,6 +13,12 @@ from ..domain.clock import now
 from ..domain.models import Device, SimCard
 from .database import Database
 from .tables import devices
+
+
+class DeviceRoute(NamedTuple):
+    id: str
+    user_id: str
+    push_token: str | None
 
 
 class DevicesRepository:
@@ -28,9 +34,14 @@ class DevicesRepository:
     async def get(self, user_id: str, device_id: str) -> Device | None:
         return await self.db.batched(_one, _BY_USER_AND_ID, {"user_id": user_id, "device_id": device_id})
 
-    async def by_ids(self, device_ids: list[str]) -> dict[str, Device]:
-        """The devices among `device_ids` that exist, by id (one query for them all)."""
-        return await self.db.batched(_by_ids, device_ids)
+    async def routes(self, device_ids: list[str]) -> dict[str, DeviceRoute]:
+        """How to reach the devices among `device_ids` that exist, by id (one query for them all)."""
+        return await self.db.batched(_routes, device_ids)
+
+    async def routes_of_user(self, user_id: str) -> list[DeviceRoute]:
+        """How to reach each device of the user: only what routing reads, so that a broadcast to thousands of
+        devices costs little."""
+        return await self.db.batched(_routes_of_user, user_id)
 
     async def for_user(self, user_id: str) -> list[Device]:
         return await self.db.batched(_for_user, user_id)
@@ -72,7 +83,9 @@ def insert_device(conn: Connection, device: Device) -> None:
 _BY_TOKEN = sa.select(devices).where(devices.c.auth_token == sa.bindparam("token"))
 _BY_USER_AND_ID = sa.select(devices).where(devices.c.user_id == sa.bindparam("user_id"),
                                            devices.c.id == sa.bindparam("device_id"))
-_BY_IDS = sa.select(devices).where(devices.c.id.in_(sa.bindparam("ids", expanding=True)))
+_ROUTE = sa.select(devices.c.id, devices.c.user_id, devices.c.push_token)
+_ROUTES = _ROUTE.where(devices.c.id.in_(sa.bindparam("ids", expanding=True)))
+_ROUTES_OF_USER = _ROUTE.where(devices.c.user_id == sa.bindparam("user_id")).order_by(devices.c.created_at)
 _IDS_OF_USER = sa.select(devices.c.id).where(devices.c.user_id == sa.bindparam("user_id"))
 
 
@@ -81,8 +94,12 @@ def _one(conn: Connection, query: Any, params: dict[str, Any]) -> Device | None:
     return _row_to_device(row) if row else None
 
 
-def _by_ids(conn: Connection, device_ids: list[str]) -> dict[str, Device]:
-    return {row.id: _row_to_device(row) for row in conn.execute(_BY_IDS, {"ids": device_ids})}
+def _routes(conn: Connection, device_ids: list[str]) -> dict[str, DeviceRoute]:
+    return {row.id: DeviceRoute(*row) for row in conn.execute(_ROUTES, {"ids": device_ids})}
+
+
+def _routes_of_user(conn: Connection, user_id: str) -> list[DeviceRoute]:
+    return [DeviceRoute(*row) for row in conn.execute(_ROUTES_OF_USER, {"user_id": user_id})]
 
 
 def _for_user(conn: Connection, user_id: str) -> list[Device]:

@@ -16,19 +16,20 @@ class BenchConfig:
     # accept
     connections: int = 50  # as `wrk -c50`
     warmup: float = 3.0
-    duration: float = 12.0  # measured seconds per server, in `rounds` slices
+    duration: float = 9.0  # measured seconds per server, in `rounds` slices
     rounds: int = 3
     mariadb_url: str = DEFAULT_MARIADB  # "" skips MariaDB
     loadgen: str = "python"  # python | wrk (falls back to python when wrk is missing)
     # end to end
     phones: int = 1000
     phones_per_account: int = 10
-    rates: tuple[float, ...] = (100.0, 150.0, 200.0, 250.0, 300.0)
-    step_seconds: float = 15.0
+    rates: tuple[float, ...] = (50.0, 100.0, 150.0, 200.0)
+    step_seconds: float = 10.0
     latency_limit: float = 1.0  # p99 send -> Sent must stay under this (seconds)
     # connections and the simulator
     sse_connections: int = 10_000
     idle_phones: int = 10_000
+    idle_within: float = 240.0  # seconds the idle phones have to come online
     quick: bool = False
 
     def scaled(self) -> BenchConfig:

@@ -49,8 +49,9 @@ def _streams(server: Proc, workdir: Path, port: int, count: int, registrations: 
             "broadcast_first_ms": broadcast["first_ms"], "broadcast_all_ms": broadcast["all_ms"]}
 
 
-def _fleet(name: str, workdir: Path, mode: str, base_url: str, count: int, registrations: Path) -> dict[str, Any]:
-    spec = {"mode": mode, "server": base_url, "phones": count, "registrations": str(registrations)}
+def _fleet(name: str, workdir: Path, mode: str, base_url: str, count: int, registrations: Path,
+           within: float) -> dict[str, Any]:
+    spec = {"mode": mode, "server": base_url, "phones": count, "registrations": str(registrations), "within": within}
     proc = Proc(name, [sys.executable, "-m", "simulator.bench.fleet", json.dumps(spec)], workdir).start(
         stdout=subprocess.PIPE)
     try:
@@ -98,9 +99,9 @@ def run_connections(config: BenchConfig, workdir: Path, log: Callable[[str], Non
                 f"{ours['kb_per_stream']} KB each; broadcast reached {ours['broadcast_reached']} in "
                 f"{ours['broadcast_all_ms']} ms")
         if "simulator" in parts:
-            bare = _fleet("bare-streams", workdir, "bare", base_url, phones, registrations)
+            bare = _fleet("bare-streams", workdir, "bare", base_url, phones, registrations, config.idle_within)
             log(f"simulator: {bare['streams']} bare httpx streams, {bare['bytes_per_stream'] / 1024:.1f} KB each")
-            idle = _fleet("idle-phones", workdir, "idle", base_url, phones, registrations)
+            idle = _fleet("idle-phones", workdir, "idle", base_url, phones, registrations, config.idle_within)
             idle["kb_per_phone"] = round(idle["bytes_per_phone"] / 1024, 1)
             idle["rss_mb"] = round(idle["rss_bytes"] / MB, 1)
             idle["ratio_to_bare_stream"] = round(idle["bytes_per_phone"] / max(1, bare["bytes_per_stream"]), 2)

@@ -35,7 +35,7 @@ def run_e2e(config: BenchConfig, workdir: Path, log: Callable[[str], None]) -> d
     base_url = f"http://127.0.0.1:{port}"
     server = reference_server("e2e-server", workdir / "e2e", port)
     spec = {"mode": "e2e", "server": base_url, "phones": config.phones, "phones_per_account": config.phones_per_account,
-            "rates": list(config.rates), "step_seconds": config.step_seconds}
+            "rates": list(config.rates), "step_seconds": config.step_seconds, "latency_limit": config.latency_limit}
     fleet = Proc("e2e-fleet", [sys.executable, "-m", "simulator.bench.fleet", json.dumps(spec)], workdir / "e2e")
     out: dict[str, Any] = {"phones": config.phones, "phones_per_account": config.phones_per_account,
                            "step_seconds": config.step_seconds, "radio_latency": 0, "steps": []}

@@ -11,6 +11,7 @@ Run as `python -m simulator.bench.loadgen SPEC_JSON`; prints one JSON line of re
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import resource
@@ -136,7 +137,7 @@ async def _run(spec: Spec) -> Result:
     waits = []
     for _ in range(spec.connections):
         done: asyncio.Future[None] = loop.create_future()
-        await loop.create_connection(lambda done=done: _Connection(request, window, done), spec.host, spec.port)
+        await loop.create_connection(functools.partial(_Connection, request, window, done), spec.host, spec.port)
         waits.append(done)
     await asyncio.wait_for(asyncio.gather(*waits), spec.warmup + spec.duration + 60)
     ordered = sorted(window.latencies)

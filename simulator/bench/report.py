@@ -21,7 +21,8 @@ def _accept_rows(accept: dict[str, Any]) -> list[Row]:
     targets = {"sqlite-w1": 0.70, "mariadb-w1": 0.60}
     for key in ("sqlite-w1", "mariadb-w1", "sqlite-w2", "mariadb-w2"):
         backend, workers = key.split("-w")
-        label = f"Accept, {'SQLite' if backend == 'sqlite' else 'MariaDB'}, {workers} process{'es' if workers != '1' else ''}"
+        name = "SQLite" if backend == "sqlite" else "MariaDB"
+        label = f"Accept, {name}, {workers} process{'es' if workers != '1' else ''}"
         ceiling = accept["ceilings"].get(f"w{workers}", {})
         if key in accept.get("skipped", {}):
             rows.append((label, "skipped", accept["skipped"][key][:60], "–", "–", "–"))
@@ -55,8 +56,8 @@ def _e2e_rows(e2e: dict[str, Any], ceiling_rate: float | None) -> list[Row]:
          f"{ceiling:,.0f} msg/s (minimal route / {per_message} requests per message)" if ceiling else "–",
          _pct(rate / ceiling if ceiling else None), ">= 150 msg/s, 0 lost",
          _met(rate >= 150 and best["lost"] == 0 and best["rate"] >= 150)),
-        ("  send->Processed p50 / p95 / p99", " / ".join(f"{latency['Processed'][p]} ms" for p in ("p50", "p95", "p99")),
-         "–", "–", "–", "–"),
+        ("  send->Processed p50 / p95 / p99",
+         " / ".join(f"{latency['Processed'][p]} ms" for p in ("p50", "p95", "p99")), "–", "–", "–", "–"),
         ("  send->Sent p50 / p95 / p99", " / ".join(f"{latency['Sent'][p]} ms" for p in ("p50", "p95", "p99")),
          "–", "–", "p99 < 1 s", _met((latency["Sent"]["p99"] or 1e9) < 1000)),
         ("  CPU at that rate: server / simulator", f"{best.get('server_cpu_share', 0):.0%} / "
@@ -71,7 +72,7 @@ def _connection_rows(results: dict[str, Any]) -> list[Row]:
     server, ceiling = conn.get("server"), conn.get("ceiling")
     if server and ceiling:
         under = server["server_rss_mb"] < 1536 and server["streams"] >= 10_000
-        rows.append((f"SSE streams held by one server process", f"{server['streams']:,} streams, RSS "
+        rows.append(("SSE streams held by one server process", f"{server['streams']:,} streams, RSS "
                      f"{server['server_rss_mb']:,.0f} MB, {server['kb_per_stream']} KB each",
                      f"{ceiling['kb_per_stream']} KB each, minimal SSE route", f"{server['memory_ratio']}x memory",
                      "10,000 under 1.5 GB", _met(under)))

@@ -17,6 +17,7 @@ import base64
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from .procs import raise_nofile
@@ -68,10 +69,9 @@ async def register(spec: dict[str, Any]) -> None:
                                       "password": password})
 
     await asyncio.gather(*(one(n) for n in range(count - 1)))
-    with open(spec["out"], "w") as file:
-        json.dump(registrations, file)
-    print(json.dumps({"event": "registered", "devices": len(registrations), "login": login, "password": password,
-                      "seconds": round(time.monotonic() - began, 1)}), flush=True)
+    spec["registered"] = registrations  # main() writes them to spec["out"], then says so
+    spec["summary"] = {"event": "registered", "devices": len(registrations), "login": login, "password": password,
+                       "seconds": round(time.monotonic() - began, 1)}
 
 
 class _Stream(asyncio.Protocol):
@@ -121,8 +121,7 @@ class _Hub:
 
 async def hold(spec: dict[str, Any]) -> None:
     host, port = spec["host"], spec["port"]
-    registrations = json.load(open(spec["registrations"]))[: spec["count"]] if spec.get("registrations") else [
-        {"token": f"t{n}"} for n in range(spec["count"])]
+    registrations = spec.get("loaded") or [{"token": f"t{n}"} for n in range(spec["count"])]
     loop = asyncio.get_running_loop()
     hub = _Hub()
     limiter = asyncio.Semaphore(256)
@@ -139,7 +138,7 @@ async def hold(spec: dict[str, Any]) -> None:
 
     await asyncio.gather(*(open_one(n, r["token"]) for n, r in enumerate(registrations)))
     deadline = time.monotonic() + 60
-    while hub.opened + hub.refused < len(registrations) and time.monotonic() < deadline:
+    while hub.opened + hub.refused < len(registrations) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.2)
     print(json.dumps({"event": "holding", "streams": hub.opened, "refused": hub.refused,
                       "seconds": round(time.monotonic() - began, 1)}), flush=True)
@@ -158,7 +157,7 @@ async def hold(spec: dict[str, Any]) -> None:
         status, _ = await _call(host, port, request)
         try:
             await asyncio.wait_for(hub.waiting, spec.get("within", 60))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         reached = sorted(t - sent for t in hub.reached)
         print(json.dumps({"event": "broadcast", "status": status, "streams": hub.opened, "reached": len(reached),
@@ -172,7 +171,12 @@ async def hold(spec: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
     raise_nofile()
+    if spec.get("registrations"):
+        spec["loaded"] = json.loads(Path(spec["registrations"]).read_text())[: spec["count"]]
     asyncio.run({"register": register, "hold": hold}[spec["mode"]](spec))
+    if spec["mode"] == "register":
+        Path(spec["out"]).write_text(json.dumps(spec["registered"]))
+        print(json.dumps(spec["summary"]), flush=True)
     return 0
 
 

@@ -45,6 +45,7 @@ def _bounded_suite() -> Any:
 
 
 BOUNDED = _bounded_suite()
+MESSAGE_USERS = {"getMessage", "getMessageLegacy", "cancelMessage", "cancelMessageLegacy"}
 CONFIG = schemathesis.Config.from_dict({
     "seed": SEED,
     "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large", "large_base_example"],
@@ -58,6 +59,12 @@ CONFIG = schemathesis.Config.from_dict({
         {"include-operation-id": BOUNDED.UNAVAILABLE,
          "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "503"]}}},
         {"include-operation-id": BOUNDED.CANCEL_READERS, "checks": {"use_after_free": {"enabled": False}}},
+        # A message lives on one of the user's devices (picked at random when the send names none), and deleting
+        # that device deletes its messages. The long stateful run registers extra devices and deletes them between
+        # a send and the use of its id, and `ensure_resource_availability` then calls the documented 404 a lost
+        # resource (first run: DELETE /message/{id} after POST /messages). Off for the reads and cancels of a
+        # message only; isolation and durability of messages have their own tests.
+        {"include-operation-id": [*MESSAGE_USERS], "checks": {"ensure_resource_availability": {"enabled": False}}},
         {"include-operation-id": BOUNDED.SEMANTIC_RULES, "checks": {"positive_data_acceptance": {"enabled": False}}},
         {"include-operation-id": BOUNDED.OPEN_UNDER_AUTH_PREFIX,
          "checks": {"unsupported_method": {"enabled": False}}},

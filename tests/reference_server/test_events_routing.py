@@ -108,7 +108,7 @@ async def test_routing_failures_are_counted_not_raised(client: Client) -> None:
     assert isinstance(router, EventRouter)
 
     class BrokenDevices:
-        async def for_user(self, user_id: str) -> list[Any]:
+        async def routes_of_user(self, user_id: str) -> list[Any]:
             raise RuntimeError("database gone")
 
     router.devices = BrokenDevices()  # type: ignore[assignment]

@@ -1,0 +1,163 @@
+"""Group commit (storage/batching.py): concurrent units share a transaction, a failing unit fails alone, a
+queued unit is dropped with its cancelled caller; and the hot paths built on it keep their answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import bcrypt
+import pytest
+import sqlalchemy as sa
+import trio
+import trio.testing
+from conftest import Api
+
+from reference_server.domain import accounts
+from reference_server.domain.ids import URL_ALPHABET, new_id
+from reference_server.events.notifier import DeviceEvent
+from reference_server.events.router import ROUTING_TASKS
+from reference_server.storage.database import Database
+
+TABLE = sa.Table("items", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                 sa.Column("name", sa.String(32), unique=True))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url, pool_size=4)
+    await trio.to_thread.run_sync(lambda: TABLE.create(database.engine, checkfirst=True))
+    yield database
+    await trio.to_thread.run_sync(lambda: TABLE.drop(database.engine, checkfirst=True))
+    database.dispose()
+
+
+def _insert(conn: Any, name: str) -> str:
+    conn.execute(TABLE.insert(), {"name": name})
+    return name
+
+
+def _names(conn: Any) -> list[str]:
+    return sorted(row.name for row in conn.execute(sa.select(TABLE.c.name)))
+
+
+async def _all_at_once(db: Database, names: list[str]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+
+    async def one(index: int, name: str) -> None:
+        try:
+            results[f"{index}:{name}"] = await db.batched(_insert, name)
+        except Exception as exc:  # noqa: BLE001
+            results[f"{index}:{name}"] = exc
+
+    async with trio.open_nursery() as nursery:
+        for index, name in enumerate(names):
+            nursery.start_soon(one, index, name)
+    return results
+
+
+async def test_concurrent_units_share_transactions(db: Database) -> None:
+    names = [f"n{i}" for i in range(40)]
+    results = await _all_at_once(db, names)
+    assert sorted(results.values()) == sorted(names)
+    assert await db.run(_names) == sorted(names)
+    assert db.batcher.batches >= 1  # some units shared a transaction
+    assert db.batcher.retried == 0
+
+
+async def test_a_failing_unit_fails_alone(db: Database) -> None:
+    await db.run(_insert, "taken")
+    names = [f"a{i}" for i in range(10)] + ["taken"] + [f"b{i}" for i in range(10)]
+    results = await _all_at_once(db, names)
+    failed = {key: value for key, value in results.items() if isinstance(value, Exception)}
+    assert list(failed) == ["10:taken"] and isinstance(failed["10:taken"], sa.exc.IntegrityError)
+    assert await db.run(_names) == sorted([*names[:10], *names[11:], "taken"])
+
+
+async def test_the_same_row_twice_in_one_batch_commits_once(db: Database) -> None:
+    results = await _all_at_once(db, ["twin", "other", "twin"])
+    errors = [key for key, value in results.items() if isinstance(value, Exception)]
+    assert errors in (["0:twin"], ["2:twin"])  # one of them, as without batching
+    assert await db.run(_names) == ["other", "twin"]
+
+
+async def test_a_cancelled_caller_drops_its_queued_unit(db: Database) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(db.batched, _insert, "first")  # leads: its batch runs in a thread
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.move_on_after(0):  # queued behind the running batch, then cancelled
+            await db.batched(_insert, "dropped")
+    assert await db.run(_names) == ["first"]
+
+
+def test_new_ids_are_nanoids() -> None:
+    ids = {new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 21 and set(i) <= set(URL_ALPHABET) for i in ids)
+    assert set("".join(ids)) == set(URL_ALPHABET)  # every symbol turns up
+
+
+async def test_concurrent_logins_share_one_bcrypt_check(sqlite_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = await sqlite_api.register()
+    checks: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        checks.append(password)
+        return real(password, hashed)
+
+    monkeypatch.setattr(accounts.bcrypt, "checkpw", spy)
+    statuses: list[int] = []
+
+    async def devices(password: str) -> None:
+        response = await sqlite_api.client.get("/api/3rdparty/v1/devices", auth=(user["login"], password))
+        statuses.append(response.status_code)
+
+    for password, expected in (("wrong-password", 401), (user["password"], 200)):
+        checks.clear()
+        statuses.clear()
+        async with trio.open_nursery() as nursery:
+            for _ in range(8):
+                nursery.start_soon(devices, password)
+        assert statuses == [expected] * 8
+        assert checks == [password.encode()]
+
+
+async def test_routing_looks_devices_up_once_per_batch(sqlite_api: Api) -> None:
+    """Events for many devices queued together cost one device lookup, not one each."""
+    services = sqlite_api.services
+    router = services.events.router
+    user = await sqlite_api.register()
+    device_ids = [user["id"]]
+    for _ in range(5):
+        device_ids.append((await sqlite_api.register(auth=(user["login"], user["password"])))["id"])
+    lookups: list[int] = []
+    real = router.devices.routes
+
+    async def spy(ids: list[str]) -> Any:
+        lookups.append(len(ids))
+        return await real(ids)
+
+    router.devices.routes = spy
+    received: list[tuple[str, str]] = []
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            for device_id in device_ids:
+                async def listen(device_id: str = device_id) -> None:
+                    with services.events.sse.connect(device_id) as stream:
+                        async for event, _ in stream:
+                            received.append((device_id, event.type))
+                nursery.start_soon(listen)
+            await trio.testing.wait_all_tasks_blocked()
+            for device_id in device_ids * 3:  # three of each: routed once
+                await router.notify(user["login"], device_id, DeviceEvent("MessageEnqueued"))
+            with trio.fail_after(5):
+                while router.busy or len(received) < len(device_ids):  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+            await trio.sleep(0.05)
+            scope.cancel()
+    assert set(received) == {(d, "MessageEnqueued") for d in device_ids}
+    # A routing task already waiting takes the first notification at once; the rest go in one batch (one per
+    # waiting task at most): a lookup per batch, never one per event.
+    assert len(lookups) <= ROUTING_TASKS and sum(lookups) <= len(device_ids) + ROUTING_TASKS
+    assert len(received) <= len(device_ids) + ROUTING_TASKS
