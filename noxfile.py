@@ -1,6 +1,7 @@
 """Sessions: `nox -s tests` (the suite), `nox -s lint` (ruff + mypy), `nox -s demo` (server + phones + traffic),
 `nox -s fuzz` (the long schemathesis pass on MariaDB), `nox -s conformance` (the conformance suite against the
-reference server, SQLite and MariaDB + Redis), `nox -s conformance-mutants` (the suite's mutation check)."""
+reference server, SQLite and MariaDB + Redis), `nox -s conformance-mutants` (the suite's mutation check),
+`nox -s bench` (performance figures, each beside its ceiling)."""
 
 import nox
 

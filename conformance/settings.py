@@ -16,7 +16,6 @@ Environment: `SMSGATE_CONFORMANCE_<OPTION>` with dashes as underscores, lists co
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "SMSGATE_CONFORMANCE_"
-ACTIVE_ENV = ENV_PREFIX + "ACTIVE"  # the resolved settings as JSON, for a pytest run started without the CLI
 
 
 @dataclass
@@ -64,13 +62,6 @@ class Settings:
     @property
     def max_examples(self) -> int:
         return self.examples if self.examples is not None else (100 if self.thorough else 8)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Settings:
-        return cls(**json.loads(text))
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -140,13 +131,9 @@ _active: Settings | None = None
 def activate(settings: Settings) -> None:
     global _active
     _active = settings
-    os.environ[ACTIVE_ENV] = settings.to_json()
 
 
 def active() -> Settings:
-    """The run's settings: those the CLI activated, else the environment and config file."""
-    if _active is not None:
-        return _active
-    if ACTIVE_ENV in os.environ:
-        return Settings.from_json(os.environ[ACTIVE_ENV])
-    return load()
+    """The run's settings: those the CLI activated (pytest runs in its process), else the environment and the
+    config file (a pytest run of the scenarios started by hand)."""
+    return _active if _active is not None else load()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -18,6 +19,7 @@ from .storage.migrate import upgrade
 
 log = logging.getLogger("smsgate")
 GIL_SWITCH_INTERVAL = 0.001
+GC_THRESHOLDS = (50_000, 20, 20)  # Python's defaults: (700, 10, 10)
 
 DESCRIPTION = """SMSGate reference server: the 3rd-party and mobile APIs of SMS Gateway for Android.
 
@@ -43,10 +45,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def tune_interpreter() -> None:
-    """Database work runs in worker threads. A thread coming back from the driver (which releases the GIL for each
-    statement) waits for the event loop to hand the GIL over, by default up to 5 ms, once per statement: a batch
-    of statements crawls behind a busy loop. 1 ms keeps that wait short at a negligible cost."""
+    """Database work runs in worker threads (MariaDB). A thread coming back from the driver (which releases the GIL
+    for each statement) waits for the event loop to hand the GIL over, by default up to 5 ms, once per statement: a
+    batch of statements crawls behind a busy loop. 1 ms keeps that wait short at a negligible cost.
+
+    The cycle collector: each open SSE stream holds some 190 tracked objects (Trio tasks, Hypercorn's protocol,
+    Quart's request) for as long as it lasts, so with a thousand phones a full collection walks half a million
+    objects and stalls the event loop for 300-400 ms (measured with gc.callbacks at 100 msg/s end to end: one
+    every 3-6 s). Full collections come after so many objects survived the young ones, and with the default
+    thresholds a young collection runs every 700 allocations, which catches the objects of every request in
+    flight and promotes them. Young collections every 50,000 allocations let those die first (reference counting
+    frees nearly all of them), so objects reach the old generation, and full collections come, far less often.
+    What the server holds once started (modules, the app) is left out of collections altogether (`freeze`)."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def freeze_startup_objects() -> None:
+    """Keep the objects made while starting (imports, the app) out of every later collection."""
+    gc.collect()
+    gc.freeze()
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -95,6 +113,7 @@ def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> N
     from .app import begin_shutdown, create_app
 
     app = create_app(settings, migrate_on_start=False)
+    freeze_startup_objects()
 
     async def main() -> None:
         async def shutdown_trigger() -> None:

@@ -7,7 +7,7 @@ import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -22,6 +22,13 @@ from reference_server.storage.migrate import upgrade
 MARIADB_ADMIN_URL = os.environ.get("SMSGATE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REDIS_URL = os.environ.get("SMSGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(what: str) -> NoReturn:
+    """Something a test needs is missing on this machine: a failure in CI (CI=true), elsewhere a skip."""
+    if IN_CI:
+        pytest.fail(f"{what} (required when CI=true)")
+    pytest.skip(f"{what} (set CI=true to make this a failure)")
 
 
 def make_settings(tmp_path: Any, database_url: str, **env: str) -> Settings:
@@ -44,9 +51,7 @@ def _mariadb_reachable() -> bool:
 def mariadb_server() -> Iterator[str]:
     """Admin URL of the MariaDB server; in CI its absence is a failure, elsewhere a skip."""
     if not _mariadb_reachable():
-        if IN_CI:
-            pytest.fail("MariaDB at 127.0.0.1:3306 is required when CI=true but is not reachable")
-        pytest.skip("MariaDB at 127.0.0.1:3306 is not reachable (set CI=true to make this a failure)")
+        unavailable("MariaDB at 127.0.0.1:3306 is not reachable")
     yield MARIADB_ADMIN_URL
 
 
@@ -66,9 +71,7 @@ def _redis_reachable() -> bool:
 def redis_server() -> Iterator[str]:
     """URL of the Redis server; in CI its absence is a failure, elsewhere a skip."""
     if not _redis_reachable():
-        if IN_CI:
-            pytest.fail("Redis at 127.0.0.1:6379 is required when CI=true but is not reachable")
-        pytest.skip("Redis at 127.0.0.1:6379 is not reachable (set CI=true to make this a failure)")
+        unavailable("Redis at 127.0.0.1:6379 is not reachable")
     yield REDIS_URL
 
 
@@ -211,3 +214,19 @@ def error_of(response: httpx.Response, status: int) -> str:
 def events(api: Api, event_type: str) -> list[Any]:
     """The notifications of one event type the app sent so far."""
     return [n for n in api.notifier.sent if n.event.type == event_type]
+
+
+@pytest.fixture
+def bcrypt_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The passwords bcrypt checks during the test, in order (the real check still runs)."""
+    import bcrypt
+
+    checks: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        checks.append(password)
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    return checks

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 import trio
 
 from conformance.harness import Suite, eventually, running
+from conformance.harness.target import expect
 from conformance.harness.times import now
 
 pytestmark = pytest.mark.capability("fcm")
@@ -40,10 +42,17 @@ async def test_cancel_by_push(suite: Suite) -> None:
     assert hub.fcm is not None
     async with running(sim):
         account = sim.account
-        message_id = await suite.text(account, "cancel me", scheduleAt=now(hours=1))
-        await eventually(lambda: sim.phone.store.get(message_id) is not None, suite.push_wait,
-                         "the phone holding the scheduled message")
-        await suite.user(account).ok("DELETE", f"/messages/{message_id}", 200)
+        for attempt in range(1, 4):
+            message_id = await suite.text(account, "cancel me", scheduleAt=now(hours=1))
+            await eventually(functools.partial(sim.phone.store.get, message_id), suite.push_wait,
+                             "the phone holding the scheduled message")
+            response = await suite.user(account).request("DELETE", f"/messages/{message_id}")
+            # A phone that pulls a message it already holds re-reports it (as the app does), and a reported
+            # Pending is stored as Processed: past cancelling. On a busy machine a start-up pull can still be
+            # running when the message arrives; that race is the phone's, not the server's, so try again.
+            if response.status_code != 409 or attempt == 3:
+                break
+        expect(response, 200)
         await suite.until_state(account, message_id, "Cancelled", within=suite.push_wait, sim=sim)
     cancels = [m for m in hub.fcm.messages
                if m.get("token") == sim.push_token and m.get("data", {}).get("event") == "MessageCancelled"]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 BCRYPT_ROUNDS = 10  # Go's bcrypt.DefaultCost, so hashes move freely between the two servers
 OTP_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 LOGIN_CACHE_SECONDS = 3600
+DEVICE_CACHE_SECONDS = 600  # upstream's in-process device-by-token cache (contract §7.1)
 
 
 @dataclass
@@ -84,6 +85,9 @@ class Accounts:
         self.online = online
         self._logins: TTLCache[bytes, str] = TTLCache(LOGIN_CACHE_SECONDS)
         self._codes: TTLCache[str, str] = TTLCache(otp.ttl_seconds)
+        # Only a device's id, owner and last-seen time are read from it by the routes; a device deleted here is
+        # dropped at once, one deleted through another server process stays known there for up to the TTL.
+        self._devices: TTLCache[str, Device] = TTLCache(DEVICE_CACHE_SECONDS)
         self._checking: dict[bytes, trio.Event] = {}  # Basic credentials being checked now
 
     # --- credentials -------------------------------------------------------------------------------
@@ -116,7 +120,15 @@ class Accounts:
             done.set()
 
     async def authenticate_device(self, token: str) -> Device | None:
-        return await self.devices.by_token(token) if token else None
+        """The device of a bearer token: from the cache, else from the database (then cached)."""
+        if not token:
+            return None
+        device = self._devices.get(token)
+        if device is None:
+            device = await self.devices.by_token(token)
+            if device is not None:
+                self._devices.set(token, device)
+        return device
 
     async def change_password(self, user_id: str, current: str, new: str) -> None:
         if len(new.encode()) > 72:
@@ -182,6 +194,7 @@ class Accounts:
         return found
 
     async def delete_device(self, user_id: str, device_id: str) -> None:
+        self._devices.drop_where(lambda device: device.id == device_id and device.user_id == user_id)
         await self.devices.delete(user_id, device_id)  # 204 even when nothing matched, as upstream
 
     async def require_device(self, user_id: str, device_id: str) -> Device:

@@ -107,9 +107,10 @@ class EventRouter:
         sse: dict[str, tuple[DeviceEvent, list[str]]] = {}  # event key -> (event, SSE device ids)
         for notification, devices in zip(unique, targets, strict=True):
             event = notification.event
+            key = f"{event.type}\0{event.data_json()}"
             for device in devices:
                 if not device.push_token:
-                    sse.setdefault(f"{event.type}\0{event.data_json()}", (event, []))[1].append(device.id)
+                    sse.setdefault(key, (event, []))[1].append(device.id)
                     continue
                 try:
                     await self.push.enqueue(device.push_token, event)

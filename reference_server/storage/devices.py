@@ -47,7 +47,7 @@ class DevicesRepository:
         return await self.db.batched(_for_user, user_id)
 
     async def update(self, device_id: str, push_token: str | None, sim_cards: list[SimCard]) -> None:
-        await self.db.run(_update, device_id, push_token, sim_cards)
+        await self.db.batched(_update, device_id, push_token, sim_cards)
 
     async def delete(self, user_id: str, device_id: str) -> bool:
         return await self.db.run(_delete, user_id, device_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -96,15 +97,20 @@ def _insert(conn: Connection, message: Message) -> Message:
     return message
 
 
+_RECIPIENTS_OF = (sa.select(message_recipients)
+                  .where(message_recipients.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+                  .order_by(message_recipients.c.id))
+_STATES_OF = sa.select(message_states).where(message_states.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+
+
 def _load(conn: Connection, rows: list[Any]) -> list[Message]:
     ids = [row.id for row in rows]
     recipients: dict[int, list[Recipient]] = defaultdict(list)
     states: dict[int, dict[str, datetime]] = defaultdict(dict)
     if ids:
-        for r in conn.execute(sa.select(message_recipients).where(message_recipients.c.message_id.in_(ids))
-                              .order_by(message_recipients.c.id)):
+        for r in conn.execute(_RECIPIENTS_OF, {"ids": ids}):
             recipients[r.message_id].append(Recipient(r.phone_number, r.state, r.error))
-        for s in conn.execute(sa.select(message_states).where(message_states.c.message_id.in_(ids))):
+        for s in conn.execute(_STATES_OF, {"ids": ids}):
             states[s.message_id][s.state] = s.updated_at
     return [
         Message(
@@ -158,28 +164,45 @@ def _mark_cancelling(conn: Connection, user_id: str, ext_id: str) -> tuple[list[
     return _load(conn, list(conn.execute(sa.select(messages).where(condition)).all())), moved
 
 
-def _pending_for_device(conn: Connection, device_id: str, fifo: bool, limit: int) -> list[Message]:
+@functools.lru_cache(maxsize=16)  # built once per (order, limit): see _INSERT_MESSAGE
+def _pending_query(fifo: bool, limit: int) -> Any:
     # NULL schedule_at first (as MySQL sorts them), then priority, then arrival order.
-    query = (
+    return (
         sa.select(messages)
-        .where(messages.c.device_id == device_id, messages.c.state.in_(("Pending", "Cancelling")))
+        .where(messages.c.device_id == sa.bindparam("device_id"), messages.c.state.in_(("Pending", "Cancelling")))
         .order_by(messages.c.schedule_at.is_not(None), messages.c.schedule_at.asc(), messages.c.priority.desc(),
                   messages.c.id.asc() if fifo else messages.c.id.desc())
         .limit(limit)
     )
-    return _load(conn, list(conn.execute(query).all()))
+
+
+def _pending_for_device(conn: Connection, device_id: str, fifo: bool, limit: int) -> list[Message]:
+    return _load(conn, list(conn.execute(_pending_query(fifo, limit), {"device_id": device_id}).all()))
 
 
 def hash_phone(phone: str) -> str:
     return hashlib.sha256(phone.encode()).hexdigest()[:16]
 
 
-def _insert_ignore(conn: Connection) -> Any:
-    prefix = "OR IGNORE" if conn.dialect.name == "sqlite" else "IGNORE"
-    return message_states.insert().prefix_with(prefix)
+# The reported message and its stored history, in one statement: a row per history entry.
+_REPORTED = (
+    sa.select(messages.c.id, messages.c.state, messages.c.is_hashed, messages.c.is_encrypted,
+              message_states.c.state.label("reached"))
+    .select_from(messages.outerjoin(message_states, message_states.c.message_id == messages.c.id))
+    .where(messages.c.device_id == sa.bindparam("device_id"), messages.c.ext_id == sa.bindparam("ext_id"))
+)
+_SET_STATE = (messages.update().where(messages.c.id == sa.bindparam("b_id"))
+              .values(state=sa.bindparam("new_state"), updated_at=sa.bindparam("moment")))
+_SET_RECIPIENT = (message_recipients.update()
+                  .where(message_recipients.c.message_id == sa.bindparam("b_message_id"),
+                         message_recipients.c.phone_number == sa.bindparam("phone"))
+                  .values(state=sa.bindparam("new_state"), error=sa.bindparam("new_error")))
+# A state already stored keeps its first time: duplicates are skipped, in each dialect's words.
+_INSERT_NEW_STATES = (message_states.insert().prefix_with("OR IGNORE", dialect="sqlite")
+                      .prefix_with("IGNORE", dialect="mysql").prefix_with("IGNORE", dialect="mariadb"))
 
 
-def _outdated(conn: Connection, message_id: int, report: StateReport) -> bool:
+def _outdated(stored: set[str], report: StateReport) -> bool:
     """Whether the report is an older snapshot than one already applied (a retried PATCH that arrived late).
 
     The phone sends the message's whole first-reached history with each report, and that history only grows,
@@ -189,36 +212,37 @@ def _outdated(conn: Connection, message_id: int, report: StateReport) -> bool:
     reported = set(report.states) - {"Pending"}
     if not reported:  # old apps send no history: nothing to compare
         return False
-    stored = {r.state for r in conn.execute(sa.select(message_states.c.state)
-                                            .where(message_states.c.message_id == message_id))} - {"Pending"}
-    return reported < stored
+    return reported < stored - {"Pending"}
 
 
 def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport]) -> list[str]:
     known: list[str] = []
     for report in reports:
-        row = conn.execute(sa.select(messages.c.id, messages.c.is_hashed, messages.c.is_encrypted)
-                           .where(messages.c.device_id == device_id, messages.c.ext_id == report.ext_id)).first()
-        if row is None:
+        rows = conn.execute(_REPORTED, {"device_id": device_id, "ext_id": report.ext_id}).all()
+        if not rows:
             continue  # upstream ignores ids it does not know
+        row = rows[0]
         known.append(report.ext_id)
-        if _outdated(conn, row.id, report):
+        stored = {r.reached for r in rows if r.reached is not None}
+        if _outdated(stored, report):
             continue
-        moment = now()
-        conn.execute(messages.update().where(messages.c.id == row.id)
-                     .values(state=report.state, updated_at=moment))
+        # A report that repeats what is stored (the phone reports each state change with the whole message,
+        # so a message that moved on quickly is reported several times alike) changes neither row.
+        if report.state != row.state or not set(report.states) <= stored:
+            conn.execute(_SET_STATE, {"b_id": row.id, "new_state": report.state, "moment": now()})
+        updates = []
         for recipient in report.recipients:
             phone = recipient.phone_number
             if not row.is_encrypted and not phone.startswith("+"):
                 phone = "+" + phone  # apps before 1.1.1 reported numbers without the plus
             if row.is_hashed:
                 phone = hash_phone(phone)
-            conn.execute(message_recipients.update()
-                         .where(message_recipients.c.message_id == row.id,
-                                message_recipients.c.phone_number == phone)
-                         .values(state=recipient.state, error=recipient.error))
-        if report.states:
-            conn.execute(_insert_ignore(conn), [
-                {"message_id": row.id, "state": state, "updated_at": at} for state, at in report.states.items()
-            ])
+            updates.append({"b_message_id": row.id, "phone": phone, "new_state": recipient.state,
+                            "new_error": recipient.error})
+        if updates:
+            conn.execute(_SET_RECIPIENT, updates)
+        fresh = [{"message_id": row.id, "state": state, "updated_at": at}
+                 for state, at in report.states.items() if state not in stored]
+        if fresh:
+            conn.execute(_INSERT_NEW_STATES, fresh)
     return known

@@ -19,7 +19,7 @@ class SettingsRepository:
         self.db = db
 
     async def get(self, user_id: str) -> Document:
-        return await self.db.run(_get, user_id)
+        return await self.db.batched(_get, user_id)
 
     async def replace(self, user_id: str, document: Document) -> Document:
         return await self.db.run(_replace, user_id, document)

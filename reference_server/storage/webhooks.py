@@ -21,12 +21,12 @@ class WebhooksRepository:
         await self.db.run(_upsert, webhook)
 
     async def for_user(self, user_id: str) -> list[Webhook]:
-        return await self.db.run(_select, webhooks.c.user_id == user_id)
+        return await self.db.batched(_select, webhooks.c.user_id == user_id)
 
     async def for_device(self, user_id: str, device_id: str) -> list[Webhook]:
         condition = sa.and_(webhooks.c.user_id == user_id,
                             sa.or_(webhooks.c.device_id.is_(None), webhooks.c.device_id == device_id))
-        return await self.db.run(_select, condition)
+        return await self.db.batched(_select, condition)
 
     async def delete(self, user_id: str, ext_id: str) -> None:
         await self.db.run(_delete, user_id, ext_id)

@@ -23,13 +23,13 @@ class BenchConfig:
     # end to end
     phones: int = 1000
     phones_per_account: int = 10
-    rates: tuple[float, ...] = (50.0, 100.0, 150.0, 200.0)
+    rates: tuple[float, ...] = (50.0, 100.0, 150.0, 175.0, 200.0, 250.0)
     step_seconds: float = 10.0
     latency_limit: float = 1.0  # p99 send -> Sent must stay under this (seconds)
     # connections and the simulator
     sse_connections: int = 10_000
     idle_phones: int = 10_000
-    idle_within: float = 240.0  # seconds the idle phones have to come online
+    idle_within: float = 180.0  # seconds the idle phones have to come online (a 10-minute budget)
     quick: bool = False
 
     def scaled(self) -> BenchConfig:

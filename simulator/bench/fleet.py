@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import ssl
@@ -29,29 +30,55 @@ from .procs import cpu_seconds, raise_nofile, rss_bytes
 
 MOBILE = "/api/mobile/v1"
 SEND = "/api/3rdparty/v1/messages"
-PER_CLIENT = 10  # phones per httpx pool: a pool scans all its connections on each request (httpcore)
-SENDERS = 16  # the driver's pools, 16 connections each, for the same reason
+SHARED_POOL = 10  # idle phones per httpx pool
+SOURCES = 8  # loopback source addresses
+SENDERS = 16  # the driver's pools, 16 connections each (a pool polls its idle connections on each request)
 DRAIN = 8.0  # seconds after a step for its messages to finish
+SETTLE_EVERY = 2000  # idle phones started between two `settle()`
+KEEP_ALIVE = 300.0  # OkHttp's idle keep-alive (httpx's default of 5 s made phones reconnect for most messages)
+SHORT_KEEP_ALIVE = 5.0  # httpx's default
 
 
 def emit(line: dict[str, Any]) -> None:
     print(json.dumps(line), flush=True)
 
 
+def settle() -> None:
+    """Collect, then keep what is left out of later collections: the phones are long-lived, hundreds of thousands
+    of objects, and each full collection that walked them all stalled every phone for some 300 ms (measured by
+    gc.callbacks), a delay the bench would have charged to the server. Called between steps (never within one)
+    and while idle phones start."""
+    gc.collect()
+    gc.freeze()
+
+
 class Pools:
     """Small httpx pools sharing one TLS context: each client would otherwise load the CA bundle for itself
-    (about a megabyte and some milliseconds each: a gigabyte for 10,000 phones)."""
+    (about a megabyte and some milliseconds each: a gigabyte for 10,000 phones); with it a client costs some 7 KB.
 
-    def __init__(self) -> None:
+    End to end each phone has a pool of its own, as each app has its own OkHttp pool, kept alive as long as
+    OkHttp keeps it (5 min): pools shared by ten phones cost a tenth of the simulator's CPU there, as httpcore
+    polls every idle connection of a pool on each request. Idle phones share pools ten by ten with httpx's
+    5-s keep-alive: a connection kept per phone beside its stream would take 20,000 descriptors for 10,000
+    phones, the whole hard limit of the bench machine.
+    """
+
+    def __init__(self, server: str, per_client: int = 1, keep_alive: float = KEEP_ALIVE) -> None:
+        self.loopback = httpx.URL(server).host in ("127.0.0.1", "localhost")
         self.clients: dict[int, httpx.AsyncClient] = {}
         self.tls = ssl.create_default_context()
+        self.per_client = per_client
+        self.limits = httpx.Limits(max_connections=4 * per_client, max_keepalive_connections=3 * per_client,
+                                   keepalive_expiry=keep_alive)
 
     def for_phone(self, number: int) -> httpx.AsyncClient:
-        group = number // PER_CLIENT
+        group = number // self.per_client
         if group not in self.clients:
-            limits = httpx.Limits(max_connections=3 * PER_CLIENT, max_keepalive_connections=2 * PER_CLIENT)
-            self.clients[group] = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0, pool=120.0),
-                                                    verify=self.tls)
+            # Source addresses rotate over 127.0.0.1-8 for a server on loopback: with one, each connect had the
+            # kernel search a crowded ephemeral port range, a quarter of the idle phones' CPU.
+            source = f"127.0.0.{1 + group % SOURCES}" if self.loopback else None
+            transport = httpx.AsyncHTTPTransport(verify=self.tls, limits=self.limits, local_address=source)
+            self.clients[group] = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60.0, pool=120.0))
         return self.clients[group]
 
     async def aclose(self) -> None:
@@ -168,7 +195,7 @@ async def drive(server: str, accounts: list[tuple[str, str]], rate: float, secon
 async def e2e(spec: dict[str, Any]) -> None:
     server = spec["server"]
     observer = Observer()
-    pools = Pools()
+    pools = Pools(server)
     async with trio.open_nursery() as nursery:
         began = time.time()
         accounts = await start_accounts(server, spec["phones"], spec["phones_per_account"], pools, observer, nursery)
@@ -177,6 +204,7 @@ async def e2e(spec: dict[str, Any]) -> None:
                 await trio.sleep(0.2)
         emit({"event": "ready", "phones": spec["phones"], "online": len(observer.online),
               "accounts": len(accounts), "seconds": round(time.time() - began, 1)})
+        settle()
         for step, rate in enumerate(spec["rates"]):
             sent: dict[str, float] = {}
             accepted: set[str] = set()
@@ -193,6 +221,7 @@ async def e2e(spec: dict[str, Any]) -> None:
             p99 = figures["latency_ms"]["Sent"]["p99"]
             if figures["lost"] or p99 is None or p99 >= spec["latency_limit"] * 1000:
                 break  # a higher rate will not do better
+            settle()
             await trio.sleep(1.0)
         nursery.cancel_scope.cancel()
     await pools.aclose()
@@ -243,7 +272,7 @@ async def idle(spec: dict[str, Any]) -> None:
     server = spec["server"]
     registrations = _registrations(spec["registrations"], spec["phones"])
     observer = Observer()
-    pools = Pools()
+    pools = Pools(server, SHARED_POOL, SHORT_KEEP_ALIVE)
     base = rss_bytes(_pid())
     began = time.time()
     async with trio.open_nursery() as nursery:
@@ -258,10 +287,15 @@ async def idle(spec: dict[str, Any]) -> None:
 
         for number, item in enumerate(registrations):
             nursery.start_soon(start, number, item)
+        settled = 0
         with trio.move_on_after(spec.get("within", 300)):
-            while len(observer.online) < len(registrations):  # noqa: ASYNC110
+            while len(observer.online) < len(registrations):
                 await trio.sleep(0.5)
+                if len(observer.online) - settled >= SETTLE_EVERY:  # each full collection would walk them all
+                    settled = len(observer.online)
+                    settle()
         await trio.sleep(2.0)
+        settle()
         rss = rss_bytes(_pid())
         emit({"event": "idle", "phones": len(registrations), "online": len(observer.online),
               "seconds": round(time.time() - began, 1), "rss_bytes": rss, "base_rss_bytes": base,
@@ -273,7 +307,7 @@ async def bare(spec: dict[str, Any]) -> None:
     """Bare httpx SSE streams: the least a phone holding its stream can cost."""
     server = spec["server"]
     registrations = _registrations(spec["registrations"], spec["phones"])
-    pools = Pools()
+    pools = Pools(server, SHARED_POOL, SHORT_KEEP_ALIVE)
     base = rss_bytes(_pid())
     opened = 0
     began = time.time()
@@ -311,6 +345,7 @@ async def bare(spec: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
     raise_nofile()
+    gc.set_threshold(50_000, 20, 20)  # young collections rarer: a request's objects die before one comes
     trio.run({"e2e": e2e, "idle": idle, "bare": bare}[spec["mode"]], spec)
     return 0
 

@@ -6,7 +6,9 @@ Run as `python -m simulator.bench.minimal HOST:PORT WORKERS`.
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 
@@ -15,6 +17,7 @@ from hypercorn.config import Config
 from quart import Response, request
 from quart_trio import QuartTrio
 
+TUNED_WORKERS = "SMSGATE_BENCH_MINIMAL_TUNED"
 app = QuartTrio(__name__)
 streams: set[trio.MemorySendChannel[bytes]] = set()
 
@@ -74,13 +77,24 @@ def config(bind: str, workers: int) -> Config:
     return cfg
 
 
+def tune_interpreter() -> None:
+    """As `reference_server.cli.tune_interpreter` and `freeze_startup_objects` do (the simulator may not import the
+    server): the same GIL switch interval and cycle-collector thresholds, the objects made while starting frozen."""
+    sys.setswitchinterval(0.001)
+    gc.set_threshold(50_000, 20, 20)
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
     bind, workers = (sys.argv[1:] if argv is None else argv)[:2]
     cfg = config(bind, int(workers))
+    tune_interpreter()
     if int(workers) > 1:
         from hypercorn.run import run
 
         cfg.application_path = "simulator.bench.minimal:app"
+        os.environ[TUNED_WORKERS] = "1"  # the workers are new interpreters: they tune themselves on import
         run(cfg)
         return 0
     import trio
@@ -92,3 +106,5 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+elif os.environ.get(TUNED_WORKERS):
+    tune_interpreter()  # a worker process that `main(..., workers > 1)` started, importing the app

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,10 @@ class Outcome:
     @property
     def killed(self) -> bool:
         return not self.problem and self.exit_status not in (None, 0) and bool(self.caught_by)
+
+    @property
+    def result(self) -> str:
+        return "killed" if self.killed else ("ERROR" if self.problem else "SURVIVED")
 
 
 def header(patch: Path) -> tuple[str, str]:
@@ -84,10 +88,9 @@ def run_mutant(patch: Path, reports: Path | None = None, options: tuple[str, ...
 def table(outcomes: list[Outcome]) -> str:
     lines = [f"{'mutant':<30} {'expected':<13} {'result':<8} {'s':>5}  caught by", "-" * 100]
     for o in outcomes:
-        result = "killed" if o.killed else ("ERROR" if o.problem else "SURVIVED")
         caught = ", ".join(o.caught_by) if o.caught_by else o.problem[:60]
         mark = "" if o.expected in o.caught_by or not o.killed else "  (not by the expected capability)"
-        lines.append(f"{o.name:<30} {o.expected:<13} {result:<8} {o.seconds:>5.0f}  {caught}{mark}")
+        lines.append(f"{o.name:<30} {o.expected:<13} {o.result:<8} {o.seconds:>5.0f}  {caught}{mark}")
     killed = sum(o.killed for o in outcomes)
     lines.append(f"{killed}/{len(outcomes)} mutants killed")
     return "\n".join(lines)
@@ -104,10 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.names:
         patches = [p for p in patches if p.stem in args.names or p.stem.split("-", 1)[-1] in args.names]
     started = time.monotonic()
+    if args.reports:
+        args.reports.mkdir(parents=True, exist_ok=True)
+    print(f"{len(patches)} mutants, {args.jobs} at a time", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        if args.reports:
-            args.reports.mkdir(parents=True, exist_ok=True)
-        outcomes = list(pool.map(lambda patch: run_mutant(patch, args.reports), patches))
+        futures = [pool.submit(run_mutant, patch, args.reports) for patch in patches]
+        for done, future in enumerate(as_completed(futures), 1):
+            o = future.result()
+            print(f"[{done:>2}/{len(patches)}] {o.name}: {o.result} in {o.seconds:.0f} s", flush=True)
+    outcomes = [future.result() for future in futures]
     print(table(outcomes))
     print(f"{len(outcomes)} mutants in {time.monotonic() - started:.0f} s ({args.jobs} at a time)")
     if args.json:

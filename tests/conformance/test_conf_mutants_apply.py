@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conf_mutants import MUTANTS, header
 from conf_reference import ROOT
+from conftest import unavailable
 
 from conformance.capabilities import BY_NAME
 
@@ -24,7 +25,7 @@ def test_at_least_twelve_mutants() -> None:
 @pytest.mark.parametrize("patch", PATCHES, ids=[p.stem for p in PATCHES])
 def test_patch_applies(patch: Path) -> None:
     if shutil.which("patch") is None:
-        pytest.skip("GNU patch is not installed")
+        unavailable("GNU patch is not installed (the mutation check applies its patches with it)")
     violation, capability = header(patch)
     assert violation != patch.stem and capability in BY_NAME
     done = subprocess.run(["patch", "-p1", "--dry-run", "--forward", "--batch", "-d", str(ROOT), "-i", str(patch)],

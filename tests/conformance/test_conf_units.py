@@ -3,6 +3,7 @@ parser, the spec rebasing and the FCM endpoint keyed by a generated service acco
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import time
@@ -137,7 +138,8 @@ def test_keyed_fcm_endpoint_accepts_the_accounts_key() -> None:
     header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
     claims = b64(json.dumps({"iss": credentials["client_email"], "iat": int(time.time())}).encode())
     signature = key.sign(f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
-    form = f"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={header}.{claims}.{b64(signature)}"
+    grant = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
+    form = f"grant_type={grant}&assertion={header}.{claims}.{b64(signature)}"
     status, answer = endpoint.handle("POST", "/token", {}, form.encode())
     assert status == 200 and answer["access_token"]
     status, _ = endpoint.handle("POST", "/token", {}, form.replace(claims, b64(b"{}")).encode())
@@ -149,3 +151,12 @@ def test_every_capability_has_scenarios() -> None:
     text = "\n".join(p.read_text() for p in scenarios.glob("test_*.py"))
     missing = [c.name for c in capabilities.CAPABILITIES if f'capability("{c.name}")' not in text]
     assert not missing
+
+
+def test_never_imports_the_reference_server() -> None:
+    package = Path(capabilities.__file__).parent
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] == "reference_server" for n in names), f"{path} imports reference_server"

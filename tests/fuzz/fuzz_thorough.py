@@ -136,14 +136,7 @@ def test_operation(case: schemathesis.Case, live: LiveServer) -> None:
 
 
 def test_stateful(live: LiveServer) -> None:
-    class Machine(schema.as_state_machine()):  # type: ignore[misc]
-        def before_call(self, case: schemathesis.Case) -> None:
-            prepare(case)
-
-    Machine.run(settings=hypothesis.settings(
-        max_examples=STATEFUL, stateful_step_count=10, deadline=None, database=None,
-        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-        suppress_health_check=list(hypothesis.HealthCheck)))
+    BOUNDED.run_state_machine(schema, prepare, max_examples=STATEFUL, stateful_step_count=10)
 
 
 def test_report(live: LiveServer) -> None:

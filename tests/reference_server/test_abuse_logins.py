@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import bcrypt
 import pytest
 import trio
 import trio.testing
@@ -110,16 +109,9 @@ def test_private_token_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPa
     assert len(compared) == 3
 
 
-async def test_unknown_logins_cost_a_bcrypt_check_too(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_unknown_logins_cost_a_bcrypt_check_too(api: Api, bcrypt_checks: list[bytes]) -> None:
     user = await api.register(headers={"Authorization": "Bearer the-private-token-0123456789"})
-    checks: list[bytes] = []
-    real = bcrypt.checkpw
-
-    def spy(password: bytes, hashed: bytes) -> bool:
-        checks.append(password)
-        return real(password, hashed)
-
-    monkeypatch.setattr(accounts.bcrypt, "checkpw", spy)
+    checks = bcrypt_checks
     for login in ("NOSUCH", user["login"]):
         response = await api.client.get(f"{TP}/devices", auth=(login, "wrong-password"),
                                         headers=_from(f"10.2.0.{len(checks)}"))
@@ -162,3 +154,15 @@ def test_timeout_keys_reach_the_engine(tmp_path: Path) -> None:
     assert engine.pool.timeout() == 2
     assert app.config["BODY_TIMEOUT"] == 3 and app.request_timeout == 4  # type: ignore[attr-defined]
     app.extensions["smsgate"].db.dispose()
+
+
+def test_the_spec_documents_the_429_wherever_credentials_are_checked() -> None:
+    from openapi import load_spec
+
+    checked = {"ApiAuth", "ServerKey", "UserCode"}  # the schemes whose checks count as failed logins
+    undocumented = [f"{method.upper()} {path}" for path, operations in load_spec()["paths"].items()
+                    for method, operation in operations.items()
+                    if isinstance(operation, dict) and checked & {name for alternative in operation.get("security", [])
+                                                                  for name in alternative}
+                    and "429" not in operation["responses"]]
+    assert not undocumented

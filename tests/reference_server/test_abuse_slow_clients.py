@@ -91,6 +91,18 @@ def test_slow_body_gets_408(server: LiveServer) -> None:
         assert seconds < SLACK
 
 
+async def test_answers_before_the_body_leave_no_hung_connection(server: LiveServer) -> None:
+    """Found here: a 401 answered before the body was read left the keep-alive connection neither closed nor
+    reusable, and the client's next request on it hung (Hypercorn's close was cancelled by quart-trio)."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=3) as http:
+        for _ in range(30):
+            refused = await http.post("/api/3rdparty/v1/messages",  # no credentials: 401 before the body
+                                      json={"textMessage": {"text": "x" * 2000}, "phoneNumbers": ["+79990001122"]})
+            assert refused.status_code == 401
+            with trio.fail_after(2):
+                assert (await http.get("/health/live")).status_code == 200
+
+
 async def test_others_are_served_and_sse_streams_live_on(server: LiveServer) -> None:
     slow = [_connect(server) for _ in range(20)]  # slow-loris connections holding their slots
     try:

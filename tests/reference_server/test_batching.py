@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import bcrypt
 import pytest
 import sqlalchemy as sa
 import trio
 import trio.testing
 from conftest import Api
 
-from reference_server.domain import accounts
 from reference_server.domain.ids import URL_ALPHABET, new_id
 from reference_server.events.notifier import DeviceEvent
 from reference_server.events.router import ROUTING_TASKS
@@ -97,16 +95,9 @@ def test_new_ids_are_nanoids() -> None:
     assert set("".join(ids)) == set(URL_ALPHABET)  # every symbol turns up
 
 
-async def test_concurrent_logins_share_one_bcrypt_check(sqlite_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_concurrent_logins_share_one_bcrypt_check(sqlite_api: Api, bcrypt_checks: list[bytes]) -> None:
     user = await sqlite_api.register()
-    checks: list[bytes] = []
-    real = bcrypt.checkpw
-
-    def spy(password: bytes, hashed: bytes) -> bool:
-        checks.append(password)
-        return real(password, hashed)
-
-    monkeypatch.setattr(accounts.bcrypt, "checkpw", spy)
+    checks = bcrypt_checks
     statuses: list[int] = []
 
     async def devices(password: str) -> None:

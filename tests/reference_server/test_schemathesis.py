@@ -14,7 +14,7 @@ schemathesis takes the first requirement it has credentials for, so those device
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -172,7 +172,8 @@ def test_operation(case: schemathesis.Case, live: LiveServer) -> None:
     case.call_and_validate(base_url=live.base_url)
 
 
-def test_stateful() -> None:
+def run_state_machine(schema: Any, prepare: Callable[[schemathesis.Case], None], **settings: Any) -> None:
+    """schemathesis' state machine over `schema` with every check, `prepare` applied to each case."""
     found: list[BaseException] = []
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
@@ -188,17 +189,21 @@ def test_stateful() -> None:
 
     try:
         Machine.run(settings=hypothesis.settings(
-            max_examples=STATEFUL_EXAMPLES, stateful_step_count=6, deadline=None, database=None,
+            deadline=None, database=None,
             # Shrinking would replay steps against a server whose state has moved on.
             phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-            suppress_health_check=list(hypothesis.HealthCheck),
+            suppress_health_check=list(hypothesis.HealthCheck), **settings,
         ))
-    except hypothesis.errors.Flaky:
+    except hypothesis.errors.Flaky:  # FlakyStrategyDefinition too
         # Hypothesis replays scenarios (a failing one before reporting it); the live server has moved on since and
         # schemathesis adapts its generation to earlier responses, so a replay may take another path. As in
         # schemathesis' own runner, that ends the run: it fails with the failure first seen, if there was one.
         if found:
             raise found[0] from None
+
+
+def test_stateful() -> None:
+    run_state_machine(schema, prepare, max_examples=STATEFUL_EXAMPLES, stateful_step_count=6)
 
 
 def message(extra: str = "") -> str:

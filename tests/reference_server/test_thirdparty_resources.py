@@ -77,6 +77,17 @@ async def test_delete_device_cascades(api: Api) -> None:
     assert (await api.client.get("/api/mobile/v1/message", headers=bearer(doomed))).status_code == 401
 
 
+async def test_a_deleted_device_token_stops_working_though_it_was_just_used(api: Api) -> None:
+    """Device tokens are cached in the process (as upstream does); deleting the device drops its entry."""
+    user = await api.register()
+    doomed = await api.register(auth=creds(user), name="doomed")
+    assert (await api.client.get("/api/mobile/v1/message", headers=bearer(doomed))).status_code == 200
+    response = await api.client.delete(f"{BASE}/devices/{doomed['id']}", auth=creds(user))
+    assert response.status_code == 204
+    assert (await api.client.get("/api/mobile/v1/message", headers=bearer(doomed))).status_code == 401
+    assert (await api.client.get("/api/mobile/v1/message", headers=bearer(user))).status_code == 200
+
+
 async def test_delete_unknown_or_foreign_device_is_204_and_changes_nothing(api: Api) -> None:
     user = await api.register()
     stranger = await api.register()
