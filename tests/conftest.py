@@ -216,6 +216,16 @@ def events(api: Api, event_type: str) -> list[Any]:
     return [n for n in api.notifier.sent if n.event.type == event_type]
 
 
+@pytest.fixture(autouse=True)
+def _cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process tests hash passwords at bcrypt's lowest cost (4, not the server's 10): a hash costs about 80 ms
+    on these machines and most tests register users. Servers started as processes keep the real cost, which
+    test_abuse_secrets checks on the stored hashes."""
+    from reference_server.domain import accounts
+
+    monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)
+
+
 @pytest.fixture
 def bcrypt_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """The passwords bcrypt checks during the test, in order (the real check still runs)."""

@@ -80,8 +80,10 @@ async def test_no_secret_in_the_log(tmp_path: Path) -> None:
         await trio.to_thread.run_sync(redis_server.remove)
     engine = sa.create_engine(f"sqlite:///{database}")
     with engine.connect() as conn:
-        secrets += [row[0] for row in conn.execute(sa.text("SELECT password_hash FROM users"))]
+        hashes = [row[0] for row in conn.execute(sa.text("SELECT password_hash FROM users"))]
     engine.dispose()
+    assert hashes and all(h.startswith("$2b$10$") for h in hashes), hashes  # Go's default cost, as upstream
+    secrets += hashes
     log = server.log()
     assert "SELECT" in log and "Redis" in log  # the log did record the SQL and the Redis trouble
     leaked = [secret[:8] + "…" for secret in secrets if secret in log]

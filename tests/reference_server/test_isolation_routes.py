@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 from conftest import Api, make_settings, open_api
 
-from reference_server.domain import accounts
-
 TP = "/api/3rdparty/v1"
 MB = "/api/mobile/v1"
 B_TEXT = "text-only-b-may-read"
@@ -50,11 +48,6 @@ class World:
     api: Api
     a: User
     b: User
-
-
-@pytest.fixture(autouse=True)
-def _cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)  # the subject here is ownership, not hashing cost
 
 
 @pytest.fixture
