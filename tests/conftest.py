@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from reference_server.app import create_app
 from reference_server.config import Settings, load_settings
+from reference_server.domain import accounts
 from reference_server.events.notifier import MemoryNotifier
 from reference_server.storage.database import create_engine
 from reference_server.storage.migrate import upgrade
@@ -221,8 +222,6 @@ def _cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process tests hash passwords at bcrypt's lowest cost (4, not the server's 10): a hash costs about 80 ms
     on these machines and most tests register users. Servers started as processes keep the real cost, which
     test_abuse_secrets checks on the stored hashes."""
-    from reference_server.domain import accounts
-
     monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)
 
 

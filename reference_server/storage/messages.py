@@ -227,7 +227,7 @@ def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport])
         if _outdated(stored, report):
             continue
         # A report that repeats what is stored (the phone reports each state change with the whole message,
-        # so a message that moved on quickly is reported several times alike) changes neither row.
+        # so a message that moved on quickly is reported several times alike) leaves the message row alone.
         if report.state != row.state or not set(report.states) <= stored:
             conn.execute(_SET_STATE, {"b_id": row.id, "new_state": report.state, "moment": now()})
         updates = []

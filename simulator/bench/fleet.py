@@ -26,7 +26,7 @@ import httpx
 import trio
 
 from ..phone import Phone, PhoneConfig, RadioConfig, Registration
-from .procs import cpu_seconds, raise_nofile, rss_bytes
+from .procs import GC_THRESHOLDS, cpu_seconds, raise_nofile, rss_bytes, settle
 
 MOBILE = "/api/mobile/v1"
 SEND = "/api/3rdparty/v1/messages"
@@ -34,22 +34,16 @@ SHARED_POOL = 10  # idle phones per httpx pool
 SOURCES = 8  # loopback source addresses
 SENDERS = 16  # the driver's pools, 16 connections each (a pool polls its idle connections on each request)
 DRAIN = 8.0  # seconds after a step for its messages to finish
-SETTLE_EVERY = 2000  # idle phones started between two `settle()`
+# The phones are long-lived, hundreds of thousands of objects: each full collection that walked them all stalled
+# every phone for some 300 ms (measured by gc.callbacks), a delay the bench would have charged to the server. So
+# `settle()` runs between steps (never within one) and every SETTLE_EVERY idle phones started.
+SETTLE_EVERY = 2000
 KEEP_ALIVE = 300.0  # OkHttp's idle keep-alive (httpx's default of 5 s made phones reconnect for most messages)
 SHORT_KEEP_ALIVE = 5.0  # httpx's default
 
 
 def emit(line: dict[str, Any]) -> None:
     print(json.dumps(line), flush=True)
-
-
-def settle() -> None:
-    """Collect, then keep what is left out of later collections: the phones are long-lived, hundreds of thousands
-    of objects, and each full collection that walked them all stalled every phone for some 300 ms (measured by
-    gc.callbacks), a delay the bench would have charged to the server. Called between steps (never within one)
-    and while idle phones start."""
-    gc.collect()
-    gc.freeze()
 
 
 class Pools:
@@ -345,7 +339,7 @@ async def bare(spec: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
     raise_nofile()
-    gc.set_threshold(50_000, 20, 20)  # young collections rarer: a request's objects die before one comes
+    gc.set_threshold(*GC_THRESHOLDS)
     trio.run({"e2e": e2e, "idle": idle, "bare": bare}[spec["mode"]], spec)
     return 0
 

@@ -17,6 +17,8 @@ from hypercorn.config import Config
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from .procs import GC_THRESHOLDS, settle
+
 TUNED_WORKERS = "SMSGATE_BENCH_MINIMAL_TUNED"
 app = QuartTrio(__name__)
 streams: set[trio.MemorySendChannel[bytes]] = set()
@@ -81,9 +83,8 @@ def tune_interpreter() -> None:
     """As `reference_server.cli.tune_interpreter` and `freeze_startup_objects` do (the simulator may not import the
     server): the same GIL switch interval and cycle-collector thresholds, the objects made while starting frozen."""
     sys.setswitchinterval(0.001)
-    gc.set_threshold(50_000, 20, 20)
-    gc.collect()
-    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    settle()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@ process and its children, open-file limits."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -20,6 +21,16 @@ import httpx
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 PR_SET_PDEATHSIG = 1
+# reference_server.cli's thresholds (the simulator may not import the server): young collections every 50,000
+# allocations, so that a request's objects die before one comes instead of being promoted.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def settle() -> None:
+    """Collect, then keep what is left out of later collections (`gc.freeze`): long-lived objects are then never
+    walked again by a full collection."""
+    gc.collect()
+    gc.freeze()
 
 
 def raise_nofile() -> int:

@@ -97,7 +97,6 @@ def test_new_ids_are_nanoids() -> None:
 
 async def test_concurrent_logins_share_one_bcrypt_check(sqlite_api: Api, bcrypt_checks: list[bytes]) -> None:
     user = await sqlite_api.register()
-    checks = bcrypt_checks
     statuses: list[int] = []
 
     async def devices(password: str) -> None:
@@ -105,13 +104,13 @@ async def test_concurrent_logins_share_one_bcrypt_check(sqlite_api: Api, bcrypt_
         statuses.append(response.status_code)
 
     for password, expected in (("wrong-password", 401), (user["password"], 200)):
-        checks.clear()
+        bcrypt_checks.clear()
         statuses.clear()
         async with trio.open_nursery() as nursery:
             for _ in range(8):
                 nursery.start_soon(devices, password)
         assert statuses == [expected] * 8
-        assert checks == [password.encode()]
+        assert bcrypt_checks == [password.encode()]
 
 
 async def test_routing_looks_devices_up_once_per_batch(sqlite_api: Api) -> None:
