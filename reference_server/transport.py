@@ -15,10 +15,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import h2.errors
+import h2.events
+import h2.exceptions
+import hypercorn.protocol
 import hypercorn.trio.run
 import trio
 from hypercorn.events import Closed, Event, RawData
@@ -28,6 +33,8 @@ from quart import Response, request
 from werkzeug.routing import RequestRedirect
 
 from .api.responses import error_response
+
+log = logging.getLogger(__name__)
 
 WRITE_CHUNK = 64 * 1024  # a write counts as progressing when a chunk of this size got into the socket
 
@@ -48,10 +55,13 @@ class GuardedTCPServer(TCPServer):
         self._writing = False  # a write is waiting for the socket to accept bytes
 
     async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._watch)
-            await super().run()
-            nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch)
+                await super().run()
+                nursery.cancel_scope.cancel()
+        except Exception:  # Hypercorn lets a protocol error escape to the server's nursery: it would end the server
+            log.exception("connection from %s ended by an error", getattr(self.protocol, "client", None))
 
     async def protocol_send(self, event: Event) -> None:
         if not isinstance(event, RawData):
@@ -104,12 +114,33 @@ class GuardedTCPServer(TCPServer):
                     await buffer.close()  # the app's sends waiting on flow control return
 
 
-def use_guarded_connections() -> None:
-    """Make Hypercorn's trio worker serve each connection with `GuardedTCPServer`.
+class GuardedH2Protocol(H2Protocol):
+    """Hypercorn's HTTP/2 protocol, taking DATA for a stream it already answered (401 or 413 before the body).
 
-    Hypercorn takes no connection class as a setting; its worker looks `TCPServer` up in its module when it
-    starts serving, so this must run before (in each worker process: `asgi.py` calls it too)."""
+    Hypercorn looked the stream up and failed with KeyError, which ended the whole server (one request without
+    credentials and a body over 64 KiB did it). Here the data is taken off the flow-control window and the stream
+    reset with NO_ERROR: the client stops sending and reads the response it already has (RFC 9113 8.1)."""
+
+    async def _handle_events(self, events: list[h2.events.Event]) -> None:
+        for event in events:  # one by one: a stream may end while an earlier event is handled
+            if isinstance(event, h2.events.DataReceived) and event.stream_id not in self.streams:
+                try:
+                    self.connection.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    self.connection.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+                except h2.exceptions.ProtocolError:
+                    pass  # reset already
+                await self._flush()
+            else:
+                await super()._handle_events([event])
+
+
+def use_guarded_connections() -> None:
+    """Make Hypercorn's trio worker serve each connection with `GuardedTCPServer` and `GuardedH2Protocol`.
+
+    Hypercorn takes neither class as a setting; its worker and protocol switch look them up in their modules when
+    a connection starts, so this must run before serving (in each worker process: `asgi.py` calls it too)."""
     hypercorn.trio.run.TCPServer = GuardedTCPServer  # type: ignore[misc]
+    hypercorn.protocol.H2Protocol = GuardedH2Protocol  # type: ignore[misc]
 
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]

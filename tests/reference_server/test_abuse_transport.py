@@ -13,6 +13,7 @@ from pathlib import Path
 
 import h2.config
 import h2.connection
+import h2.events
 import hpack
 import httpx
 import pytest
@@ -29,7 +30,8 @@ GIVE_UP = 20.0  # a connection still open this long after `IDLE` is never closed
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("transport")
     with LiveServer(workdir, env={"DATABASE__URL": f"sqlite:///{workdir / 'smsgate.db'}",
-                                  "HTTP__IDLE_TIMEOUT": f"{IDLE}s", "HTTP__OPENAPI__ENABLED": "true"}) as live:
+                                  "HTTP__IDLE_TIMEOUT": f"{IDLE}s", "HTTP__OPENAPI__ENABLED": "true",
+                                  "HTTP__MAX_CONCURRENT_REQUESTS": "2"}) as live:
         yield live
 
 
@@ -137,6 +139,54 @@ def test_http2_stream_stuck_on_flow_control_is_closed(server: LiveServer) -> Non
         closed, received = _read_until_closed(sock)  # reads, but sends no WINDOW_UPDATE
     assert len(received) > 60_000  # the first window's worth arrived: the response had started
     assert closed
+
+
+def _h2_events_until_stream_ends(sock: socket.socket, conn: h2.connection.H2Connection,
+                                 stream_id: int) -> list[h2.events.Event]:
+    events: list[h2.events.Event] = []
+    sock.settimeout(GIVE_UP)
+    while not any(isinstance(e, h2.events.StreamEnded) and e.stream_id == stream_id for e in events):
+        data = sock.recv(65536)
+        assert data, f"the connection closed before stream {stream_id} ended"
+        events += conn.receive_data(data)
+        sock.sendall(conn.data_to_send())
+    return events
+
+
+def _h2_status(events: list[h2.events.Event], stream_id: int) -> bytes:
+    return next(dict(e.headers)[b":status"] for e in events
+                if isinstance(e, h2.events.ResponseReceived) and e.stream_id == stream_id)
+
+
+def test_http2_body_after_an_early_answer_ends_neither_connection_nor_server(server: LiveServer) -> None:
+    """Found here: DATA for a stream already answered (401 before the body) raised KeyError in Hypercorn's
+    HTTP/2 protocol, and that ended the whole server process."""
+    sock, conn = _h2(server)
+    with sock:
+        conn.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":authority", "x"),
+                              (":path", "/api/3rdparty/v1/messages"), ("content-type", "application/json")])
+        sock.sendall(conn.data_to_send())
+        assert _h2_status(_h2_events_until_stream_ends(sock, conn, 1), 1) == b"401"
+        conn.send_data(1, b"{" + b" " * 999)  # the body nobody reads any more
+        conn.send_headers(3, [(":method", "GET"), (":scheme", "http"), (":authority", "x"),
+                              (":path", "/health/live")], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        assert _h2_status(_h2_events_until_stream_ends(sock, conn, 3), 3) == b"200"
+
+
+def test_event_streams_do_not_hold_request_slots(server: LiveServer) -> None:
+    """`http.max_concurrent_requests` (2 here) counts an event stream only until its headers are out."""
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        tokens = [http.post("/api/mobile/v1/device", json={"name": f"sse{i}"}).json()["token"] for i in range(3)]
+        streams = [http.stream("GET", "/api/mobile/v1/events", headers={"Authorization": f"Bearer {token}"})
+                   for token in tokens]
+        opened = [stream.__enter__() for stream in streams]
+        try:
+            assert [response.status_code for response in opened] == [200, 200, 200]
+            assert http.get("/health/live").status_code == 200
+        finally:
+            for stream in streams:
+                stream.__exit__(None, None, None)
 
 
 # --- memory -------------------------------------------------------------------------------------------
