@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,7 +60,7 @@ class GuardedTCPServer(TCPServer):
                 await super().run()
                 nursery.cancel_scope.cancel()
         except Exception:  # Hypercorn lets a protocol error escape to the server's nursery: it would end the server
-            log.exception("connection from %s ended by an error", getattr(self.protocol, "client", None))
+            log.exception("a connection ended by an error in its protocol handling")
 
     async def protocol_send(self, event: Event) -> None:
         if not isinstance(event, RawData):
@@ -139,11 +138,8 @@ def use_guarded_connections() -> None:
 
     Hypercorn takes neither class as a setting; its worker and protocol switch look them up in their modules when
     a connection starts, so this must run before serving (in each worker process: `asgi.py` calls it too)."""
-    hypercorn.trio.run.TCPServer = GuardedTCPServer  # type: ignore[misc]
+    hypercorn.trio.run.TCPServer = GuardedTCPServer  # type: ignore[misc, assignment]
     hypercorn.protocol.H2Protocol = GuardedH2Protocol  # type: ignore[misc]
-
-
-ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 def _request_has_body(scope: Any) -> bool:
@@ -151,10 +147,12 @@ def _request_has_body(scope: Any) -> bool:
                for name, value in scope["headers"])
 
 
-def guard_requests(asgi_app: ASGIApp, max_concurrent: int, slot_wait: float) -> ASGIApp:
+def guard_requests(asgi_app: Any, max_concurrent: int, slot_wait: float) -> Any:
     """At most `max_concurrent` HTTP requests in the app at once; a request waits up to `slot_wait` seconds for
-    a slot, then gets 503. An event stream gives its slot back once its headers are out (it holds little memory
-    and lasts for hours). A response that starts before the request body was read says `Connection: close`."""
+    a slot, then gets 503. A request with a body takes its slot once the body is in, so that slow uploads (already
+    bounded by `http.read_timeout`) hold none. An event stream gives its slot back once its headers are out (it
+    holds little memory and lasts for hours). A response that starts before the request body was read says
+    `Connection: close`."""
     slots = trio.Semaphore(max_concurrent)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -162,17 +160,30 @@ def guard_requests(asgi_app: ASGIApp, max_concurrent: int, slot_wait: float) -> 
             return await asgi_app(scope, receive, send)
         http1 = scope.get("http_version") in ("1.0", "1.1")
         body_unread = _request_has_body(scope)
-        holding = False
+        holding = refused = False
+
+        async def take_slot() -> bool:
+            nonlocal holding
+            with trio.move_on_after(slot_wait):
+                await slots.acquire()
+                holding = True
+            return holding
 
         async def receive_body() -> Any:
-            nonlocal body_unread
+            nonlocal body_unread, refused
             message = await receive()
-            if message.get("type") == "http.request" and not message.get("more_body", False):
+            if message.get("type") == "http.request" and not message.get("more_body", False) and body_unread:
                 body_unread = False
+                if not holding and not await take_slot():
+                    await _busy(send_response)
+                    refused = True
+                    return {"type": "http.disconnect"}  # the app gives up; its answer would go nowhere
             return message
 
         async def send_response(message: Any) -> None:
             nonlocal holding
+            if refused:
+                return
             if message.get("type") == "http.response.start":
                 headers = [(name, value) for name, value in message.get("headers", [])
                            if http1 or name.lower() != b"connection"]  # HTTP/2 forbids the header
@@ -185,10 +196,7 @@ def guard_requests(asgi_app: ASGIApp, max_concurrent: int, slot_wait: float) -> 
                     slots.release()
             await send(message)
 
-        with trio.move_on_after(slot_wait):
-            await slots.acquire()
-            holding = True
-        if not holding:
+        if not body_unread and not await take_slot():
             return await _busy(send_response)
         try:
             await asgi_app(scope, receive_body, send_response)

@@ -22,7 +22,8 @@ from live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 
-IDLE = 1.0
+IDLE = 0.5
+SLOTS = 2  # http.max_concurrent_requests
 GIVE_UP = 20.0  # a connection still open this long after `IDLE` is never closed
 
 
@@ -31,7 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("transport")
     with LiveServer(workdir, env={"DATABASE__URL": f"sqlite:///{workdir / 'smsgate.db'}",
                                   "HTTP__IDLE_TIMEOUT": f"{IDLE}s", "HTTP__OPENAPI__ENABLED": "true",
-                                  "HTTP__MAX_CONCURRENT_REQUESTS": "2"}) as live:
+                                  "HTTP__MAX_CONCURRENT_REQUESTS": str(SLOTS), "HTTP__REQUEST_TIMEOUT": "60s"}) as live:
         yield live
 
 
@@ -175,7 +176,7 @@ def test_http2_body_after_an_early_answer_ends_neither_connection_nor_server(ser
 
 
 def test_event_streams_do_not_hold_request_slots(server: LiveServer) -> None:
-    """`http.max_concurrent_requests` (2 here) counts an event stream only until its headers are out."""
+    """`http.max_concurrent_requests` (`SLOTS` here) counts an event stream only until its headers are out."""
     with httpx.Client(base_url=server.base_url, timeout=10) as http:
         tokens = [http.post("/api/mobile/v1/device", json={"name": f"sse{i}"}).json()["token"] for i in range(3)]
         streams = [http.stream("GET", "/api/mobile/v1/events", headers={"Authorization": f"Bearer {token}"})
@@ -189,9 +190,22 @@ def test_event_streams_do_not_hold_request_slots(server: LiveServer) -> None:
                 stream.__exit__(None, None, None)
 
 
+def test_uploads_still_arriving_hold_no_request_slot(server: LiveServer) -> None:
+    """Bodies trickling in are bounded by `http.read_timeout` (408); they must not hold the slots meanwhile."""
+    uploads = [_connect(server) for _ in range(3)]
+    try:
+        for sock in uploads:
+            sock.sendall(b"POST /api/mobile/v1/device HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100\r\n\r\n{")
+        with httpx.Client(base_url=server.base_url, timeout=5) as http:
+            assert http.get("/health/live").status_code == 200
+    finally:
+        for sock in uploads:
+            sock.close()
+
+
 # --- memory -------------------------------------------------------------------------------------------
 STALLED_CLIENTS = 12
-SLOTS = 2
 RSS_GROWTH_BOUND_MB = 250  # each stalled response holds ~35 MB: 12 of them held at once would be ~420 MB
 
 
@@ -213,26 +227,24 @@ def _seed_big_list(http: httpx.Client) -> str:
     return base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
 
 
-def test_memory_stays_bounded_when_clients_do_not_read(tmp_path: Path) -> None:
+def test_memory_stays_bounded_when_clients_do_not_read(server: LiveServer) -> None:
     """Found: clients asking for big lists and reading nothing grew the process without bound (246 -> 821 MB).
     Now at most `http.max_concurrent_requests` responses are held at once, and a response the client reads
     nothing of for `http.idle_timeout` is dropped with its connection."""
-    env = {"DATABASE__URL": f"sqlite:///{tmp_path / 'smsgate.db'}", "HTTP__IDLE_TIMEOUT": "0.5s",
-           "HTTP__MAX_CONCURRENT_REQUESTS": str(SLOTS), "HTTP__REQUEST_TIMEOUT": "60s"}
-    with LiveServer(tmp_path, env=env) as live, httpx.Client(base_url=live.base_url, timeout=60) as http:
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
         credentials = _seed_big_list(http)
-        assert live.process is not None
-        pid = live.process.pid
+        assert server.process is not None
+        pid = server.process.pid
         baseline = _rss_mb(pid)
         stalled = []
         for _ in range(STALLED_CLIENTS):
-            sock = _connect(live)
+            sock = _connect(server)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.sendall(f"GET /api/3rdparty/v1/messages?limit=100&includeContent=true HTTP/1.1\r\nHost: x\r\n"
                          f"Authorization: Basic {credentials}\r\n\r\n".encode())
             stalled.append(sock)
         try:
-            peak, answered = baseline, set()
+            peak, answered = baseline, set[int]()
             deadline = time.monotonic() + 120  # only reached when the server hangs
             while len(answered) < STALLED_CLIENTS and time.monotonic() < deadline:
                 peak = max(peak, _rss_mb(pid))
