@@ -185,11 +185,10 @@ def guard_requests(asgi_app: Any, max_concurrent: int, slot_wait: float) -> Any:
             if refused:
                 return
             if message.get("type") == "http.response.start":
-                headers = [(name, value) for name, value in message.get("headers", [])
-                           if http1 or name.lower() != b"connection"]  # HTTP/2 forbids the header
+                headers = list(message.get("headers", []))
                 if http1 and body_unread and not any(name.lower() == b"connection" for name, _ in headers):
                     headers.append((b"connection", b"close"))  # Hypercorn closes: the body is never read
-                message = {**message, "headers": headers}
+                    message = {**message, "headers": headers}
                 if holding and any(name.lower() == b"content-type" and value.startswith(b"text/event-stream")
                                    for name, value in headers):
                     holding = False
