@@ -12,6 +12,7 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from . import transport
 from .api import catalog, docs, health, metrics, mobile, thirdparty, tokens, upstream
 from .api.auth import BearerScheme
 from .api.errors import register_error_handlers
@@ -179,6 +180,8 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
                   query_timeout=database.query_timeout.total_seconds())
     app = _App(__name__)
     app.asgi_app = _shield_final_send(app.asgi_app)  # type: ignore[method-assign]
+    app.asgi_app = transport.guard_requests(  # type: ignore[method-assign]
+        app.asgi_app, settings.http.max_concurrent_requests, settings.http.request_timeout.total_seconds())
     app.request_timeout = settings.http.request_timeout.total_seconds()
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = settings.http.read_timeout.total_seconds()
@@ -186,6 +189,7 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
 
     register_error_handlers(app)
     metrics.instrument(app)
+    app.before_request(transport.same_host_redirect)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(health.blueprint, url_prefix=thirdparty.PREFIX, name="thirdparty_health")

@@ -132,6 +132,8 @@ class HttpSettings(_Section):
     request_timeout: Duration = timedelta(seconds=30)  # ours: a handler still busy after this answers 503
     read_timeout: Duration = timedelta(seconds=10)  # ours: a request body must arrive within this (408)
     idle_timeout: Duration = timedelta(seconds=60)  # ours: idle keep-alive, or request headers still arriving
+    # ours: requests handled at once (event streams count until their headers are out); more wait for a slot
+    max_concurrent_requests: PositiveInt = 64
 
     @field_validator("request_timeout", "read_timeout", "idle_timeout")
     @classmethod

@@ -21,7 +21,12 @@ MEANINGS: dict[str, str] = {
     "http.request_timeout": OURS + "a request still unanswered after this gets 503 (a hung dependency)",
     "http.read_timeout": OURS + "a request body must arrive within this, else 408",
     "http.idle_timeout": OURS + "an idle keep-alive connection, or one whose request headers are still arriving "
-                                "(slow-loris), is closed after this; SSE streams are not affected",
+                                "(slow-loris), is closed after this; so is (after 1-2 times this) a response the "
+                                "client reads nothing of and an HTTP/2 connection without a request in progress; "
+                                "SSE streams are not affected",
+    "http.max_concurrent_requests": OURS + "requests handled at once; more wait for a slot (up to "
+                                           "`http.request_timeout`, then 503). SSE streams count only until their "
+                                           "headers are out, a request with a body from when its body is in",
     "database.url": OURS + "an SQLAlchemy URL that wins over the parts below, e.g. "
                            "`mysql+pymysql://sms:sms@db:3306/sms`; with neither, the SQLite file `./smsgate.db`",
     "database.host": "MariaDB/MySQL host; when set, the URL is built from host, port, user, password, database",
