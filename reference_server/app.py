@@ -14,11 +14,11 @@ from quart_trio import QuartTrio
 
 from .api import catalog, docs, health, metrics, mobile, thirdparty, tokens, upstream
 from .api.auth import BearerScheme
-from .api.errors import register_error_handlers
+from .api.errors import COMMIT_UNKNOWN, RETRY_AFTER, register_error_handlers
 from .api.login_limit import FailedLoginLimiter
+from .api.responses import error_response
 from .config import Settings
 from .domain.accounts import Accounts, OtpConfig
-from .domain.errors import Unavailable
 from .domain.messages import MessagesService
 from .domain.queue_limits import QueueLimiter, QueueLimits
 from .domain.settings import SettingsService
@@ -27,6 +27,7 @@ from .domain.webhooks import WebhooksService
 from .events.notifier import Notifier, PushSink
 from .events.runtime import Events
 from .metrics import Metrics
+from .storage import deadline as deadlines
 from .storage.database import Database
 from .storage.devices import DevicesRepository
 from .storage.maintenance import MaintenanceRepository
@@ -130,19 +131,39 @@ def begin_shutdown(app: QuartTrio) -> None:
 
 
 class _App(QuartTrio):
-    """Bounds each handler by `http.request_timeout`: past it the request answers 503 instead of hanging.
+    """Bounds each handler by `http.request_timeout`: past it a request none of whose database work committed
+    answers 503, and that work is rolled back, never committed later (`storage.deadline`).
 
-    Database work in a worker thread is not abandoned, so a handler waiting on it ends when the driver's own
-    timeouts (`database.connect_timeout`, `database.query_timeout`) end the call.
+    A request with a COMMIT in flight at its deadline, or one committed already, goes on for at most
+    `commit_grace` more (the driver's `database.query_timeout` bounds a COMMIT): it answers from its outcome,
+    or 504 when it still has not finished, as its effects may then be stored.
     """
 
     request_timeout = math.inf
+    commit_grace = 0.0
 
     async def dispatch_request(self, request_context: Any = None) -> Any:
-        with trio.move_on_after(self.request_timeout):
-            return await super().dispatch_request(request_context)
+        deadline = deadlines.Deadline()
+        token = deadlines.current.set(deadline)
+        watchdog = trio.CancelScope()
+        try:
+            with trio.move_on_after(self.request_timeout + self.commit_grace) as scope:
+                # a task apart: a nursery here would wrap the handler's exceptions in groups
+                trio.lowlevel.spawn_system_task(self._watch, deadline, scope, watchdog)
+                return await super().dispatch_request(request_context)
+        finally:
+            watchdog.cancel()
+            deadlines.current.reset(token)
         log.warning("%s %s: no answer within %ss", request.method, request.path, self.request_timeout)
-        raise Unavailable("request timed out, try again later")
+        if deadline.expired:
+            return error_response(503, "request timed out, try again later", {"Retry-After": RETRY_AFTER})
+        return error_response(504, COMMIT_UNKNOWN)
+
+    async def _watch(self, deadline: deadlines.Deadline, scope: trio.CancelScope, watchdog: trio.CancelScope) -> None:
+        with watchdog:
+            await trio.sleep(self.request_timeout)
+            if deadline.expire():
+                scope.cancel()
 
 
 def _shield_final_send(asgi_app: Any) -> Any:
@@ -180,6 +201,7 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     app = _App(__name__)
     app.asgi_app = _shield_final_send(app.asgi_app)  # type: ignore[method-assign]
     app.request_timeout = settings.http.request_timeout.total_seconds()
+    app.commit_grace = database.query_timeout.total_seconds() + 1
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = settings.http.read_timeout.total_seconds()
     services = app.extensions["smsgate"] = build_services(settings, db, notifier, push_sink)
