@@ -135,12 +135,12 @@ class _App(QuartTrio):
     answers 503, and that work is rolled back, never committed later (`storage.deadline`).
 
     A request with a COMMIT in flight at its deadline, or one committed already, goes on for at most
-    `commit_grace` more (the driver's `database.query_timeout` bounds a COMMIT): it answers from its outcome,
-    or 504 when it still has not finished, as its effects may then be stored.
+    `commit_grace` more: it answers from its outcome, or 504 when it still has not finished, as its effects may
+    then be stored (a COMMIT sent to a frozen database is confirmed, if ever, when the database wakes up).
     """
 
     request_timeout = math.inf
-    commit_grace = 0.0
+    commit_grace = 2.0  # seconds; a COMMIT normally takes milliseconds
 
     async def dispatch_request(self, request_context: Any = None) -> Any:
         deadline = deadlines.Deadline()
@@ -201,7 +201,6 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     app = _App(__name__)
     app.asgi_app = _shield_final_send(app.asgi_app)  # type: ignore[method-assign]
     app.request_timeout = settings.http.request_timeout.total_seconds()
-    app.commit_grace = database.query_timeout.total_seconds() + 1
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = settings.http.read_timeout.total_seconds()
     services = app.extensions["smsgate"] = build_services(settings, db, notifier, push_sink)
