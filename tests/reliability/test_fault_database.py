@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from httpx_phone import Phone, PhoneStore, register, settle
+from httpx_phone import Phone, PhoneStore, register
 from live_server import LiveServer
 from private_services import PrivateMariaDB, private_mariadb  # noqa: F401 - the fixture
 
@@ -49,6 +49,7 @@ class Outcome:
     seconds: float
     status: int | None  # None: no answer at all
     body: Any = None
+    retry_after: str | None = None
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Load:
     auth: tuple[str, str]
     sends: dict[str, Outcome] = field(default_factory=dict)
     probes: list[Outcome] = field(default_factory=list)
+    live: list[Outcome] = field(default_factory=list)  # /health/live
     stop: trio.Event = field(default_factory=trio.Event)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -72,7 +74,8 @@ class Load:
             body = response.json()
         except ValueError:
             body = response.text
-        return Outcome(started, trio.current_time() - started, response.status_code, body)
+        return Outcome(started, trio.current_time() - started, response.status_code, body,
+                       response.headers.get("Retry-After"))
 
     async def sender(self) -> None:
         while not self.stop.is_set():
@@ -85,6 +88,7 @@ class Load:
     async def prober(self) -> None:
         while not self.stop.is_set():
             self.probes.append(await self._timed(lambda: self.http.get("/health/ready")))
+            self.live.append(await self._timed(lambda: self.http.get("/health/live")))
             await trio.sleep(0.25)
 
     def accepted(self) -> set[str]:
@@ -120,7 +124,8 @@ async def _run_outage(tmp_path: Path, database: PrivateMariaDB, outage: float,
                 return len(load.accepted()) > accepted_during
 
             async with trio.open_nursery() as phones:
-                phones.start_soon(Phone(http, phone).run)
+                device = Phone(http, phone)
+                phones.start_soon(device.run)
                 async with trio.open_nursery() as nursery:
                     for _ in range(SENDERS):
                         nursery.start_soon(load.sender)
@@ -137,9 +142,14 @@ async def _run_outage(tmp_path: Path, database: PrivateMariaDB, outage: float,
                     await trio.sleep(1.5)
                     load.stop.set()
                 # every message answered 202 reaches the phone (a 504 may too: it may have been stored)
-                await settle(lambda: load.accepted() <= set(phone.radio), within=20)
+                with trio.fail_after(20):
+                    while not load.accepted() <= set(phone.radio):
+                        device.want_pull()  # as the app's periodic sync: a pull takes at most 100 messages
+                        await trio.sleep(0.5)
                 phones.cancel_scope.cancel()
 
+            stored = {row[0] for row in await trio.to_thread.run_sync(
+                database.query, f"SELECT ext_id FROM messages WHERE device_id = '{user['id']}'")}
             # a 504's outcome is unknown to its sender: sent again with the same id, 409 tells it was stored
             unknown = load.answered(504)
             again = {ext_id: (await http.post("/api/3rdparty/v1/messages", auth=load.auth, json={
@@ -161,6 +171,10 @@ async def _run_outage(tmp_path: Path, database: PrivateMariaDB, outage: float,
         failed = [o for o in sends if o.status in (503, 504)]
         assert any(o.status == 503 for o in failed), "no send failed: the outage was not seen"
         assert all(isinstance(o.body, dict) and o.body.get("message") for o in failed), failed[0].body
+        assert all(o.retry_after for o in failed if o.status == 503)
+        # the process itself stayed sound all along
+        assert all(o.status == 200 and o.seconds <= PROBE_BOUND for o in load.live), [
+            o for o in load.live if o.status != 200]
         # whatever started a moment into the outage and ended before its end failed, sends and readiness alike
         inside = (down_at + 1, up_at)
         answered_inside = load.between(sends, *inside)
@@ -177,8 +191,6 @@ async def _run_outage(tmp_path: Path, database: PrivateMariaDB, outage: float,
         assert recovery < 15
         assert load.probes[-1].status == 200
 
-        stored = {row[0] for row in await trio.to_thread.run_sync(
-            database.query, f"SELECT ext_id FROM messages WHERE device_id = '{user['id']}'")}
         missing = load.accepted() - stored
         assert not missing, f"{len(missing)} acknowledged messages lost: {sorted(missing)[:5]}"
         kept = stored & load.answered(503)
@@ -190,7 +202,7 @@ async def _run_outage(tmp_path: Path, database: PrivateMariaDB, outage: float,
         assert set(phone.radio) <= stored | set(again)
         recipients = await trio.to_thread.run_sync(
             database.query, "SELECT COUNT(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id")
-        assert recipients[0][0] == len(stored)
+        assert recipients[0][0] == len(stored) + list(again.values()).count(202)  # one each, retries included
     finally:
         await trio.to_thread.run_sync(server.stop)
 
