@@ -17,6 +17,7 @@ from .api.auth import BearerScheme
 from .api.errors import COMMIT_UNKNOWN, RETRY_AFTER, register_error_handlers
 from .api.login_limit import FailedLoginLimiter
 from .api.responses import error_response
+from .api.watchdog import Watchdog
 from .config import Settings
 from .domain.accounts import Accounts, OtpConfig
 from .domain.messages import MessagesService
@@ -142,28 +143,26 @@ class _App(QuartTrio):
     request_timeout = math.inf
     commit_grace = 2.0  # seconds; a COMMIT normally takes milliseconds
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.watchdog = Watchdog()
+
     async def dispatch_request(self, request_context: Any = None) -> Any:
         deadline = deadlines.Deadline()
         token = deadlines.current.set(deadline)
-        watchdog = trio.CancelScope()
         try:
             with trio.move_on_after(self.request_timeout + self.commit_grace) as scope:
-                # a task apart: a nursery here would wrap the handler's exceptions in groups
-                trio.lowlevel.spawn_system_task(self._watch, deadline, scope, watchdog)
-                return await super().dispatch_request(request_context)
+                watch = self.watchdog.watch(self.request_timeout, deadline, scope)
+                try:
+                    return await super().dispatch_request(request_context)
+                finally:
+                    watch.done = True
         finally:
-            watchdog.cancel()
             deadlines.current.reset(token)
         log.warning("%s %s: no answer within %ss", request.method, request.path, self.request_timeout)
         if deadline.expired:
             return error_response(503, "request timed out, try again later", {"Retry-After": RETRY_AFTER})
         return error_response(504, COMMIT_UNKNOWN)
-
-    async def _watch(self, deadline: deadlines.Deadline, scope: trio.CancelScope, watchdog: trio.CancelScope) -> None:
-        with watchdog:
-            await trio.sleep(self.request_timeout)
-            if deadline.expire():
-                scope.cancel()
 
 
 def _shield_final_send(asgi_app: Any) -> Any:

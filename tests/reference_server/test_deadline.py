@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 import trio
 
+from reference_server.api.watchdog import Watchdog
 from reference_server.storage import deadline as deadlines
 from reference_server.storage.batching import Unit
 from reference_server.storage.database import Database
@@ -129,3 +130,17 @@ async def test_an_expired_unit_is_not_run(db: Database) -> None:
     await trio.to_thread.run_sync(db.batcher._execute_units, units)
     assert isinstance(units[0].result, outcome.Error)
     assert await db.run(_read) == ["run"]
+
+
+async def test_the_watchdog_expires_requests_in_order_unless_committed_or_ended() -> None:
+    watchdog = Watchdog()
+    idle, committed, ended = deadlines.Deadline(), deadlines.Deadline(), deadlines.Deadline()
+    committed.wrote = True
+    scopes = [trio.CancelScope() for _ in range(3)]
+    watchdog.watch(0.05, idle, scopes[0])
+    watchdog.watch(0.05, committed, scopes[1])
+    watchdog.watch(0.05, ended, scopes[2]).done = True
+    await trio.sleep(0.3)
+    assert idle.expired and scopes[0].cancel_called
+    assert not committed.expired and not scopes[1].cancel_called  # it answers from its COMMIT
+    assert not ended.expired and not scopes[2].cancel_called
