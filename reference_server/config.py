@@ -197,6 +197,17 @@ class DatabaseSettings(_Section):
         return self.max_idle_conns or 2 * _cpus()
 
 
+class HealthSettings(_Section):  # ours
+    timeout: Duration = timedelta(seconds=2)  # /health/ready fails when the database does not answer within it
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ConfigError(f"must be positive, got {value}")
+        return value
+
+
 class FcmSettings(_Section):
     credentials_json: str = Field(default="", repr=False)
     debounce_seconds: NonNegativeInt = 0
@@ -410,6 +421,7 @@ class Settings(_Section):
     tasks: TasksSettings = TasksSettings()
     log: LogSettings = LogSettings()
     ca: CaSettings = CaSettings()  # ours
+    health: HealthSettings = HealthSettings()  # ours
 
     def database_url(self) -> str:
         return self.database.sqlalchemy_url()

@@ -18,7 +18,9 @@ MEANINGS: dict[str, str] = {
     "http.api.path": "public path prefix of generated links; counts only when `http.api.host` is set",
     "http.openapi.enabled": "serve the spec at `/api/docs/doc.json` and Swagger UI at `/api/docs`",
     "http.max_body_bytes": OURS + "larger request bodies get 413",
-    "http.request_timeout": OURS + "a request still unanswered after this gets 503 (a hung dependency)",
+    "http.request_timeout": OURS + "a request's deadline: database work not committed by then is rolled back and "
+                                   "answered 503 (a COMMIT in flight is waited for up to 2 s more; 504 when "
+                                   "unconfirmed)",
     "http.read_timeout": OURS + "a request body must arrive within this, else 408",
     "http.idle_timeout": OURS + "an idle keep-alive connection, or one whose request headers are still arriving "
                                 "(slow-loris), is closed after this; so is (after 1-2 times this) a response the "
@@ -87,4 +89,5 @@ MEANINGS: dict[str, str] = {
     "ca.ttl": OURS + "how long a certificate request (and its certificate) can be fetched",
     "ca.rate_limit": OURS + "accepted `POST /csr` per minute per client IP; 0: no limit",
     "ca.path_prefix": OURS + "where the CA API is mounted",
+    "health.timeout": OURS + "`/health/ready` answers 503 when the database does not answer `SELECT 1` within this",
 }
