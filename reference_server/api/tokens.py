@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from quart import Blueprint, Response, g, request
+from quart.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
 from ..domain.clock import format_time
@@ -24,7 +25,9 @@ class JtiConverter(BaseConverter):
     regex = r"(?!refresh(?:/|$))[^/]+"
 
 
-blueprint.record_once(lambda state: state.app.url_map.converters.setdefault("jti", JtiConverter))
+@blueprint.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["jti"] = JtiConverter
 
 
 def _service() -> TokenService:
