@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from conftest import Api, error_of, make_settings, open_api
+
+
+def _allowed(response: httpx.Response) -> set[str]:
+    return {method.strip() for method in response.headers["Allow"].split(",")}
 
 
 async def test_docs_routes_answer_404_when_off_and_405_for_other_methods(tmp_path: Any, sqlite_url: str) -> None:
@@ -23,7 +28,7 @@ async def test_relay_route_answers_404_in_private_mode_and_405_for_other_methods
     async for api in open_api(settings):
         assert error_of(await api.client.post("/api/upstream/v1/push", json=[]), 404) == "Not Found"
         response = await api.client.request("TRACE", "/api/upstream/v1/push")
-        assert response.status_code == 405 and response.headers["Allow"] == "OPTIONS, POST"
+        assert response.status_code == 405 and _allowed(response) == {"OPTIONS", "POST"}
 
 
 async def test_refresh_is_not_a_token_id(tmp_path: Any, sqlite_url: str) -> None:
@@ -32,7 +37,7 @@ async def test_refresh_is_not_a_token_id(tmp_path: Any, sqlite_url: str) -> None
         user = await api.register()
         auth = (user["login"], user["password"])
         allowed = await api.client.options("/api/3rdparty/v1/auth/token/refresh", auth=auth)
-        assert allowed.headers["Allow"] == "OPTIONS, POST"
+        assert _allowed(allowed) == {"OPTIONS", "POST"}
         assert (await api.client.delete("/api/3rdparty/v1/auth/token/refresh", auth=auth)).status_code == 405
         assert (await api.client.delete("/api/3rdparty/v1/auth/token/not-a-jti", auth=auth)).status_code == 204
 
