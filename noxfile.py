@@ -30,6 +30,15 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session
+def schema(session: nox.Session) -> None:
+    """Plain `st run` with every check and every phase (fixed seed) against reference servers in public mode
+    (JWT on) and in private mode, with openapi/schemathesis.toml: any failure, or an operation that answered only
+    401/403, fails it. Options after `--` go to `st run` (e.g. `-n 100`)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/schema_run.py", "-n", "15", *session.posargs)
+
+
+@nox.session
 def fuzz(session: nox.Session) -> None:
     """The long schemathesis pass on MariaDB (every phase and check, thousands of examples); prints the request count.
 

@@ -217,10 +217,8 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     app.register_blueprint(tokens.blueprint)
     app.register_blueprint(mobile.blueprint)
     app.register_blueprint(catalog.blueprint)
-    if settings.gateway.mode == "public":
-        app.register_blueprint(upstream.blueprint)
-    if settings.http.openapi.enabled:
-        app.register_blueprint(docs.blueprint)
+    app.register_blueprint(upstream.blueprint)  # 404 on every route in private mode
+    app.register_blueprint(docs.blueprint)  # 404 on every route while `http.openapi.enabled` is false
 
     service_links = (
         '</.well-known/api-catalog>; rel="api-catalog", '
