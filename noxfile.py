@@ -76,3 +76,11 @@ def conformance_mutants(session: nox.Session) -> None:
     session.run("python", "-c", "import os; os.makedirs('build/conformance/mutants', exist_ok=True)")
     session.run("python", "tests/conformance/conf_mutants.py", "--json", "build/conformance/mutants.json",
                 "--reports", "build/conformance/mutants", *session.posargs)
+
+
+@nox.session(name="deploy-check")
+def deploy_check(session: nox.Session) -> None:
+    """The Helm chart linted and rendered by Helm's own code (helm-python-sdk, no helm binary) with the defaults, the
+    HA values file and more, every rendered object validated against Kubernetes' schemas (kubernetes-validate)."""
+    session.install("helm-python-sdk>=0.2.2", "kubernetes-validate>=1.30", "PyYAML>=6")
+    session.run("python", "deploy/check.py")
