@@ -81,6 +81,8 @@ def conformance_mutants(session: nox.Session) -> None:
 @nox.session(name="deploy-check")
 def deploy_check(session: nox.Session) -> None:
     """The Helm chart linted and rendered by Helm's own code (helm-python-sdk, no helm binary) with the defaults, the
-    HA values file and more, every rendered object validated against Kubernetes' schemas (kubernetes-validate)."""
+    HA values file and more, every rendered object validated against Kubernetes' schemas (kubernetes-validate);
+    then `promtool check rules` (Debian's `prometheus` package) on the Prometheus rules."""
     session.install("helm-python-sdk>=0.2.2", "kubernetes-validate>=1.30", "PyYAML>=6")
     session.run("python", "deploy/check.py")
+    session.run("promtool", "check", "rules", "deploy/prometheus/smsgate-rules.yml", external=True)
