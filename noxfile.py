@@ -86,3 +86,21 @@ def deploy_check(session: nox.Session) -> None:
     session.install("helm-python-sdk>=0.2.2", "kubernetes-validate>=1.30", "PyYAML>=6")
     session.run("python", "deploy/check.py")
     session.run("promtool", "check", "rules", "deploy/prometheus/smsgate-rules.yml", external=True)
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Regenerate deploy/image/requirements.lock: the image's dependencies pinned with hashes, newest allowed."""
+    session.install("uv>=0.4")
+    session.run("uv", "pip", "compile", "pyproject.toml", "deploy/image/build-requirements.in", "--extra",
+                "conformance", "--generate-hashes", "--upgrade", "--python-version", "3.11", "--python-platform",
+                "x86_64-unknown-linux-gnu", "--custom-compile-command", "nox -s lock",
+                "-o", "deploy/image/requirements.lock")
+
+
+@nox.session(python=False)
+def image(session: nox.Session) -> None:
+    """Build the image with podman on a Debian base made by debootstrap (Debian's packages; registry images cannot
+    be pulled here), run it with a volume, register a phone, send a message, recreate the container and find the
+    message, run --help of every console script inside. Needs root and `apt-get install podman runc debootstrap`."""
+    session.run("python3", "deploy/image/check_image.py")
