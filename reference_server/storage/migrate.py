@@ -94,11 +94,14 @@ def migration_lock(engine: Engine, wait: float = LOCK_WAIT_SECONDS) -> Iterator[
             connection.commit()  # the lock is the session's, not the transaction's
             return acquired
 
-        _wait_for(acquire, wait, f"the database lock '{LOCK_NAME}'")
         try:
-            yield
+            _wait_for(acquire, wait, f"the database lock '{LOCK_NAME}'")
+            try:
+                yield
+            finally:
+                _release(connection, unlock, params)
         finally:
-            _release(connection, unlock, params)
+            connection.invalidate()  # closed, not pooled: the pool is left as a plain upgrade would leave it
 
 
 def _release(connection: Connection, unlock: str, params: dict[str, object]) -> None:
