@@ -97,3 +97,31 @@ def conformance_mutants(session: nox.Session) -> None:
     session.run("python", "-c", "import os; os.makedirs('build/conformance/mutants', exist_ok=True)")
     session.run("python", "tests/conformance/conf_mutants.py", "--json", "build/conformance/mutants.json",
                 "--reports", "build/conformance/mutants", *session.posargs)
+
+
+@nox.session(name="deploy-check")
+def deploy_check(session: nox.Session) -> None:
+    """The Helm chart linted and rendered by Helm's own code (helm-python-sdk, no helm binary) with the defaults, the
+    HA values file and more, every rendered object validated against Kubernetes' schemas (kubernetes-validate);
+    then `promtool check rules` (Debian's `prometheus` package) on the Prometheus rules."""
+    session.install("helm-python-sdk>=0.2.2", "kubernetes-validate>=1.30", "PyYAML>=6")
+    session.run("python", "deploy/check.py")
+    session.run("promtool", "check", "rules", "deploy/prometheus/smsgate-rules.yml", external=True)
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Regenerate deploy/image/requirements.lock: the image's dependencies pinned with hashes, newest allowed."""
+    session.install("uv>=0.4")
+    session.run("uv", "pip", "compile", "pyproject.toml", "deploy/image/build-requirements.in", "--extra",
+                "conformance", "--generate-hashes", "--upgrade", "--python-version", "3.11", "--python-platform",
+                "x86_64-unknown-linux-gnu", "--custom-compile-command", "nox -s lock",
+                "-o", "deploy/image/requirements.lock")
+
+
+@nox.session(python=False)
+def image(session: nox.Session) -> None:
+    """Build the image with podman on a Debian base made by debootstrap (Debian's packages; registry images cannot
+    be pulled here), run it with a volume, register a phone, send a message, recreate the container and find the
+    message, run --help of every console script inside. Needs root and `apt-get install podman runc debootstrap`."""
+    session.run("python3", "deploy/image/check_image.py")

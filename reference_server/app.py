@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -240,7 +241,8 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
         with background:
             async with trio.open_nursery() as nursery:
                 for task in services.periodic:
-                    nursery.start_soon(run_periodic, task, services.maintenance, owner)
+                    nursery.start_soon(partial(run_periodic, metrics=services.metrics), task, services.maintenance,
+                                       owner)
                 if services.online is not None:
                     nursery.start_soon(services.online.run)
                 task_status.started()

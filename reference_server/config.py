@@ -261,11 +261,12 @@ class PhonesSettings(_Section):
 
 
 class CacheSettings(_Section):
-    url: str = "memory://"
+    url: str = Field(default="memory://", repr=False)  # a secret: a Redis URL may carry a password
 
 
 class PubSubSettings(_Section):
-    url: str = "memory://"  # or redis://[:password@]host:port/db, rediss://..., unix:///path.sock
+    # or redis://[:password@]host:port/db, rediss://..., unix:///path.sock; a secret (it may carry a password)
+    url: str = Field(default="memory://", repr=False)
     buffer_size: NonNegativeInt = 128
 
     @field_validator("url")
@@ -446,6 +447,24 @@ def _leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[
 
 _ENV_KEYS = {"__".join(path).upper(): path for path, _ in _leaves(Settings)}
 _SECRET_KEYS = {".".join(path) for path, secret in _leaves(Settings) if secret}
+_FILE_SUFFIX = "_FILE"
+
+
+def _secrets_from_files(env: Mapping[str, str]) -> dict[str, str]:
+    """`<KEY>_FILE=/run/secrets/x` for every secret key: the Docker and Kubernetes secrets convention."""
+    values: dict[str, str] = {}
+    for name, path in _ENV_KEYS.items():
+        file_var = name + _FILE_SUFFIX
+        if ".".join(path) not in _SECRET_KEYS or file_var not in env:
+            continue
+        if name in env:
+            raise ConfigError(f"both {name} and {file_var} are set; use one of them")
+        try:
+            text = Path(env[file_var]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file_var}: cannot read {env[file_var]}: {exc}") from None
+        values[name] = text.removesuffix("\n").removesuffix("\r")  # the one newline an editor or echo adds
+    return values
 
 
 def _check_keys(data: Mapping[Any, Any], model: type[BaseModel], source: str, prefix: str = "") -> None:
@@ -512,6 +531,7 @@ def load_settings(
         # interpolate=False: values stay literal and os.environ is neither read nor changed.
         env.update({k: v for k, v in dotenv_values(dotenv_path, interpolate=False).items() if v is not None})
     env.update(os.environ if environ is None else environ)
+    env.update(_secrets_from_files(env))
 
     data: dict[str, Any] = {}
     explicit = config_path if config_path is not None else env.get("CONFIG_PATH") or None
