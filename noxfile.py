@@ -67,6 +67,25 @@ def conformance(session: nox.Session) -> None:
                     *session.posargs)
 
 
+@nox.session(name="conformance-plain", reuse_venv=False)
+def conformance_plain(session: nox.Session) -> None:
+    """A plain `pip install` (no extras, not editable) in a fresh venv: `smsgate-conformance --help` without a
+    server, then a real run of the installed command against the reference server (from a scratch directory,
+    which it must leave empty)."""
+    session.install(".")
+    session.run("smsgate-conformance", "--help")
+    session.run("python", "tests/conformance/conf_reference.py", "--installed", "--",
+                "--only", "health,errors,registration,send,schema-health", *session.posargs)
+
+
+@nox.session(name="conformance-judge")
+def conformance_judge(session: nox.Session) -> None:
+    """The suite judged: two runs against one reference server give identical reports, and a server that
+    rate-limits failed logins (the default) passes with its 429s reported (tests/conformance/judge_runs.py)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/conformance/judge_runs.py", *session.posargs)
+
+
 @nox.session(name="conformance-mutants")
 def conformance_mutants(session: nox.Session) -> None:
     """Each patch in tests/conformance/mutants/ (a deliberate contract violation) applied to a temporary copy of

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from ..settings import Settings
+from . import repro
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Target:
 
 def describe(response: httpx.Response) -> str:
     request = response.request
+    repro.described(request.method, str(request.url))
     body = response.text
     return f"{request.method} {request.url} -> {response.status_code} {body[:300]!r}"
 

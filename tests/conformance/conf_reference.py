@@ -17,12 +17,14 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -103,6 +105,27 @@ def reference_targets(workdir: Path, backend: str = "sqlite", source: Path = ROO
         yield Targets(public, private, credentials, relay)
 
 
+@contextlib.contextmanager
+def single_target(workdir: Path, **env: str) -> Iterator[LiveServer]:
+    """One public-mode server on SQLite with `env` on top of the suite's usual settings (a value of "" drops it)."""
+    settings = {**COMMON, "DATABASE__URL": f"sqlite:///{workdir / 'single'}.db", "GATEWAY__MODE": "public", **env}
+    server = LiveServer(workdir, env={k: v for k, v in settings.items() if v != ""})
+    server.start(timeout=90)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_suite(server: LiveServer, report: Path, *options: str, timeout: float = 600) -> tuple[dict[str, Any], str]:
+    """The suite against `server` alone: its JSON report and its terminal output."""
+    done = subprocess.run([sys.executable, "-m", "conformance", "--server", server.base_url, "--json", str(report),
+                           *options], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if not report.exists():
+        raise AssertionError(f"no report (exit {done.returncode}): {done.stdout[-3000:]} {done.stderr[-3000:]}")
+    return json.loads(report.read_text()), done.stdout
+
+
 def suite_command(targets: Targets, *extra: str) -> list[str]:
     return [sys.executable, "-m", "conformance", *targets.suite_arguments(), *extra]
 
@@ -110,6 +133,8 @@ def suite_command(targets: Targets, *extra: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["sqlite", "mariadb"], default="sqlite")
+    parser.add_argument("--installed", action="store_true",
+                        help="run the installed `smsgate-conformance` from a scratch directory (not this checkout)")
     parser.add_argument("suite", nargs=argparse.REMAINDER, help="arguments for smsgate-conformance (after --)")
     args = parser.parse_args(argv)
     extra = [a for a in args.suite if a != "--"]
@@ -117,7 +142,17 @@ def main(argv: list[str] | None = None) -> int:
             reference_targets(Path(tmp), args.backend) as targets:
         print(json.dumps({"backend": args.backend, "public": targets.public.base_url,
                           "private": targets.private.base_url}), flush=True)
-        return subprocess.run(suite_command(targets, *extra), cwd=ROOT).returncode
+        if not args.installed:
+            return subprocess.run(suite_command(targets, *extra), cwd=ROOT).returncode
+        scratch = Path(tmp) / "cwd"
+        scratch.mkdir()
+        command = [shutil.which("smsgate-conformance") or "smsgate-conformance", *targets.suite_arguments(), *extra]
+        status = subprocess.run(command, cwd=scratch).returncode
+        left = sorted(p.name for p in scratch.iterdir())
+        if left:  # a run must not leave state (e.g. .hypothesis/) in the user's working directory
+            print(f"the run left {left} in its working directory", flush=True)
+            return status or 1
+        return status
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+"""The suite's own trustworthiness, in runs too long for `nox -s tests` (`nox -s conformance-judge` runs them):
+
+* repeatable: two runs against one reference server give identical JSON reports (checks, generated inputs,
+  verdicts), once the genuinely run-specific fields are removed: `generated` (a timestamp), `duration` (run
+  and per check) and `rate_limit_wait`;
+* polite: against a reference server with the failed-login limit at its default (10 a minute per client IP),
+  the suite's own bad-credential checks trip it; the 429s are waited out and retried, reported as rate
+  limiting, and the run passes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conf_reference import run_suite, single_target
+
+RUN_SPECIFIC = ("generated", "duration", "rate_limit_wait")
+# The generated part of the suite (schemathesis) plus scenarios of every kind, small enough to run twice.
+REPEATED = ("--only", "schema-health,schema-mobile,schema-3rdparty,schema-stateful,send,listing,errors",
+            "--fuzz-budget", "3")
+
+
+def comparable(document: Any) -> Any:
+    if isinstance(document, dict):
+        return {k: comparable(v) for k, v in document.items() if k not in RUN_SPECIFIC}
+    if isinstance(document, list):
+        return [comparable(item) for item in document]
+    return document
+
+
+def test_two_runs_give_identical_reports(tmp_path: Path) -> None:
+    with single_target(tmp_path) as server:
+        first, out = run_suite(server, tmp_path / "first.json", *REPEATED)
+        second, _ = run_suite(server, tmp_path / "second.json", *REPEATED)
+    checks = [c for cap in first["capabilities"] for c in cap["checks"]]
+    generated = [c for c in checks if c["inputs"]]
+    assert len(checks) > 50 and len(generated) > 40, out[-3000:]  # the schemathesis checks note their cases
+    assert first["seed"] == second["seed"] == 20240601 and "seed 20240601" in out
+    assert comparable(first) == comparable(second)
+
+
+def test_a_rate_limiting_server_passes(tmp_path: Path) -> None:
+    with single_target(tmp_path, AUTH__FAILED_LOGIN_LIMIT="") as server:  # the default limit
+        document, out = run_suite(server, tmp_path / "report.json",
+                                  "--only", "errors,registration,password,otp,health,send")
+    limits = document["rate_limiting"]
+    assert limits["answers_429"] > 0 and "Rate limiting: the target answered 429" in out, out[-3000:]
+    failures = [f"{c['id']}: {c['message']}" for cap in document["capabilities"] for c in cap["checks"]
+                if c["outcome"] == "failed"]
+    assert not failures and document["exit_status"] == 0, "\n".join(failures) or out[-3000:]
