@@ -28,7 +28,9 @@ def run_parser() -> argparse.ArgumentParser:
                                 description="Judge an SMSGate server from outside: schemathesis against the "
                                             "spec, scenarios with simulated phones, a verdict per capability.")
     target = p.add_argument_group("target")
-    target.add_argument("--server", help="the server's root URL, e.g. http://127.0.0.1:3000")
+    target.add_argument("--server", action="append", metavar="URL",
+                        help="the server's root URL, e.g. http://127.0.0.1:3000; give it again for more URLs (other "
+                             "processes) of the same deployment: the shared-state checks use them")
     target.add_argument("--api-path", help="where the API groups live under the root (default /api; '' for none)")
     target.add_argument("--login", help="an existing user: phones join it instead of creating users")
     target.add_argument("--password", help="that user's password")
@@ -76,6 +78,9 @@ def _split(values: list[str] | None) -> list[str] | None:
 def main_run(argv: list[str]) -> int:
     args = vars(run_parser().parse_args(argv))
     args["capabilities"], args["skip"] = _split(args["capabilities"]), _split(args["skip"])
+    servers = args.pop("server") or []
+    args["server"] = servers[0] if servers else None
+    args["also"] = servers[1:] or None
     console = Console(stderr=False, highlight=False)
     try:
         settings = load(args)

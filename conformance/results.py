@@ -213,7 +213,7 @@ class RunResult:
         if not self.certify:
             return []
         problems = [f"{c.name}: not selected" for c in self.capabilities if not c.selected]
-        problems += [f"{c.id}: skipped ({c.message})" for c in self.checks if c.outcome == "skipped"]
+        problems += [f"{c.id}: skipped ({c.message})" for c in self.checks if c.outcome == "skipped" and c.core]
         return problems
 
     @property

@@ -29,6 +29,7 @@ ENV_PREFIX = "SMSGATE_CONFORMANCE_"
 @dataclass
 class Settings:
     server: str = ""  # the target's root URL, e.g. http://127.0.0.1:3000
+    also: list[str] = field(default_factory=list)  # more URLs of the same deployment (`--server A --server B`)
     api_path: str = "/api"  # where the API groups live: {server}{api_path}/3rdparty/v1, .../mobile/v1
     login: str | None = None  # an existing user's credentials: phones join it instead of creating users
     password: str | None = None
@@ -92,7 +93,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 ALIASES = {"fuzz_budget": "examples", "only": "capabilities"}
 SECRET_FIELDS = {"password", "private_token"}
 # Shown in every report's header (when not at their default): what makes two runs comparable.
-HEADER_FIELDS = ("api_path", "private_server", "ca", "capabilities", "skip", "thorough", "examples", "max_rps",
+HEADER_FIELDS = ("also", "api_path", "private_server", "ca", "capabilities", "skip", "thorough", "examples", "max_rps",
                  "push_wait", "login", "strict", "certify", "baseline")
 
 
@@ -102,7 +103,7 @@ def shown_options(settings: Settings) -> dict[str, Any]:
     shown = {name: getattr(settings, name) for name in HEADER_FIELDS
              if getattr(settings, name) != getattr(defaults, name) and name not in SECRET_FIELDS}
     shown["fuzz_budget"] = shown.pop("examples", settings.max_examples)
-    return shown
+    return {name: ",".join(map(str, value)) if isinstance(value, list) else value for name, value in shown.items()}
 
 
 def apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:

@@ -15,6 +15,8 @@ from typing import Any
 SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
 SKIPPED_HEADERS = {"host", "content-length", "accept-encoding", "connection", "user-agent", "accept"}
 MAX_BODY = 2000
+SECRET_KEYS = re.compile(r'("(?:password|currentPassword|newPassword|token|refresh_token|access_token|accessToken'
+                         r'|refreshToken)"\s*:\s*)"[^"]*"')
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,10 @@ def sent(method: str, url: str, headers: Mapping[str, str] | Any, body: bytes) -
     _last = Sent(method.upper(), url, tuple((str(k), str(v)) for k, v in headers.items()), body)
 
 
-def described(method: str, url: str) -> None:
-    """`describe()` is about this request: prefer it to whatever was sent after it."""
+def described(method: str, url: str, headers: Mapping[str, str] | Any, body: bytes) -> None:
+    """A failure message is about this request: prefer it to whatever was sent after it."""
     global _described
-    if _last is not None and _last.method == method.upper() and _last.url == url:
-        _described = _last
+    _described = Sent(method.upper(), url, tuple((str(k), str(v)) for k, v in headers.items()), body)
 
 
 def forget() -> None:
@@ -64,8 +65,7 @@ def mask_header(name: str, value: str) -> str:
 def mask(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
-    return re.sub(r'("(?:password|currentPassword|newPassword|token|refresh_token|access_token)"\s*:\s*)"[^"]*"',
-                  r'\1"***"', text)
+    return SECRET_KEYS.sub(r'\1"***"', text)
 
 
 def curl(request: Sent) -> str:

@@ -38,7 +38,8 @@ PRIVATE_TOKEN = "conformance-private-token"
 JWT_SECRET = "conformance-" + "0123456789abcdef" * 3
 # The suite sends wrong credentials on purpose (negative checks, schemathesis' ignored_auth): the default
 # failed-login limit would turn the rest of the run into 429s.
-COMMON = {"JWT__SECRET": JWT_SECRET, "AUTH__FAILED_LOGIN_LIMIT": "0", "LOG__LEVEL": "WARNING"}
+# Likewise the CA's one accepted CSR a minute: the suite would wait out a minute per accepted CSR.
+COMMON = {"JWT__SECRET": JWT_SECRET, "AUTH__FAILED_LOGIN_LIMIT": "0", "CA__RATE_LIMIT": "0", "LOG__LEVEL": "WARNING"}
 
 
 @dataclass
@@ -47,9 +48,11 @@ class Targets:
     private: LiveServer
     fcm_credentials: Path
     relay_listen: str
+    also: LiveServer  # a second process of the public deployment (its database, cache and pub/sub)
 
     def suite_arguments(self) -> list[str]:
-        return ["--server", self.public.base_url, "--private-server", self.private.base_url,
+        return ["--server", self.public.base_url, "--server", self.also.base_url,
+                "--private-server", self.private.base_url,
                 "--private-token", PRIVATE_TOKEN, "--ca", self.public.base_url + "/api/ca/v1",
                 "--fcm-credentials", str(self.fcm_credentials), "--relay-listen", self.relay_listen]
 
@@ -91,18 +94,20 @@ def reference_targets(workdir: Path, backend: str = "sqlite", source: Path = ROO
         subprocess.run([sys.executable, "-m", "reference_server.ca", "init", "--dir", str(ca_dir)], check=True,
                        cwd=workdir, env={**os.environ, **_source_env(source)}, stdout=subprocess.DEVNULL)
         relay = f"127.0.0.1:{free_port()}"
-        public = LiveServer(workdir, env={
+        public_env = {
             **COMMON, **_source_env(source), **_database(backend, workdir, "public", stack),
             "GATEWAY__MODE": "public", "FCM__CREDENTIALS_JSON": credentials.read_text(), "FCM__ENDPOINT": fcm,
-            "CA__ENABLED": "true", "CA__DIR": str(ca_dir)})
+            "CA__ENABLED": "true", "CA__DIR": str(ca_dir)}
+        public = LiveServer(workdir, env=public_env)
+        also = LiveServer(workdir, env=public_env)
         private = LiveServer(workdir, env={
             **COMMON, **_source_env(source), **_database(backend, workdir, "private", stack),
             "GATEWAY__MODE": "private", "GATEWAY__PRIVATE_TOKEN": PRIVATE_TOKEN,
             "GATEWAY__UPSTREAM_URL": f"http://{relay}"})
-        for server in (public, private):
+        for server in (public, private, also):  # `also` after `public`: the database is migrated by then
             server.start(timeout=90)
             stack.callback(server.stop)
-        yield Targets(public, private, credentials, relay)
+        yield Targets(public, private, credentials, relay, also)
 
 
 @contextlib.contextmanager

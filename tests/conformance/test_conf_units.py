@@ -65,7 +65,7 @@ def test_verdicts_and_score() -> None:
                     check("ca", "a", "skipped", message="prerequisite: --ca URL"),
                     check("jwt", "a", "passed"), check("jwt", "b", "skipped", message="missing: JWT is disabled"),
                     check("otp", "a", "passed"), check("otp", "b", "skipped", message="prerequisite: x", core=False),
-                    check("fcm", "a", "passed"), check("fcm", "b", "skipped", message="prerequisite: --fcm-credentials"))
+                    check("fcm", "a", "passed"), check("fcm", "b", "skipped", message="prerequisite: --fcm"))
     verdicts = {c.name: c.verdict for c in result.capabilities}
     # A check passing beside a core check skipped as missing or for a prerequisite is no Pass; an extra one is.
     assert verdicts == {"send": "Fail", "sse": "Non-strict", "ca": "Not checked", "jwt": "Missing", "otp": "Pass",
@@ -192,8 +192,9 @@ def test_reproduction_masks_secrets() -> None:
     assert "hunter22" not in line and "private-token-value" not in line and "Host" not in line
     repro.sent("GET", "http://t/other", {}, b"")
     assert repro.reproduction() == "curl -X GET http://t/other"
-    repro.described("POST", "http://t/api/mobile/v1/device")  # not the last request: ignored
-    assert repro.reproduction() == "curl -X GET http://t/other"
+    repro.described("DELETE", "http://t/x", {}, b"")  # what a failure message was about wins
+    repro.sent("GET", "http://t/after", {}, b"")
+    assert repro.reproduction() == "curl -X DELETE http://t/x"
 
 
 def test_retry_after_and_pace() -> None:
