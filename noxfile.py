@@ -3,6 +3,8 @@
 reference server, SQLite and MariaDB + Redis), `nox -s conformance-mutants` (the suite's mutation check),
 `nox -s bench` (performance figures, each beside its ceiling)."""
 
+import os
+
 import nox
 
 nox.options.sessions = ["tests", "lint"]
@@ -84,8 +86,29 @@ def conformance(session: nox.Session) -> None:
     for backend in ("sqlite", "mariadb"):
         out = f"build/conformance/{backend}"
         session.run("python", "tests/conformance/conf_reference.py", "--backend", backend, "--", "--certify",
-                    "--strict", "--junit-xml", f"{out}.xml", "--html", f"{out}.html", "--json", f"{out}.json",
+                    "--strict", "--baseline", "tests/conformance/not_landed.txt", "--junit-xml", f"{out}.xml",
+                    "--html", f"{out}.html", "--json", f"{out}.json",
                     *session.posargs)
+
+
+@nox.session(name="conformance-plain", reuse_venv=False)
+def conformance_plain(session: nox.Session) -> None:
+    """A plain `pip install` (no extras, not editable) in a fresh venv: `smsgate-conformance --help` without a
+    server, then a real run of the installed command against the reference server (from a scratch directory,
+    which it must leave empty)."""
+    session.install(".")
+    session.run("smsgate-conformance", "--help")
+    baseline = os.path.abspath("tests/conformance/not_landed.txt")  # the run starts in a scratch directory
+    session.run("python", "tests/conformance/conf_reference.py", "--installed", "--", "--baseline", baseline,
+                "--only", "health,errors,registration,send,schema-health", *session.posargs)
+
+
+@nox.session(name="conformance-judge")
+def conformance_judge(session: nox.Session) -> None:
+    """The suite judged: two runs against one reference server give identical reports, and a server that
+    rate-limits failed logins (the default) passes with its 429s reported (tests/conformance/judge_runs.py)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/conformance/judge_runs.py", *session.posargs)
 
 
 @nox.session(name="conformance-mutants")
