@@ -23,7 +23,7 @@ class DuplicateMessage(Exception):
 
 
 class DuplicateRecipient(Exception):
-    """Two recipients the database counts as one (MariaDB's collation ignores case and some characters)."""
+    """Two recipients the database counts as one (a MariaDB database whose collation was not changed by 0004)."""
 
 
 @dataclass
