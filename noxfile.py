@@ -18,6 +18,27 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (MkDocs, Material theme) into site/, strictly: a broken link or a generated page
+    (configuration, CLI) that drifted from the code fails the build. `nox -s docs -- serve` previews it."""
+    session.install("-e", ".[docs,conformance]")
+    session.run("python", "docs/generate.py", "--check")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:], env={"NO_MKDOCS_2_WARNING": "1"})
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def schema(session: nox.Session) -> None:
+    """Plain `st run` with every check and every phase (fixed seed) against reference servers in public mode
+    (JWT on) and in private mode, with openapi/schemathesis.toml: any failure, or an operation that answered only
+    401/403, fails it. Options after `--` go to `st run` (e.g. `-n 100`)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/schema_run.py", "-n", "15", *session.posargs)
+
+
+@nox.session
 def fuzz(session: nox.Session) -> None:
     """The long schemathesis pass on MariaDB (every phase and check, thousands of examples); prints the request count.
 

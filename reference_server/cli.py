@@ -111,7 +111,9 @@ def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> N
     from hypercorn.trio import serve as hypercorn_serve
 
     from .app import begin_shutdown, create_app
+    from .transport import use_guarded_connections
 
+    use_guarded_connections()
     app = create_app(settings, migrate_on_start=False)
     freeze_startup_objects()
 

@@ -132,6 +132,8 @@ class HttpSettings(_Section):
     request_timeout: Duration = timedelta(seconds=30)  # ours: a handler still busy after this answers 503
     read_timeout: Duration = timedelta(seconds=10)  # ours: a request body must arrive within this (408)
     idle_timeout: Duration = timedelta(seconds=60)  # ours: idle keep-alive, or request headers still arriving
+    # ours: requests handled at once (event streams count until their headers are out); more wait for a slot
+    max_concurrent_requests: PositiveInt = 64
 
     @field_validator("request_timeout", "read_timeout", "idle_timeout")
     @classmethod
@@ -193,6 +195,17 @@ class DatabaseSettings(_Section):
 
     def idle_pool_size(self) -> int:
         return self.max_idle_conns or 2 * _cpus()
+
+
+class HealthSettings(_Section):  # ours
+    timeout: Duration = timedelta(seconds=2)  # /health/ready fails when the database does not answer within it
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ConfigError(f"must be positive, got {value}")
+        return value
 
 
 class FcmSettings(_Section):
@@ -408,6 +421,7 @@ class Settings(_Section):
     tasks: TasksSettings = TasksSettings()
     log: LogSettings = LogSettings()
     ca: CaSettings = CaSettings()  # ours
+    health: HealthSettings = HealthSettings()  # ours
 
     def database_url(self) -> str:
         return self.database.sqlalchemy_url()
