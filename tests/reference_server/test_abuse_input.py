@@ -190,7 +190,7 @@ async def test_lone_surrogates_and_bad_base64_credentials_are_4xx(sqlite_api: Ap
 
 async def test_recipients_differing_in_case_are_distinct_on_every_backend(api: Api) -> None:
     """Found by the fuzz pass: MariaDB's default collation counted `ABC` and `abc` (or two strings of ignorable
-    control characters) as one and the unique key answered 500. Since migration 0004 recipients compare byte for
+    control characters) as one and the unique key answered 500. Since migration 0006 recipients compare byte for
     byte there too, as on SQLite: both are stored, as given."""
     user, _ = await _setup(api)
     for phones in (["ABC", "abc"], ["\u0081\u0081", "\u000f"]):
