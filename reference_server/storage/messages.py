@@ -23,7 +23,7 @@ class DuplicateMessage(Exception):
 
 
 class DuplicateRecipient(Exception):
-    """Two recipients the database counts as one (a MariaDB database whose collation was not changed by migration 0006)."""
+    """Two recipients the database counts as one (MariaDB before migration 0006 folded case and some characters)."""
 
 
 @dataclass
