@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -13,6 +14,9 @@ from ..domain.errors import InvalidInput
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 INT64_MAX = 2**63 - 1  # strconv.ParseInt's range: larger numbers are a parse error, not a database error
+# strconv.ParseInt's syntax: an optional sign and ASCII digits. Python's int() would also take Arabic-Indic or
+# fullwidth digits, underscores and surrounding whitespace.
+_GO_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _bad(name: str, value: str, why: str) -> InvalidInput:
@@ -34,10 +38,9 @@ def integer(name: str, default: int, minimum: int, maximum: int = INT64_MAX) -> 
     value = request.args.get(name)
     if value is None or value == "":
         return default
-    try:
-        number = int(value, 10)
-    except ValueError:
-        raise _bad(name, value, "not an integer") from None
+    if not _GO_INTEGER.fullmatch(value):
+        raise _bad(name, value, "not an integer")
+    number = int(value, 10)
     if not minimum <= number <= maximum:
         raise _bad(name, value, f"must be between {minimum} and {maximum}")
     return number

@@ -12,6 +12,7 @@ from pydantic_core import from_json
 
 from ..domain.clock import parse_rfc3339
 from ..domain.errors import InvalidInput
+from ..domain.ids import has_control_characters
 from ..domain.models import STATES, WEBHOOK_EVENTS
 from ..events.notifier import EVENT_TYPES
 
@@ -45,6 +46,17 @@ def _length(min_length: int = 0, max_length: int | None = None) -> Any:
     return Field(min_length=min_length, max_length=max_length)
 
 
+def _printable(value: str) -> str:
+    if has_control_characters(value):
+        raise ValueError("control characters (C0, DEL, C1) are not allowed in an id")
+    return value
+
+
+# Ids a client chooses: they end up in URLs, the Location header and logs.
+Id36 = Annotated[str, _length(0, 36), AfterValidator(_printable)]
+Id21 = Annotated[str, _length(0, 21), AfterValidator(_printable)]
+
+
 class Body(BaseModel):
     # Strict types as Go's decoder has them; unknown keys are ignored as Go does.
     model_config = ConfigDict(strict=True, extra="ignore")
@@ -60,8 +72,8 @@ class DataMessage(Body):
 
 
 class SendMessage(Body):
-    id: Annotated[str, _length(0, 36)] | None = None
-    deviceId: Annotated[str, _length(0, 21)] | None = None
+    id: Id36 | None = None
+    deviceId: Id21 | None = None
     message: Annotated[str, _length(0, 65535)] | None = None
     textMessage: TextMessage | None = None
     dataMessage: DataMessage | None = None
@@ -78,15 +90,15 @@ class SendMessage(Body):
 class InboxRefresh(Body):
     since: DateTime
     until: DateTime
-    deviceId: Annotated[str, _length(0, 21)] | None = None
+    deviceId: Id21 | None = None
     messageTypes: Annotated[list[Literal["SMS", "MMS"]], Field(min_length=1)] | None = None
     webhookDelivery: Literal["Disabled", "Individual", "Batch"] | None = None
     triggerWebhooks: bool | None = None
 
 
 class WebhookBody(Body):
-    id: Annotated[str, _length(0, 36)] | None = None
-    deviceId: Annotated[str, _length(0, 21)] | None = None
+    id: Id36 | None = None
+    deviceId: Id21 | None = None
     url: Annotated[str, Field(max_length=256, pattern=r"^[hH][tT][tT][pP][sS]://.+")]
     event: WebhookEvent
 
@@ -106,7 +118,7 @@ class RegisterDevice(Body):
 
 
 class UpdateDevice(Body):
-    id: Annotated[str, _length(1, 21)]
+    id: Annotated[Id21, _length(1, 21)]
     pushToken: Annotated[str, _length(0, 256)] | None = None
     simCards: list[SimCardBody] | None = None
 

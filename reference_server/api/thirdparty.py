@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from pydantic_core import from_json
 from quart import Blueprint, Response, g, request
 
 from ..domain.clock import to_utc_naive
 from ..domain.errors import InvalidInput, NotImplementedHere
+from ..domain.ids import check_client_id
 from ..domain.inbox import request_export
 from ..domain.messages import SendRequest
 from ..domain.models import STATES
@@ -42,7 +45,7 @@ async def send_message() -> Response:
         skip_phone_validation=query.flag("skipPhoneValidation"),
         device_active_within_hours=query.integer("deviceActiveWithin", 0, 0, MAX_ACTIVE_WITHIN_HOURS),
     )
-    location = f"{services().public_api_path}/3rdparty/v1/messages/{message.ext_id}"
+    location = f"{services().public_api_path}/3rdparty/v1/messages/{quote(message.ext_id, safe='')}"
     return json_response(views.message_state(message), 202, {"Location": location})
 
 
@@ -51,6 +54,8 @@ async def send_message() -> Response:
 @user_route("messages:list")
 async def list_messages() -> Response:
     device_id = request.args.get("deviceId") or None
+    if device_id is not None:
+        check_client_id("deviceId", device_id)
     if device_id is not None and len(device_id) != 21:
         raise InvalidInput(f"failed to parse query: deviceId={device_id!r}: must be 21 characters")
     since, until = query.timestamp("from"), query.timestamp("to")
@@ -74,6 +79,7 @@ async def list_messages() -> Response:
 @blueprint.get("/message/<string:message_id>")
 @user_route("messages:read")
 async def get_message(message_id: str) -> Response:
+    message_id = check_client_id("message id", message_id)
     return json_response(views.message_state(await services().messages.get(g.principal.user_id, message_id)))
 
 
@@ -81,6 +87,7 @@ async def get_message(message_id: str) -> Response:
 @blueprint.delete("/message/<string:message_id>")
 @user_route("messages:cancel")
 async def cancel_message(message_id: str) -> Response:
+    message_id = check_client_id("message id", message_id)
     return json_response(views.message_state(await services().messages.cancel(g.principal.user_id, message_id)))
 
 
@@ -130,7 +137,7 @@ async def list_devices() -> Response:
 @blueprint.delete("/device/<string:device_id>")
 @user_route("devices:delete")
 async def delete_device(device_id: str) -> Response:
-    await services().accounts.delete_device(g.principal.user_id, device_id)
+    await services().accounts.delete_device(g.principal.user_id, check_client_id("device id", device_id))
     return empty()
 
 
@@ -181,5 +188,5 @@ async def create_webhook() -> Response:
 @blueprint.delete("/webhooks/<string:webhook_id>")
 @user_route("webhooks:delete")
 async def delete_webhook(webhook_id: str) -> Response:
-    await services().webhooks.delete(g.principal.user_id, webhook_id)
+    await services().webhooks.delete(g.principal.user_id, check_client_id("webhook id", webhook_id))
     return empty()

@@ -8,6 +8,7 @@ from werkzeug.routing import BaseConverter
 
 from ..domain.clock import format_time
 from ..domain.errors import NotImplementedHere
+from ..domain.ids import check_client_id
 from ..domain.tokens import REFRESH_SCOPE, TokenPair, TokenService
 from .auth import authorization, user_route
 from .context import services
@@ -65,5 +66,5 @@ async def refresh() -> Response:
 @blueprint.delete("/token/<jti:jti>")
 @user_route("tokens:manage")
 async def revoke(jti: str) -> Response:
-    await _service().revoke(g.principal.user_id, jti)
+    await _service().revoke(g.principal.user_id, check_client_id("token id", jti))
     return empty()

@@ -101,19 +101,17 @@ class Authority:
 
     def sign(self, csr: x509.CertificateSigningRequest, ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
              kind: str, now: datetime) -> str:
-        """The leaf for a validated CSR, as PEM: subject and IP SAN (plus e-mail SANs) copied, nothing else."""
+        """The leaf for a validated CSR, as PEM: only what the CA decides.
+
+        Subject `CN=<ip>` and the one validated IP SAN; the CSR's other subject attributes, e-mail and DNS SANs and
+        requested extensions are never copied (upstream copies the subject and e-mail SANs).
+        """
         start = now.replace(microsecond=0)
         serial = (SERIAL_PREFIX[kind] << 120) | secrets.randbits(120)
-        alt_names: list[x509.GeneralName] = [x509.IPAddress(ip)]
-        try:
-            san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            alt_names += [x509.RFC822Name(email) for email in san.get_values_for_type(x509.RFC822Name)]
-        except x509.ExtensionNotFound:
-            pass
         public_key = csr.public_key()
         builder = (
             x509.CertificateBuilder()
-            .subject_name(csr.subject)
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(ip))]))
             .issuer_name(self.certificate.subject)
             .public_key(public_key)  # type: ignore[arg-type]  # validated CSRs carry a certifiable key
             .serial_number(serial)
@@ -124,7 +122,7 @@ class Authority:
                                          data_encipherment=False, key_agreement=False, key_cert_sign=False,
                                          crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip)]), critical=False)
             .add_extension(self._authority_key_identifier(), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)  # type: ignore[arg-type]
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -28,6 +29,10 @@ MAX_METADATA_KEY, MAX_METADATA_VALUE = 64, 256
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
                                                                  "fc00::/7"))
 PRIVATE_RANGES_TEXT = "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or fc00::/7"
+
+MIN_RSA_BITS = 2048
+ALLOWED_CURVES = (ec.SECP256R1, ec.SECP384R1)
+KEYS_ACCEPTED = "RSA of 2048 bits or more, or EC on P-256 or P-384"
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([^\r\n-]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 
@@ -139,9 +144,27 @@ def _ip_addresses(csr: x509.CertificateSigningRequest) -> list[IPAddress]:
     return [canonical(ip) for ip in values if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address)]
 
 
+def _check_key(csr: x509.CertificateSigningRequest) -> None:
+    """Only keys that are strong today and that every TLS client (Android included) can use."""
+    try:
+        key = csr.public_key()
+    except (ValueError, x509.UnsupportedGeneralNameType) as exc:
+        raise CsrInvalid(f"unsupported public key ({exc}); use {KEYS_ACCEPTED}") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise CsrInvalid(f"RSA key of {key.key_size} bits is too weak; use {KEYS_ACCEPTED}")
+        return
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if not isinstance(key.curve, ALLOWED_CURVES):
+            raise CsrInvalid(f"EC curve {key.curve.name} is not accepted; use {KEYS_ACCEPTED}")
+        return
+    raise CsrInvalid(f"{type(key).__name__.removeprefix('_')} keys are not accepted; use {KEYS_ACCEPTED}")
+
+
 def validate_csr(content: str) -> ValidCsr:
-    """Parse and check a CSR: self-signature, exactly one IP SAN, CN equal to it, the IP private."""
+    """Parse and check a CSR: key type and size, self-signature, one IP SAN, CN equal to it, the IP private."""
     csr = load_csr(content)
+    _check_key(csr)
     try:
         signature_ok = csr.is_signature_valid
     except Exception:  # an unsupported key or signature algorithm cannot be verified

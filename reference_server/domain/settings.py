@@ -23,7 +23,10 @@ WHITELIST: dict[str, tuple[str, ...]] = {
     "receiver": ("content_provider_enabled",),
 }
 
-Positive = Annotated[StrictInt, Field(ge=1)]
+# The Android app keeps every integer setting in a Kotlin Int (MessagesSettings, PingSettings,
+# WebhooksSettings...): a larger number would be stored here and then break the phone's import.
+JAVA_INT_MAX = 2**31 - 1
+Positive = Annotated[StrictInt, Field(ge=1, le=JAVA_INT_MAX)]
 ServerEmpty = Annotated[StrictStr, Field(max_length=0, description="must not be used with a server")]
 HourMinute = Annotated[StrictStr, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
@@ -154,6 +157,8 @@ class SettingsService:
 
     async def patch(self, user_id: str, document: Any) -> Document:
         patch = validated(document)
-        stored = await self.repository.update(user_id, lambda old: merged(old, patch))
+        # The merge is checked too: min and max sent in two requests must still agree (inside the transaction,
+        # so a concurrent PATCH cannot slip a contradiction in between).
+        stored = await self.repository.update(user_id, lambda old: validated(merged(old, patch)))
         await self.notifier.notify(user_id, None, DeviceEvent("SettingsUpdated"))
         return public_view(stored)

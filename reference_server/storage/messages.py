@@ -23,7 +23,7 @@ class DuplicateMessage(Exception):
 
 
 class DuplicateRecipient(Exception):
-    """Two recipients the database counts as one (MariaDB's collation ignores case and some characters)."""
+    """Two recipients the database counts as one (MariaDB before migration 0006 folded case and some characters)."""
 
 
 @dataclass
@@ -202,6 +202,21 @@ _INSERT_NEW_STATES = (message_states.insert().prefix_with("OR IGNORE", dialect="
                       .prefix_with("IGNORE", dialect="mysql").prefix_with("IGNORE", dialect="mariadb"))
 
 
+_RECIPIENT_PHONES = (sa.select(message_recipients.c.phone_number)
+                     .where(message_recipients.c.message_id == sa.bindparam("message_id")))
+
+
+def _reported_as(phone: str, is_encrypted: bool, is_hashed: bool) -> list[str]:
+    """The stored forms a reported number may have, best first.
+
+    Apps before 1.1.1 reported numbers without their plus, so upstream adds one; but a number sent with
+    skipPhoneValidation is stored exactly as given (say `12345`), and the phone reports it so: that form comes
+    first and wins when the message has such a recipient.
+    """
+    forms = [phone] if is_encrypted or phone.startswith("+") else [phone, "+" + phone]
+    return [hash_phone(form) for form in forms] if is_hashed else forms
+
+
 def _outdated(stored: set[str], report: StateReport) -> bool:
     """Whether the report is an older snapshot than one already applied (a retried PATCH that arrived late).
 
@@ -231,12 +246,12 @@ def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport])
         if report.state != row.state or not set(report.states) <= stored:
             conn.execute(_SET_STATE, {"b_id": row.id, "new_state": report.state, "moment": now()})
         updates = []
+        stored_phones: set[str] | None = None
         for recipient in report.recipients:
-            phone = recipient.phone_number
-            if not row.is_encrypted and not phone.startswith("+"):
-                phone = "+" + phone  # apps before 1.1.1 reported numbers without the plus
-            if row.is_hashed:
-                phone = hash_phone(phone)
+            candidates = _reported_as(recipient.phone_number, row.is_encrypted, row.is_hashed)
+            if len(candidates) > 1 and stored_phones is None:
+                stored_phones = set(conn.execute(_RECIPIENT_PHONES, {"message_id": row.id}).scalars())
+            phone = next((c for c in candidates if stored_phones and c in stored_phones), candidates[-1])
             updates.append({"b_message_id": row.id, "phone": phone, "new_state": recipient.state,
                             "new_error": recipient.error})
         if updates:

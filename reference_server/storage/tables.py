@@ -6,6 +6,8 @@ from sqlalchemy.dialects import mysql
 STATES = ("Pending", "Cancelling", "Cancelled", "Processed", "Sent", "Delivered", "Failed")
 
 metadata = sa.MetaData()
+# messages.ext_id, webhooks.ext_id and message_recipients.phone_number use a binary NO PAD collation on
+# MariaDB/MySQL (migration 0006), so ids that differ only in case are distinct there too, as on SQLite.
 
 # MySQL/MariaDB get datetime(3) and big text; SQLite needs INTEGER for autoincrementing keys.
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=3), "mysql", "mariadb")

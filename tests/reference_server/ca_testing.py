@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 from quart_trio import QuartTrio
 
@@ -27,7 +28,7 @@ CLIENT_IP = "192.168.1.50"
 def make_csr(*, cn: str | None = "192.168.1.10", ips: Sequence[str] = ("192.168.1.10",), dns: Sequence[str] = (),
              emails: Sequence[str] = (), subject: x509.Name | None = None,
              extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
-             key: ec.EllipticCurvePrivateKey | None = None) -> str:
+             key: CertificateIssuerPrivateKeyTypes | None = None) -> str:
     key = key or ec.generate_private_key(ec.SECP256R1())
     if subject is None:
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn is not None else [])
@@ -38,7 +39,8 @@ def make_csr(*, cn: str | None = "192.168.1.10", ips: Sequence[str] = ("192.168.
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     for extension, critical in extensions:
         builder = builder.add_extension(extension, critical=critical)
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) else hashes.SHA256()
+    return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM).decode()
 
 
 def tamper(pem: str) -> str:
