@@ -207,3 +207,23 @@ async def test_three_shards_merged_equal_one_run_of_the_same_size(tmp_path: Path
     csvfiles.write(merged, str(tmp_path / "merged"))
     rows = [list(csv.reader((tmp_path / f"{name}_stats.csv").open()))[1][:4] for name in ("one", "merged")]
     assert rows[0] == rows[1]  # POST /messages: same counts
+
+
+def test_the_kubernetes_manifest_runs_one_shard_per_index_with_valid_options() -> None:
+    import yaml
+
+    from simulator.cli import RUN_OPTIONS, _defaults
+
+    root = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+    documents = {d["kind"]: d for d in yaml.safe_load_all((root / "simulator-job.yaml").read_text())}
+    job = documents["Job"]["spec"]
+    assert job["completionMode"] == "Indexed" and job["completions"] == job["parallelism"]
+    command = job["template"]["spec"]["containers"][0]["args"][0]
+    assert f"--shard {job['completions']} " in command and "shard-$JOB_COMPLETION_INDEX.json" in command
+    data = documents["ConfigMap"]["data"]
+    known = {name for name, *_ in RUN_OPTIONS} | {"live", "threshold"}
+    assert {key.removeprefix("SMSGATE_SIM_").lower().replace("_", "-") for key in data} <= known
+    options = _defaults(None, data)
+    assert options["devices"] == 4000 and options["threshold"] == ["send_errors<1%", "send_to_sent.p99<2s", "lost==0"]
+    merge_job = yaml.safe_load((root / "simulator-merge.yaml").read_text())
+    assert "smsgate-sim merge /reports/shard-*.json" in merge_job["spec"]["template"]["spec"]["containers"][0]["args"][0]
