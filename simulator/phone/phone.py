@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections import deque
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from .inbox import DATA_SMS_PORT, InboxEntry, identity_message_id, received_payl
 from .observer import PhoneObserver, notify
 from .pull import Puller
 from .radio import Radio
-from .registration import register, sim_cards
+from .registration import joins_without_token, register, sim_cards, update_device
 from .reports import Reporter
 from .sender import Sender
 from .settings import DeviceSettings
@@ -45,7 +46,9 @@ if TYPE_CHECKING:
     from .fcm_endpoint import FcmEndpoint
 
 REGISTRATION_BACKOFF = 10.0
+BACKOFF = 10.0  # WorkManager's minimum (and the app's) exponential backoff
 MAX_BACKOFF = 5 * 3600.0
+DAILY = 24 * 3600.0
 INBOX_SIZE = 1000
 
 
@@ -107,7 +110,8 @@ class Phone:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self.puller.run)
-                nursery.start_soon(self._periodic_pull)
+                self.puller.trigger()  # PullMessagesWorker.start: the periodic job, its first run at once
+                nursery.start_soon(self._daily_refresh)
                 nursery.start_soon(self.sender.run, nursery)
                 nursery.start_soon(self.reporter.run)
                 nursery.start_soon(self.webhooks.run)
@@ -131,8 +135,13 @@ class Phone:
         failures = 0
         while True:
             try:
-                self.registration, _ = await register(self.api, self.config, self.registration, self.push_token,
-                                                      self.sims)
+                fresh = self.registration is None
+                if self.registration is None:
+                    self.registration, _ = await register(self.api, self.config, None, self.push_token, self.sims)
+                if not fresh or joins_without_token(self.config):
+                    # a later start, or the start after signing in: PATCH /device with the push token
+                    self.registration, _ = await register(self.api, self.config, self.registration,
+                                                          self.push_token, self.sims)
                 notify(self.observer, "registered", self.registration.device_id)
                 return
             except (ApiError, httpx.HTTPError, OSError, KeyError, ValueError) as exc:
@@ -140,33 +149,55 @@ class Phone:
                 self.notify_error("registration", str(exc))
                 await trio.sleep(min(REGISTRATION_BACKOFF * 2 ** (failures - 1), MAX_BACKOFF))
 
-    async def refresh_webhooks(self) -> None:
+    async def rotate_push_token(self, token: str) -> None:
+        """FCM gave the app a new token (`onNewToken`): PATCH /device with it."""
+        if self.fcm is not None and self.push_token:
+            self.fcm.detach(self.push_token)
+            self.fcm.attach(token, self)
+        self.push_token = token
+        assert self.registration is not None
+        await update_device(self.api, self.registration, token, self.sims)
+
+    async def refresh_webhooks(self) -> bool:
         try:
             hooks = await self.api.webhooks()
         except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
             self.notify_error("webhooks", str(exc))
-            return
+            return False
         self.webhooks.cloud = [Webhook(str(h.get("id", "")), str(h["url"]), str(h["event"]), "Cloud")
                                for h in hooks if isinstance(h, dict) and "url" in h and "event" in h]
+        return True
 
-    async def refresh_settings(self) -> None:
+    async def refresh_settings(self) -> bool:
         try:
             self.settings.apply_cloud(await self.api.settings())
         except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
             self.notify_error("settings", str(exc))
+            return False
+        return True
 
-    async def _periodic_pull(self) -> None:
-        while True:  # a periodic job replaced at start runs at once
-            self.puller.trigger()
-            await trio.sleep(self.config.pull_interval)
+    async def _daily_refresh(self) -> None:
+        """WebhooksUpdateWorker and SettingsUpdateWorker: periodic (24 h) after the first run at start,
+        retried with WorkManager's backoff (10 s x 2^(n-1), cap 5 h) when the GET fails."""
+
+        async def periodic(refresh: Callable[[], Awaitable[bool]]) -> None:
+            failures = 0
+            while True:
+                await trio.sleep(min(BACKOFF * 2 ** (failures - 1), MAX_BACKOFF) if failures else DAILY)
+                failures = 0 if await refresh() else failures + 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(periodic, self.refresh_webhooks)
+            nursery.start_soon(periodic, self.refresh_settings)
 
     async def _ping(self) -> None:
+        """PingService: the first ping at once (when enabled), then every interval."""
         while True:
             interval = self.settings.ping_interval
-            await trio.sleep(interval or 60.0)
-            if interval and self.settings.ping_interval:
+            if interval:
                 self.emit_webhook("system:ping", {"health": self.health()})
                 self.puller.trigger()
+            await trio.sleep(interval or 60.0)
 
     async def _incoming(self) -> None:
         rate = self.config.incoming_sms_per_minute

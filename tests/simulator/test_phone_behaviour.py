@@ -73,12 +73,16 @@ async def test_restart_patches_the_device_and_re_registers_anonymously_on_401(au
                               push="fcm", fcm_token="fcm-token-1"), http=server.client())
     async with running(server, phone):
         pass
+    [join] = server.calls("POST", "/device")
+    assert "pushToken" not in join.json()  # signing in to an account: no push token, it comes with a PATCH
     async with running(server, phone):  # a restart: the stored token is PATCHed, not re-registered
         pass
-    [patch] = server.calls("PATCH", "/device")
-    assert patch.headers["authorization"] == "Bearer token-1"
-    assert patch.json() == {"id": "device-1", "pushToken": "fcm-token-1",
-                            "simCards": [phone.sims[0].view(redacted=True)]}
+    assert len(server.calls("POST", "/device")) == 1
+    for patch in server.calls("PATCH", "/device"):  # after signing in, and at the restart
+        assert patch.headers["authorization"] == "Bearer token-1"
+        assert patch.json() == {"id": "device-1", "pushToken": "fcm-token-1",
+                                "simCards": [phone.sims[0].view(redacted=True)]}
+    assert len(server.calls("PATCH", "/device")) == 2
     server.patch_device_status = 401  # the server forgot the device
     async with running(server, phone):
         assert phone.registration == Registration("device-2", "token-2", "LOGIN2", "password-2")
@@ -205,7 +209,7 @@ async def test_incoming_sms_ping_and_app_started(autojump_clock: Any) -> None:
     assert payload["sender"] == payload["phoneNumber"] == "+15550009"
     assert payload["recipient"] == "+15557654321" and payload["simNumber"] == 1
     pings = webhook_bodies(server, "system:ping")
-    assert len(pings) == 2
+    assert len(pings) == 3  # the first at once, then at 30 and 60 s
     health = pings[0]["payload"]["health"]
     assert health["status"] == "pass" and health["version"] == "1.68.0"
     assert list(health["checks"]["battery:level"]) == ["status", "observedValue", "observedUnit", "description"]
