@@ -57,3 +57,22 @@ def received_payload(entry: InboxEntry, recipient: str | None, received_at: str)
         return "sms:data-received", {"data": base64.b64encode(entry.data).decode(), "receivedAt": received_at,
                                      **common}
     return "sms:received", {"message": entry.text or "", "receivedAt": received_at, **common}
+
+
+def mms_received_payload(message_id: str, transaction_id: str, sender: str, recipient: str | None,
+                         sim_number: int | None, subject: str | None, size: int, content_class: str | None,
+                         received_at: str) -> dict[str, Any]:
+    """`MmsReceivedPayload` (MMS headers, before download): its own fields, then `MessageEventPayload`'s
+    (Gson writes a subclass's fields first); nulls are left out by Gson."""
+    return {"transactionId": transaction_id, "subject": subject, "size": size, "contentClass": content_class,
+            "receivedAt": received_at, "messageId": message_id, "sender": sender, "recipient": recipient,
+            "simNumber": sim_number, "phoneNumber": sender}
+
+
+def mms_downloaded_payload(message_id: str, sender: str, recipient: str | None, sim_number: int | None,
+                           body: str | None, subject: str | None, attachments: list[dict[str, Any]],
+                           received_at: str) -> dict[str, Any]:
+    """`MmsDownloadedPayload`; each attachment is {partId, contentType, name, size, data (base64)}."""
+    return {"body": body, "subject": subject, "attachments": attachments, "receivedAt": received_at,
+            "messageId": message_id, "sender": sender, "recipient": recipient, "simNumber": sim_number,
+            "phoneNumber": sender}

@@ -23,7 +23,15 @@ from .config import PhoneConfig, Registration
 from .events_sse import SseEvents
 from .health import health
 from .ids import made_up_push_token, nanoid
-from .inbox import DATA_SMS_PORT, InboxEntry, identity_message_id, received_payload, text_message_id
+from .inbox import (
+    DATA_SMS_PORT,
+    InboxEntry,
+    identity_message_id,
+    mms_downloaded_payload,
+    mms_received_payload,
+    received_payload,
+    text_message_id,
+)
 from .observer import PhoneObserver, notify
 from .pull import Puller
 from .radio import Radio
@@ -311,6 +319,24 @@ class Phone:
         entry = InboxEntry(sender, self.clock.millis(), slot + 1 if slot is not None else None, slot, data=data,
                            port=port, message_id=identity_message_id(self.rng))
         self._received(entry)
+
+    def receive_mms(self, sender: str, *, subject: str | None = None, size: int = 0,
+                    content_class: str | None = None, body: str | None = None,
+                    attachments: list[dict[str, Any]] | None = None) -> str:
+        """An incoming MMS on the first SIM: `mms:received` with its headers, then, once downloaded,
+        `mms:downloaded` with its body and attachments (`ReceiverService`); returns its message id."""
+        slot = 0 if self.sims else None
+        recipient = self.sims[0].phone_number if self.sims else None
+        sim_number = 1 if slot is not None else None
+        transaction_id = nanoid(12)
+        message_id = f"<{transaction_id}@mms.simulator>"  # the MMS Message-ID header; the app falls back to the tx id
+        now = self.clock.format()
+        self.emit_webhook("mms:received", mms_received_payload(message_id, transaction_id, sender, recipient,
+                                                               sim_number, subject, size, content_class, now))
+        if body is not None or attachments:
+            self.emit_webhook("mms:downloaded", mms_downloaded_payload(message_id, sender, recipient, sim_number,
+                                                                       body, subject, attachments or [], now))
+        return message_id
 
     def _received(self, entry: InboxEntry, trigger_webhooks: bool = True) -> None:
         if entry not in self.inbox:

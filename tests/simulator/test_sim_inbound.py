@@ -21,8 +21,8 @@ def test_inbound_sms_reach_the_receiver_and_a_failing_threshold_exits_non_zero(t
     with LiveServer(tmp_path) as server:
         result = subprocess.run(
             [sys.executable, "-m", "simulator.cli", "run", "--server", server.base_url, "--devices", "4",
-             "--phones-per-account", "2", "--rate", "2", "--duration", "3", "--grace", "15",
-             "--inbound-rate", "10", "--threshold", "send_to_delivered.p99<1ms", "--threshold", "lost==0",
+             "--phones-per-account", "2", "--rate", "3", "--duration", "2", "--grace", "15",
+             "--inbound-rate", "15", "--threshold", "send_to_delivered.p99<1ms", "--threshold", "lost==0",
              "--threshold", "inbound_lost==0", "--report", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r"),
              "--no-live"],
             env=env, capture_output=True, text=True, timeout=120)
