@@ -155,3 +155,39 @@ async def test_first_ping_at_once_and_the_mms_and_cancel_webhooks(tmp_path: Path
     assert downloaded["payload"]["body"] == "see attached"
     [cancelled] = events("sms:cancelled")
     assert cancelled["payload"]["messageId"] == scheduled
+
+
+async def test_multipart_sent_per_part_and_updates_after_failed_still_reported(tmp_path: Path) -> None:
+    ca_file, cert_file, key_file = make_ca_and_leaf(tmp_path)
+    received: list[tuple[dict[str, str], bytes]] = []
+    recorder = Recorder()
+    async with trio.open_nursery() as outer:
+        receiver_url = await outer.start(partial(https_receiver, received, cert_file, key_file))
+        async with reference_server(tmp_path) as server, recorder:
+            phone = Phone(PhoneConfig(server=server.mobile, radio=FAST, webhook_ca=ca_file), http=recorder.client())
+            async with running(phone):
+                reg = phone.registration
+                assert reg is not None and reg.password is not None
+                response = await server.http.post(f"{server.base}{API}/webhooks", auth=(reg.login, reg.password),
+                                                  json={"url": f"{receiver_url}/sent", "event": "sms:sent"})
+                assert response.status_code == 201, response.text
+                await until(lambda: len(phone.webhooks.cloud) == 1)
+                long_id = await server.send(phone, {"textMessage": {"text": "y" * 200},
+                                                    "phoneNumbers": ["+79990000031"]})
+                await server.until_state(phone, long_id, "Delivered")
+                # not encrypted, so the phone cannot decrypt it: Failed
+                bad = await server.send(phone, {"textMessage": {"text": "plain"}, "phoneNumbers": ["+79990000032"],
+                                                "isEncrypted": True})
+                await server.until_state(phone, bad, "Failed")
+                reports = len(recorder.patches(bad))
+                local = phone.store.get(bad)
+                assert local is not None
+                phone.update_state(local, "+79990000032", "Delivered", None)  # a late delivery report
+                await until(lambda: len(recorder.patches(bad)) == reports + 1)
+                assert (await server.state(phone, bad))["state"] == "Failed"  # the server copes
+                await until(lambda: len(received) >= 2)
+        outer.cancel_scope.cancel()
+    sent = [json.loads(body)["payload"] for _, body in received]
+    assert len(sent) == 2 and all(p["messageId"] == long_id and p["partsCount"] == 2 for p in sent)  # one a part
+    late = json.loads(recorder.patches(bad)[-1])[0]
+    assert late["state"] == "Failed" and late["recipients"][0]["state"] == "Failed"

@@ -96,7 +96,8 @@ def test_failed_is_sticky_and_states_keep_the_first_time() -> None:
     store.update(message, "+2", "Failed", "sendSMS: boom", 2001)
     assert message.state == "Processed" and message.processed_at == 2001  # once no recipient is Pending
     store.update(message, "+1", "Sent", None, 3000)
-    assert store.update(message, "+2", "Delivered", None, 4000) is None  # Failed stays
+    late = store.update(message, "+2", "Delivered", None, 4000)  # Failed stays, the update is still announced
+    assert late is not None and not late.message_state_changed and message.recipients[1].state == "Failed"
     store.update(message, "+1", "Delivered", None, 5000)
     assert message.state == "Sent" and message.recipients[1].error == "sendSMS: boom"
     assert message.states == {"Pending": 1000, "Processed": 2001, "Sent": 3000}
