@@ -26,7 +26,9 @@ from .ids import made_up_push_token, nanoid
 from .inbox import (
     DATA_SMS_PORT,
     InboxEntry,
-    identity_message_id,
+    data_message_id,
+    entry_type,
+    export_types,
     mms_downloaded_payload,
     mms_received_payload,
     received_payload,
@@ -73,6 +75,7 @@ class Phone:
         self.settings = DeviceSettings.from_config(config)
         self.store = MessageStore()
         self.inbox: deque[InboxEntry] = deque(maxlen=INBOX_SIZE)
+        self.processed_inbox: set[str] = set()  # "SMS:<hash>", "DATA_SMS:<hash>": what the app processed
         self.signing_key = config.signing_key or nanoid(8)
         self.push_token = (config.fcm_token or made_up_push_token(self.rng)) if config.push == "fcm" else None
         self.local_device_id = local_device_id(config.name, self.clock.millis())
@@ -316,8 +319,9 @@ class Phone:
         if port != DATA_SMS_PORT:
             return
         slot = 0 if self.sims else None
-        entry = InboxEntry(sender, self.clock.millis(), slot + 1 if slot is not None else None, slot, data=data,
-                           port=port, message_id=identity_message_id(self.rng))
+        date, subscription = self.clock.millis(), slot + 1 if slot is not None else None
+        entry = InboxEntry(sender, date, subscription, slot, data=data, port=port,
+                           message_id=data_message_id(sender, date, subscription, data))
         self._received(entry)
 
     def receive_mms(self, sender: str, *, subject: str | None = None, size: int = 0,
@@ -338,9 +342,23 @@ class Phone:
                                                                        body, subject, attachments or [], now))
         return message_id
 
+    def sms_while_off(self, sender: str, text: str) -> InboxEntry:
+        """An SMS that reached the phone's inbox while the app was not running: only an inbox export
+        (`MessagesExportRequested`) makes the app process it."""
+        slot = 0 if self.sims else None
+        date, subscription = self.clock.millis(), slot + 1 if slot is not None else None
+        entry = InboxEntry(sender, date, subscription, slot, text=text,
+                           message_id=text_message_id(sender, date, subscription, text))
+        self.inbox.append(entry)
+        return entry
+
     def _received(self, entry: InboxEntry, trigger_webhooks: bool = True) -> None:
         if entry not in self.inbox:
             self.inbox.append(entry)
+        key = f"{entry_type(entry)}:{entry.message_id}"
+        if key in self.processed_inbox:  # `isMessageProcessed`: each SMS is processed once
+            return
+        self.processed_inbox.add(key)
         notify(self.observer, "sms_received", self.device_id, entry.sender, entry.text)
         if trigger_webhooks:
             recipient = self.sims[entry.slot_index].phone_number if entry.slot_index is not None else None
@@ -348,11 +366,13 @@ class Phone:
             self.emit_webhook(event, payload)
 
     def export_inbox(self, request: dict[str, Any]) -> None:
-        """`MessagesExportRequested`: re-read the inbox for the period and re-emit its webhooks."""
+        """`MessagesExportRequested`: re-read the inbox for the period, of the requested message types,
+        and process what the app has not processed yet (firing its webhooks unless told not to)."""
         since, until = parse_time(request.get("since")), parse_time(request.get("until"))
         trigger = str(request.get("triggerWebhooks", "true")).lower() != "false"
+        types = export_types(request.get("messageTypes"))
         for entry in sorted(self.inbox, key=lambda e: e.date_ms):
-            if (since is None or entry.date_ms >= since * 1000) and (until is None or entry.date_ms <= until * 1000):
+            if entry_type(entry) in types and (since is None or entry.date_ms >= since * 1000) and (until is None or entry.date_ms <= until * 1000):
                 self._received(entry, trigger)
 
     # ---- webhooks, health, observer ---------------------------------------------------------------

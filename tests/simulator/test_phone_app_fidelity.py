@@ -1,6 +1,7 @@
 """Where the simulated phone used to differ from the app (v1.68.0), each checked against the reference
 server over real HTTP: joining an account, pull triggers that replace one another, the first ping,
-concurrent state reports, the SSE request's Accept header, and the MMS and cancel webhooks."""
+concurrent state reports, the SSE request's Accept header, the MMS and cancel webhooks, the inbox
+export, Sent per part and the reports after a Failed."""
 
 from __future__ import annotations
 
@@ -124,11 +125,19 @@ async def test_first_ping_at_once_and_the_mms_and_cancel_webhooks(tmp_path: Path
             async with running(phone):
                 reg = phone.registration
                 assert reg is not None and reg.password is not None
-                for event in ("system:ping", "mms:received", "mms:downloaded", "sms:cancelled"):
+                for event in ("system:ping", "mms:received", "mms:downloaded", "sms:cancelled", "sms:received"):
                     response = await server.http.post(f"{server.base}{API}/webhooks", auth=(reg.login, reg.password),
                                                       json={"url": f"{receiver_url}/{event}", "event": event})
                     assert response.status_code == 201, response.text
-                await until(lambda: len(phone.webhooks.cloud) == 4)
+                await until(lambda: len(phone.webhooks.cloud) == 5)
+                await phone.receive_sms("+15550198", "one")
+                off = phone.sms_while_off("+15550198", "two")  # arrived while the app was not running
+                window = {"since": "2000-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z"}
+                for _ in range(2):  # the export processes "two"; the second finds nothing new
+                    response = await server.http.post(f"{server.base}{API}/messages/inbox/export",
+                                                      auth=(reg.login, reg.password), json=window)
+                    assert response.status_code == 202, response.text
+                    await until(lambda: len(events("sms:received")) == 2)
                 mms_id = phone.receive_mms("+15550199", subject="Hi", size=2048, body="see attached",
                                            attachments=[{"partId": 1, "contentType": "image/png", "name": "a.png",
                                                          "size": 3, "data": "AAEC"}])
@@ -153,6 +162,8 @@ async def test_first_ping_at_once_and_the_mms_and_cancel_webhooks(tmp_path: Path
     [downloaded] = events("mms:downloaded")
     assert downloaded["payload"]["attachments"][0]["contentType"] == "image/png"
     assert downloaded["payload"]["body"] == "see attached"
+    assert [e["payload"]["message"] for e in events("sms:received")] == ["one", "two"]
+    assert events("sms:received")[1]["payload"]["messageId"] == off.message_id
     [cancelled] = events("sms:cancelled")
     assert cancelled["payload"]["messageId"] == scheduled
 

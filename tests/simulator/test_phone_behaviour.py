@@ -18,6 +18,7 @@ import trio
 from phone_fake_server import BASE, FakeServer, Seen, message
 
 from simulator.phone import Phone, PhoneConfig, RadioConfig, Registration
+from simulator.phone.webhooks import java_hash
 
 RADIO = RadioConfig(sent_latency=(0.5, 0.5), delivered_latency=(2.0, 2.0), seed=3)
 LOCAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+05:30$")
@@ -216,21 +217,26 @@ async def test_incoming_sms_ping_and_app_started(autojump_clock: Any) -> None:
     assert list(health["checks"]["battery:level"]) == ["status", "observedValue", "observedUnit", "description"]
 
 
-async def test_inbox_export_re_emits_received_webhooks(autojump_clock: Any) -> None:
-    server = FakeServer(hooks=[hook("sms:received")])
+async def test_inbox_export_processes_only_what_the_app_has_not(autojump_clock: Any) -> None:
+    server = FakeServer(hooks=[hook("sms:received"), hook("sms:data-received")])
     async with running(server) as phone:
         await phone.receive_sms("+15550001", "one")
-        await trio.sleep(100)
-        await phone.receive_sms("+15550002", "two")
         await trio.sleep(1)
-        first = phone.inbox[0]
-        since = datetime.fromtimestamp(first.date_ms / 1000 - 1, UTC).isoformat()
-        until = datetime.fromtimestamp(first.date_ms / 1000 + 10, UTC).isoformat()
-        server.event("MessagesExportRequested", json.dumps({"since": since, "until": until, "triggerWebhooks": "true"}))
-        server.event("MessagesExportRequested", json.dumps({"since": since, "until": until,
-                                                            "triggerWebhooks": "false"}))
+        phone.sms_while_off("+15550002", "two")  # in the inbox, never processed
+        await phone.receive_data_sms("+15550003", b"\x01\xff")
         await trio.sleep(1)
+        since = datetime.fromtimestamp(phone.inbox[0].date_ms / 1000 - 1, UTC).isoformat()
+        until = datetime.fromtimestamp(phone.inbox[-1].date_ms / 1000 + 10, UTC).isoformat()
+        for request in ({"messageTypes": "DATA_SMS"}, {}, {"messageTypes": "SMS,DATA_SMS"}):
+            server.event("MessagesExportRequested", json.dumps({"since": since, "until": until, **request}))
+            await trio.sleep(1)
     bodies = webhook_bodies(server, "sms:received")
-    assert [b["payload"]["message"] for b in bodies] == ["one", "two", "one"]
-    assert bodies[0]["payload"]["messageId"] == bodies[2]["payload"]["messageId"]  # the same hash code
-    assert bodies[0]["id"] != bodies[2]["id"]  # a new delivery id
+    # live "one"; the export of SMS (the default) processed "two" once; nothing again
+    assert [b["payload"]["message"] for b in bodies] == ["one", "two"]
+    [data] = webhook_bodies(server, "sms:data-received")
+    entry = phone.inbox[-1]
+    # InboxMessage.Data.hashCode(): ((h(address) * 31 + h(date)) * 31 + subscriptionId) * 31 + contentHashCode,
+    # where Arrays.hashCode([1, -1]) = (31 * 1 + 1) * 31 - 1 = 991 and Date.hashCode() = (int)(ms ^ ms >>> 32)
+    date_hash = (entry.date_ms ^ (entry.date_ms >> 32)) & 0xFFFFFFFF
+    expected = ((java_hash("+15550003") * 31 + date_hash) * 31 + 1) * 31 + 991
+    assert data["payload"]["messageId"] == f"{expected & 0xFFFFFFFF:x}"  # the same for the same SMS, every time
