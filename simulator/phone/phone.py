@@ -77,6 +77,7 @@ class Phone:
         self.inbox: deque[InboxEntry] = deque(maxlen=INBOX_SIZE)
         self.processed_inbox: set[str] = set()  # "SMS:<hash>", "DATA_SMS:<hash>": what the app processed
         self.signing_key = config.signing_key or nanoid(8)
+        self.settings.passphrase, self.settings.signing_key = config.passphrase, self.signing_key
         self.push_token = (config.fcm_token or made_up_push_token(self.rng)) if config.push == "fcm" else None
         self.local_device_id = local_device_id(config.name, self.clock.millis())
         self.webhook_http: httpx.AsyncClient | None = None  # set to override the webhook client
@@ -182,10 +183,19 @@ class Phone:
     async def refresh_settings(self) -> bool:
         try:
             self.settings.apply_cloud(await self.api.settings())
+            return True
         except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
             self.notify_error("settings", str(exc))
             return False
-        return True
+        finally:  # the keys imported before a bad one stay applied
+            self._apply_secrets()
+
+    def _apply_secrets(self) -> None:
+        """The passphrase and signing key the settings hold; a null signing key makes a new one (as the app)."""
+        self.sender.passphrase = self.settings.passphrase
+        if self.settings.signing_key is None:
+            self.settings.signing_key = nanoid(8)
+        self.signing_key = self.webhooks.signing_key = self.settings.signing_key
 
     async def _daily_refresh(self) -> None:
         """WebhooksUpdateWorker and SettingsUpdateWorker: periodic (24 h) after the first run at start,

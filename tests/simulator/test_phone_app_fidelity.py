@@ -202,3 +202,28 @@ async def test_multipart_sent_per_part_and_updates_after_failed_still_reported(t
     assert len(sent) == 2 and all(p["messageId"] == long_id and p["partsCount"] == 2 for p in sent)  # one a part
     late = json.loads(recorder.patches(bad)[-1])[0]
     assert late["state"] == "Failed" and late["recipients"][0]["state"] == "Failed"
+
+
+async def test_settings_from_the_server_applied_as_the_app_applies_them(tmp_path: Path) -> None:
+    async with reference_server(tmp_path) as server:
+        phone = Phone(PhoneConfig(server=server.mobile, radio=FAST, send_interval_min=2, ping_interval=60))
+        async with running(phone):
+            reg = phone.registration
+            assert reg is not None and reg.password is not None
+            auth = (reg.login, reg.password)
+
+            async def settings(body: dict[str, Any]) -> bool:
+                response = await server.http.patch(f"{server.base}{API}/settings", auth=auth, json=body)
+                assert response.status_code == 200, response.text
+                return await phone.refresh_settings()
+
+            assert await settings({"messages": {"send_interval_max": 30.0, "limit_period": "PerHour",
+                                                "limit_value": 10},
+                                   "ping": {"interval_seconds": 90.0}})
+            s = phone.settings
+            assert (s.send_interval_min, s.send_interval_max, s.limit_period, s.limit_value) == (2, 30, "PerHour", 10)
+            assert s.ping_interval == 90
+            # null resets a key to the app's default
+            assert await settings({"messages": {"limit_period": None}, "ping": {"interval_seconds": None}})
+            assert (s.limit_period, s.limit_value, s.ping_interval) == ("Disabled", 10, None)
+    assert s.send_interval_max == 30
