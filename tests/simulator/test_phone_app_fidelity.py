@@ -154,6 +154,8 @@ async def test_first_ping_at_once_and_the_mms_and_cancel_webhooks(tmp_path: Path
             async with running(phone):  # a restart: the ping goes out at once, not after an hour
                 await until(lambda: len(events("system:ping")) > pings_before)
         outer.cancel_scope.cancel()
+    health = events("system:ping")[-1]["payload"]["health"]
+    assert list(health) == ["version", "releaseId", "status", "checks"] and health["releaseId"] == 16800
     [mms] = events("mms:received")
     assert list(mms["payload"]) == ["transactionId", "subject", "size", "receivedAt", "messageId", "sender",
                                     "recipient", "simNumber", "phoneNumber"]
