@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .stages import Stages
 from ..report.verdict import Threshold
+from .stages import Stages
 
 MOBILE_PATH = "/api/mobile/v1"
 THIRD_PARTY_PATH = "/api/3rdparty/v1"

@@ -382,7 +382,9 @@ class Phone:
         trigger = str(request.get("triggerWebhooks", "true")).lower() != "false"
         types = export_types(request.get("messageTypes"))
         for entry in sorted(self.inbox, key=lambda e: e.date_ms):
-            if entry_type(entry) in types and (since is None or entry.date_ms >= since * 1000) and (until is None or entry.date_ms <= until * 1000):
+            in_period = (since is None or entry.date_ms >= since * 1000) and (until is None
+                                                                                or entry.date_ms <= until * 1000)
+            if in_period and entry_type(entry) in types:
                 self._received(entry, trigger)
 
     # ---- webhooks, health, observer ---------------------------------------------------------------

@@ -22,8 +22,7 @@ from sim_fakes import FakeServer, factory
 from simulator.cli import exit_status
 from simulator.load import RunConfig, RunHooks, Shard, run_load, summary_lines
 from simulator.load.stages import Stages, parse_duration
-from simulator.report import merge
-from simulator.report import csvfiles
+from simulator.report import csvfiles, merge
 from simulator.report.verdict import Threshold, verdict
 
 
@@ -224,6 +223,8 @@ def test_the_kubernetes_manifest_runs_one_shard_per_index_with_valid_options() -
     known = {name for name, *_ in RUN_OPTIONS} | {"live", "threshold"}
     assert {key.removeprefix("SMSGATE_SIM_").lower().replace("_", "-") for key in data} <= known
     options = _defaults(None, data)
-    assert options["devices"] == 4000 and options["threshold"] == ["send_errors<1%", "send_to_sent.p99<2s", "lost==0"]
+    assert options["devices"] == 4000
+    assert options["threshold"] == ["send_errors<1%", "send_to_sent.p99<2s", "lost==0"]
     merge_job = yaml.safe_load((root / "simulator-merge.yaml").read_text())
-    assert "smsgate-sim merge /reports/shard-*.json" in merge_job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    merge_args = merge_job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "smsgate-sim merge /reports/shard-*.json" in merge_args
