@@ -205,7 +205,8 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
                             traffic.start_soon(inbound_traffic.generate, inbound,
                                                config.inbound_rate / config.shard.count, config.duration,
                                                fleet.running_phones, f"in{config.shard.index}-{driver.run_tag}", stop)
-                        await driver.run(fleet.online_accounts if config.stages else fleet.usable_accounts(), stop)
+                        staged = config.stages is not None  # phones come and go: ask at each send
+                        await driver.run(fleet.online_accounts if staged else fleet.usable_accounts(), stop)
                 live.phase = "draining"
                 await _drain(config, tracker, driver, stop)
                 if inbound is not None:

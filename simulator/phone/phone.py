@@ -199,17 +199,20 @@ class Phone:
 
     async def _daily_refresh(self) -> None:
         """WebhooksUpdateWorker and SettingsUpdateWorker: periodic (24 h) after the first run at start,
-        retried with WorkManager's backoff (10 s x 2^(n-1), cap 5 h) when the GET fails."""
-
-        async def periodic(refresh: Callable[[], Awaitable[bool]]) -> None:
-            failures = 0
-            while True:
-                await trio.sleep(min(BACKOFF * 2 ** (failures - 1), MAX_BACKOFF) if failures else DAILY)
-                failures = 0 if await refresh() else failures + 1
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(periodic, self.refresh_webhooks)
-            nursery.start_soon(periodic, self.refresh_settings)
+        retried with WorkManager's backoff (10 s x 2^(n-1), cap 5 h) when the GET fails. One task for
+        both (a phone is cheap only if it has few tasks): each job keeps its own due time and failures."""
+        jobs: list[tuple[Callable[[], Awaitable[bool]], list[float]]] = [
+            (self.refresh_webhooks, [trio.current_time() + DAILY, 0]),
+            (self.refresh_settings, [trio.current_time() + DAILY, 0]),
+        ]
+        while True:
+            await trio.sleep_until(min(state[0] for _, state in jobs))
+            for refresh, state in jobs:
+                if state[0] <= trio.current_time():
+                    state[1] = 0 if await refresh() else state[1] + 1
+                    failures = state[1]
+                    state[0] = trio.current_time() + (min(BACKOFF * 2 ** (failures - 1), MAX_BACKOFF)
+                                                      if failures else DAILY)
 
     async def _ping(self) -> None:
         """PingService: the first ping at once (when enabled), then every interval."""

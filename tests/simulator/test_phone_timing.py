@@ -197,3 +197,12 @@ async def test_cleartext_webhooks_only_to_loopback(autojump_clock: Any) -> None:
         nursery.cancel_scope.cancel()
     assert server.calls("POST", "/plain") == []
     assert any("CLEARTEXT communication to hooks.test not permitted" in e for e in errors)
+
+
+async def test_webhooks_and_settings_are_refreshed_daily(autojump_clock: Any) -> None:
+    server = FakeServer()
+    async with running(server, push="fcm"):  # no SSE stream to keep
+        await trio.sleep(2 * 86400 + 1)
+        for path in ("/webhooks", "/settings"):
+            starts = [s.at for s in server.calls("GET", path)]
+            assert starts == pytest.approx([0, 86400, 2 * 86400], abs=1), path
