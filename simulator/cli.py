@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,7 +15,8 @@ import yaml
 
 from .load import RunConfig, RunHooks, Shard, run_load, summary_lines
 from .load.runner import find_error
-from .report import ReportError, merge, read, render_html, write
+from .load.stages import Stages
+from .report import ReportError, csvfiles, merge, read, render_html, write
 
 ENV_PREFIX = "SMSGATE_SIM_"
 EXIT_LOST = 3
@@ -42,18 +44,40 @@ are listed through the 3rd-party API to check that the server agrees.
 A message accepted (202) that is not final after the grace period is LOST when no phone ever picked
 it up (the server still shows Pending, or does not know it), STUCK when a phone did (it holds the message
 as Pending, Processed or Sent). Messages younger than --grace at the check (after Ctrl-C) are unfinished.
-Exit status: 0, or {EXIT_LOST} when anything was lost or stuck.
+Exit status: 0 when the verdict is green, {EXIT_LOST} when it is red: by default a phone that failed to
+register, a send rejected or unanswered, a message lost or stuck each make it red. --threshold
+(k6-style, repeatable) adds checks, and one on a default's metric replaces that default:
+  --threshold 'send_errors<1%' --threshold 'send_to_sent.p99<1s' --threshold 'lost==0'
+Metrics: send_errors, rejected, unanswered, lost, stuck, unknown_events, late, phones_failed,
+inbound_lost (counts; with % a share), send_to_processed|send_to_sent|send_to_delivered|
+receive_to_webhook .min/.mean/.p50/.p95/.p99/.max (ms, or with s).
+
+Load shapes: --stages 30s:100,2m:100,30s:0 (phones online: the fleet is the peak, phones start and
+stop to follow it, traffic runs along it and goes to accounts with a phone online) and
+--rate-stages 30s:5,2m:20,30s:0 (messages per second); each replaces --duration (and --stages
+--devices/--ramp). --model closed (default) holds sends back beyond --max-in-flight outstanding ones;
+--model open sends every message on time, however slow the server is.
+
+--inbound-rate R: the phones receive R SMS per second (over the fleet) and fire sms:received to a
+webhook per account: the simulator's own HTTPS receiver (--webhook-listen), which measures receive ->
+webhook latency and counts what never arrived, or --webhook-url (only the phones' side is counted).
 
 With --push fcm the simulator serves an FCM-compatible endpoint (--fcm-listen) and prints the
 FCM__ENDPOINT / FCM__CREDENTIALS_JSON the server must be started with.
 
 --shard K/N runs phones K-1, K-1+N, ... and 1/N of the rate, so N processes (or machines) with the
-same options and K = 1..N make one fleet; `smsgate-sim merge` then combines their reports."""
+same options and K = 1..N make one fleet; `smsgate-sim merge` then combines their reports.
+--shard N alone takes K from JOB_COMPLETION_INDEX + 1 (a Kubernetes Indexed Job; deploy/k8s/)."""
 
 
 def _pair(text: str) -> tuple[float, float]:
     low, _, high = text.partition(",")
     return (float(low), float(high or low))
+
+
+def _thresholds(text: str) -> list[str]:
+    """Several thresholds from one value (environment or file): separated by `;` or `,`."""
+    return [item.strip() for item in re.split(r"[;,]", text) if item.strip()]
 
 
 def _bool(text: str) -> bool:
@@ -81,6 +105,13 @@ RUN_OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("html", Path, None, "write the HTML report here"),
     ("max-in-flight", int, 256, "concurrent sends before the driver falls behind (default %(default)s)"),
     ("seed", int, None, "random seed (radio, recipients)"),
+    ("stages", Stages.parse, None, "phones online over time, DURATION:TARGET,... e.g. 30s:100,2m:100,30s:0"),
+    ("rate-stages", Stages.parse, None, "messages per second over time, e.g. 30s:5,2m:20,30s:0"),
+    ("model", str, "closed", "closed (at most --max-in-flight sends outstanding) or open (default %(default)s)"),
+    ("csv", str, None, "write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv (Locust's)"),
+    ("inbound-rate", float, 0.0, "SMS per second received by the fleet, firing sms:received (default none)"),
+    ("webhook-url", str, None, "with --inbound-rate: the user's https webhook receiver instead of ours"),
+    ("webhook-listen", str, "127.0.0.1:0", "HOST:PORT of the simulator's webhook receiver (default %(default)s)"),
 ]
 
 
@@ -101,7 +132,7 @@ def _convert(kind: Callable[[str], Any], value: Any, source: str) -> Any:
 
 def _defaults(config_path: str | None, environ: dict[str, str]) -> dict[str, Any]:
     """Option values from the --config file, then SMSGATE_SIM_* variables (which win)."""
-    known = {name: kind for name, kind, _, _ in RUN_OPTIONS} | {"live": _bool}
+    known = {name: kind for name, kind, _, _ in RUN_OPTIONS} | {"live": _bool, "threshold": _thresholds}
     values: dict[str, Any] = {}
     if config_path:
         for name, value in _file_values(config_path).items():
@@ -123,14 +154,17 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--config", help="YAML or JSON file of option values")
     for name, kind, default, help_text in RUN_OPTIONS:
-        choices = {"push": ["sse", "fcm"], "client": ["json", "official"]}.get(name)
+        choices = {"push": ["sse", "fcm"], "client": ["json", "official"], "model": ["closed", "open"]}.get(name)
         run.add_argument(f"--{name}", type=kind, default=default, help=help_text, choices=choices)
+    run.add_argument("--threshold", action="append", default=None, metavar="EXPR",
+                     help="a pass/fail check, e.g. 'send_to_sent.p99<1s' (repeatable; see above)")
     run.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
                      help="redraw a live table (default: when stdout is a terminal; else a line every 5 s)")
     merge_cmd = commands.add_parser("merge", help="merge the JSON reports of a sharded run")
     merge_cmd.add_argument("reports", nargs="+", type=Path, help="JSON reports of the shards")
     merge_cmd.add_argument("--report", type=Path, required=True, help="write the merged JSON report here")
     merge_cmd.add_argument("--html", type=Path, help="write the merged HTML report here")
+    merge_cmd.add_argument("--csv", help="write the merged Locust-style CSV files with this PREFIX")
     html_cmd = commands.add_parser("html", help="render the HTML page of a JSON report")
     html_cmd.add_argument("report", type=Path)
     html_cmd.add_argument("--html", type=Path, required=True, help="where to write the page")
@@ -149,7 +183,23 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
                      phones_per_account=args.phones_per_account, client=args.client, failure_rate=args.failure_rate,
                      sent_latency=tuple(args.sent_latency), delivered_latency=tuple(args.delivered_latency),
                      shard=args.shard, fcm_listen=args.fcm_listen, report=args.report, html=args.html,
-                     live=args.live, max_in_flight=args.max_in_flight, seed=args.seed)
+                     live=args.live, max_in_flight=args.max_in_flight, seed=args.seed,
+                     thresholds=tuple(_flatten(args.threshold)), stages=args.stages, rate_stages=args.rate_stages,
+                     model=args.model, csv=args.csv, inbound_rate=args.inbound_rate, webhook_url=args.webhook_url,
+                     webhook_listen=args.webhook_listen)
+
+
+def _flatten(values: Any) -> list[str]:
+    """--threshold given on the command line (a list of texts) or from a file or the environment (lists)."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        return _thresholds(values)
+    return [text for value in values for text in _flatten(value)]
+
+
+def exit_status(report: dict[str, Any]) -> int:
+    return 0 if report["verdict"]["ok"] else EXIT_LOST
 
 
 def cmd_run(config: RunConfig) -> int:
@@ -168,7 +218,9 @@ def cmd_run(config: RunConfig) -> int:
     for kind, path in (("JSON", config.report), ("HTML", config.html)):
         if path:
             print(f"  {kind} report     {path}")
-    return EXIT_LOST if report["messages"]["lost"] or report["messages"]["stuck"] else 0
+    if config.csv:
+        print(f"  CSV files        {config.csv}_stats.csv, _stats_history.csv, _failures.csv")
+    return exit_status(report)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -176,8 +228,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
     write(merged, args.report)
     if args.html:
         args.html.write_text(render_html(merged), encoding="utf-8")
+    if args.csv:
+        csvfiles.write(merged, args.csv)
     print("\n".join(summary_lines(merged)))
-    return EXIT_LOST if merged["messages"]["lost"] or merged["messages"]["stuck"] else 0
+    return exit_status(merged)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from ..report.verdict import Threshold
+from .stages import Stages
 
 MOBILE_PATH = "/api/mobile/v1"
 THIRD_PARTY_PATH = "/api/3rdparty/v1"
@@ -31,6 +36,12 @@ class Shard:
 
     @classmethod
     def parse(cls, text: str) -> Shard:
+        """`K/N`, or `N` alone with K from JOB_COMPLETION_INDEX (0-based, a Kubernetes Indexed Job's pod)."""
+        if re.fullmatch(r"\s*\d+\s*", text):
+            index = os.environ.get("JOB_COMPLETION_INDEX")
+            if index is None or not index.strip().isdigit():
+                raise ValueError(f"shard {text.strip()!r} without K needs JOB_COMPLETION_INDEX (or give K/N)")
+            return cls(int(index) + 1, int(text))
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
         if not match:
             raise ValueError(f"bad shard {text!r}: want K/N, e.g. 2/4")
@@ -59,8 +70,25 @@ class RunConfig:
     live: bool | None = None  # None: a live table when stdout is a terminal, progress lines otherwise
     max_in_flight: int = 256  # concurrent 3rd-party sends before the driver falls behind schedule
     seed: int | None = None
+    thresholds: tuple[str, ...] = ()  # k6-style, e.g. "send_to_sent.p99<1s"; see verdict.py
+    stages: Stages | None = None  # phones online over time; sets devices (its peak) and duration
+    rate_stages: Stages | None = None  # messages per second over time; sets duration
+    model: Literal["closed", "open"] = "closed"  # open: every send leaves on time, however many are in flight
+    csv: str | None = None  # PREFIX of the Locust-style CSV files
+    inbound_rate: float = 0.0  # SMS per second received by the fleet (fires sms:received webhooks)
+    webhook_url: str | None = None  # where the webhooks go; None: the simulator's own receiver
+    webhook_listen: str = "127.0.0.1:0"  # HOST:PORT of that receiver
 
     def __post_init__(self) -> None:
+        if self.stages is not None:
+            object.__setattr__(self, "devices", max(1, math.ceil(self.stages.peak)))
+        shaped = [s.duration for s in (self.stages, self.rate_stages) if s is not None]
+        if shaped:
+            object.__setattr__(self, "duration", max(shaped))
+        for text in self.thresholds:
+            Threshold.parse(text)
+        if self.inbound_rate < 0:
+            raise ValueError("inbound_rate must not be negative")
         if self.devices < 1:
             raise ValueError("devices must be at least 1")
         if self.shard.devices(self.devices) < 1:
@@ -94,3 +122,11 @@ class RunConfig:
     @property
     def shard_rate(self) -> float:
         return self.rate / self.shard.count
+
+    def shard_rate_stages(self) -> Stages | None:
+        return None if self.rate_stages is None else self.rate_stages.scaled(1 / self.shard.count)
+
+    def shard_online_target(self, t: float) -> int:
+        """This shard's share of the phones the stages want online `t` s in: those numbered below the target."""
+        assert self.stages is not None
+        return self.shard.devices(round(self.stages.target(t)))

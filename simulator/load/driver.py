@@ -7,8 +7,10 @@ message id itself, so a phone's report can never arrive for an id the tracker ha
 
 from __future__ import annotations
 
+import itertools
 import random
 import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -101,6 +103,7 @@ class Driver:
         self.run_tag = secrets.token_hex(3)
         self.scheduled = 0
         self.late = 0
+        self.skipped = 0  # due while no phone was online (stages): not sent
         self.last_send_at: float | None = None  # wall clock of the last send that left
 
     def message_id(self, sequence: int) -> str:
@@ -109,32 +112,52 @@ class Driver:
     def phone_number(self) -> str:
         return f"+7999{self.random.randrange(10_000_000):07d}"
 
-    async def run(self, accounts: list[Account], stop: trio.Event) -> None:
-        """Send for `duration` seconds (or until `stop`), then wait for the sends still in flight."""
-        if not accounts:
-            raise RuntimeError("no account has a registered phone: nothing to send to")
+    def due_offsets(self) -> Iterator[float]:
+        """Seconds after the start of traffic at which each send is due (this shard's share)."""
+        stages = self.config.shard_rate_stages()
+        if stages is not None:
+            return stages.due_times()
         rate = self.config.shard_rate
-        limiter = trio.Semaphore(self.config.max_in_flight)
+        return (sequence / rate for sequence in itertools.count())
+
+    async def run(self, accounts: list[Account] | Callable[[], list[Account]], stop: trio.Event) -> None:
+        """Send for `duration` seconds (or until `stop`), then wait for the sends still in flight.
+
+        `accounts` may be a function: with --stages, the accounts that have a phone online at each send.
+        Closed model: at most `max_in_flight` sends are outstanding, so a slow server slows the schedule
+        (counted in `late`). Open model: every send leaves on time, however many are outstanding.
+        """
+        current = accounts if callable(accounts) else (lambda: accounts)
+        if not callable(accounts) and not accounts:
+            raise RuntimeError("no account has a registered phone: nothing to send to")
+        limiter = trio.Semaphore(self.config.max_in_flight) if self.config.model == "closed" else None
         begin = trio.current_time()
         end = begin + self.config.duration
         async with trio.open_nursery() as nursery:
             sequence = 0
-            while not stop.is_set():
-                due = begin + sequence / rate
-                if due >= end:
+            for offset in self.due_offsets():
+                due = begin + offset
+                if due >= end or stop.is_set():
                     break
                 with trio.move_on_at(due):
                     await stop.wait()
                 if stop.is_set():
                     break
-                await limiter.acquire()
+                if limiter is not None:
+                    await limiter.acquire()
                 if trio.current_time() - due > LATE_AFTER:
                     self.late += 1
-                nursery.start_soon(self._send_one, accounts[sequence % len(accounts)], sequence, limiter)
+                targets = current()
+                if not targets:
+                    self.skipped += 1
+                    if limiter is not None:
+                        limiter.release()
+                    continue
+                nursery.start_soon(self._send_one, targets[sequence % len(targets)], sequence, limiter)
                 sequence += 1
             self.scheduled = sequence
 
-    async def _send_one(self, account: Account, sequence: int, limiter: trio.Semaphore) -> None:
+    async def _send_one(self, account: Account, sequence: int, limiter: trio.Semaphore | None) -> None:
         try:
             message_id = self.message_id(sequence)
             record = self.tracker.sending(message_id, account.index)
@@ -142,4 +165,5 @@ class Driver:
             result = await self.sender.send(account, message_id, self.phone_number(), f"smsgate-sim {message_id}")
             self.tracker.sent(record, result.status, result.device_id, result.error)
         finally:
-            limiter.release()
+            if limiter is not None:
+                limiter.release()

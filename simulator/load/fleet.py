@@ -61,8 +61,9 @@ class PhoneWatch:
     fleet stops waiting at the first one (wrong private token, wrong login) instead of after minutes.
     """
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, tracker: Tracker, inbound: Any = None) -> None:
         self.tracker = tracker
+        self.inbound = inbound  # an InboundTracker with --inbound-rate
         self.refused: str | None = None
         self.registering = trio.CancelScope()
 
@@ -78,6 +79,10 @@ class PhoneWatch:
     def disconnected(self, device_id: str, transport: str) -> None:
         self.tracker.disconnected(device_id, transport)
 
+    def webhook(self, device_id: str, event: str, url: str, status: int | None, error: str | None) -> None:
+        if self.inbound is not None:
+            self.inbound.webhook_result(event, status)
+
     def message_state(self, device_id: str, message_id: str, state: str, at: Any) -> None:
         self.tracker.message_state(device_id, message_id, state, at)
 
@@ -89,15 +94,18 @@ class PhoneWatch:
 
 
 class Fleet:
-    def __init__(self, config: RunConfig, tracker: Tracker, factory: PhoneFactory) -> None:
+    def __init__(self, config: RunConfig, tracker: Tracker, factory: PhoneFactory, inbound: Any = None) -> None:
         self.config = config
         self.tracker = tracker
+        self.inbound = inbound
         self.factory = factory
         self.accounts = plan_accounts(config)
         self.phones: dict[int, PhoneLike] = {}
         self.started = 0  # phones that registered and run
         self.failed = 0  # phones that gave up registering
         self.ramped = trio.Event()
+        self.running: set[int] = set()  # phones registered and not stopped by the stages
+        self._scopes: dict[int, trio.CancelScope] = {}
 
     @property
     def size(self) -> int:
@@ -105,6 +113,13 @@ class Fleet:
 
     def usable_accounts(self) -> list[Account]:
         return [account for account in self.accounts if account.usable]
+
+    def running_phones(self) -> list[PhoneLike]:
+        return [self.phones[number] for number in sorted(self.running)]
+
+    def online_accounts(self) -> list[Account]:
+        """Usable accounts with a phone running now (with --stages, phones come and go)."""
+        return [account for account in self.usable_accounts() if self.running.intersection(account.phones)]
 
     def phone_config(self, account: Account, number: int) -> PhoneConfig:
         config = self.config
@@ -128,6 +143,11 @@ class Fleet:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every phone at the ramp rate; `started()` once each registered or gave up; then run them."""
+        if self.config.stages is not None:
+            self.ramped.set()  # traffic runs along the stages
+            task_status.started()
+            await self._follow_stages()
+            return
         per_second = self.config.ramp / self.config.shard.count
         order = [(account, number) for account in self.accounts for number in account.phones]
         order.sort(key=lambda item: item[1])
@@ -150,6 +170,41 @@ class Fleet:
             await self.ramped.wait()
             task_status.started()
 
+    async def _follow_stages(self, tick: float = 0.25) -> None:
+        """Keep the first `target(t)` of this shard's phones running: start (or restart) and stop phones."""
+        order = sorted((number, account) for account in self.accounts for number in account.phones)
+        pending: set[int] = set()
+        async with trio.open_nursery() as nursery:
+
+            async def start(account: Account, number: int) -> None:
+                try:
+                    if number in self.phones:  # stopped earlier: the same phone again (PATCH /device)
+                        await nursery.start(self._supervise, self.phones[number], number)
+                        self.running.add(number)
+                    else:
+                        await self._start(nursery, account, number)
+                finally:
+                    pending.discard(number)
+
+            begin = trio.current_time()
+            while True:
+                target = self.config.shard_online_target(trio.current_time() - begin)
+                for position, (number, account) in enumerate(order):
+                    if position < target and number not in self.running and number not in pending:
+                        if number in self.phones or number not in self._scopes:  # not one that gave up
+                            pending.add(number)
+                            nursery.start_soon(start, account, number)
+                    elif position >= target and number in self.running:
+                        self.stop_phone(number)
+                await trio.sleep(tick)
+
+    def stop_phone(self, number: int) -> None:
+        self.running.discard(number)
+        self._scopes[number].cancel()
+        phone = self.phones[number]
+        if phone.registration is not None:
+            self.tracker.disconnected(phone.registration.device_id, "stopped")
+
     async def _start(self, nursery: trio.Nursery, account: Account, number: int) -> None:
         first = number == account.phones[0]
         second = len(account.phones) > 1 and number == account.phones[1]
@@ -161,7 +216,7 @@ class Fleet:
                     self.tracker.registration_failed(f"phone {number}: its account's first phone never registered")
                     return
             for attempt in range(REGISTRATION_ATTEMPTS):
-                watch = PhoneWatch(self.tracker)
+                watch = PhoneWatch(self.tracker, self.inbound)
                 phone = self.factory(self.phone_config(account, number), watch, number)
                 registration: Registration | None = None
                 try:
@@ -178,12 +233,14 @@ class Fleet:
                         f"phone {number}: not registered within {REGISTRATION_TIMEOUT:.0f} s")
                     break
                 self.phones[number] = phone
+                self.running.add(number)
                 self.started += 1
                 account.device_ids.append(registration.device_id)
                 if first:
                     account.login, account.password = registration.login, registration.password
                 return
             self.failed += 1
+            self._scopes.setdefault(number, trio.CancelScope())  # marks it as given up for the stages
         finally:
             if first:
                 account.ready.set()
@@ -203,8 +260,10 @@ class Fleet:
                 started = True
                 task_status.started(value)  # type: ignore[arg-type]
 
+        scope = self._scopes[number] = trio.CancelScope()
         try:
-            await phone.run(task_status=Status())
+            with scope:
+                await phone.run(task_status=Status())
         except Exception as exc:
             if not started:
                 raise

@@ -34,6 +34,8 @@ class RunFacts:
     late: int = 0
     check_requests: int = 0
     check_errors: int = 0
+    skipped: int = 0
+    inbound: dict[str, Any] | None = None  # InboundTracker.section()
 
 
 def _listed(record: MessageRecord, tracker: Tracker) -> dict[str, Any]:
@@ -47,7 +49,10 @@ def _run_section(config: RunConfig, tracker: Tracker, facts: RunFacts) -> dict[s
         "server": config.base_url, "devices": config.devices, "shards": [str(config.shard)],
         "push": config.push, "rate": config.rate, "ramp": config.ramp, "duration": config.duration,
         "grace": config.grace, "client": config.client, "phones_per_account": config.phones_per_account,
-        "failure_rate": config.failure_rate,
+        "failure_rate": config.failure_rate, "model": config.model, "thresholds": list(config.thresholds),
+        "stages": None if config.stages is None else str(config.stages),
+        "rate_stages": None if config.rate_stages is None else str(config.rate_stages),
+        "inbound_rate": config.inbound_rate, "seed": config.seed,
         "started_at": iso(tracker.started_at), "finished_at": iso(facts.finished_at),
         "started_epoch": tracker.started_at, "interrupted": facts.interrupted,
     }
@@ -60,6 +65,11 @@ def _samples(tracker: Tracker, accepted: list[MessageRecord]) -> dict[str, list[
     samples: dict[str, list[Any]] = {"sent_ms": [ms(r.sent_at - tracker.started_at) for r in accepted]}
     for state in LATENCY_STATES:
         samples[state] = [ms(r.latency(state)) for r in accepted]
+    # every send's answer time (accepted or not) and status, for the CSV files
+    answered = list(tracker.messages.values())
+    samples["answers"] = [[ms(r.sent_at - tracker.started_at),
+                           ms(None if r.answered_at is None else r.answered_at - r.sent_at), r.status]
+                          for r in answered]
     return samples
 
 
@@ -101,6 +111,7 @@ def build_report(config: RunConfig, tracker: Tracker, facts: RunFacts) -> dict[s
             "scheduled": facts.scheduled, "attempted": len(records), "accepted": len(accepted),
             "rejected": sum(1 for r in records if r.status not in (None, 202)),
             "send_errors": sum(1 for r in records if r.status is None), "late": facts.late,
+            "skipped": facts.skipped,
             "unknown_events": tracker.unknown_events,
             "send_results": dict(tracker.send_results),
             "reached": {state: tracker.state_counts[state] for state in ("Processed", "Sent", "Delivered", "Failed")},
@@ -125,4 +136,6 @@ def build_report(config: RunConfig, tracker: Tracker, facts: RunFacts) -> dict[s
         "timeline": _timeline(tracker, facts),
         "samples": _samples(tracker, accepted),
     }
+    if facts.inbound is not None:
+        report["inbound"] = facts.inbound
     return derive(report)

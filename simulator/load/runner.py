@@ -18,7 +18,8 @@ import httpx
 import trio
 from rich.console import Console
 
-from ..report import html, schema
+from ..report import csvfiles, html, schema
+from . import inbound as inbound_traffic
 from .check import ServerCheck
 from .config import RunConfig
 from .driver import Driver, make_sender
@@ -71,11 +72,13 @@ class PhoneClients:
             await client.aclose()
 
 
-def default_factory(clients: PhoneClients, fcm: Any) -> PhoneFactory:
+def default_factory(clients: PhoneClients, fcm: Any, webhook_http: httpx.AsyncClient | None = None) -> PhoneFactory:
     from ..phone import Phone
 
     def make(config: Any, observer: Any, number: int) -> Any:
-        return Phone(config, observer, http=clients.for_phone(number), fcm=fcm)
+        phone = Phone(config, observer, http=clients.for_phone(number), fcm=fcm)
+        phone.webhook_http = webhook_http
+        return phone
 
     return make
 
@@ -161,8 +164,16 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
                 fcm = await _serve_fcm(outer, config, console)
             await _preflight(api, config)
             stack.push_async_callback(clients.aclose)
-            factory = hooks.factory or default_factory(clients, fcm)
-            fleet = Fleet(config, tracker, factory)
+            inbound = inbound_traffic.InboundTracker() if config.inbound_rate else None
+            webhook_url, webhook_http = config.webhook_url, None
+            if inbound is not None and webhook_url is None:
+                receiver = inbound_traffic.Receiver(inbound)
+                host, _, port = config.webhook_listen.rpartition(":")
+                await outer.start(receiver.serve, host or "127.0.0.1", int(port or 0))
+                webhook_url, webhook_http = receiver.url, receiver.client()
+                stack.push_async_callback(webhook_http.aclose)
+            factory = hooks.factory or default_factory(clients, fcm, webhook_http)
+            fleet = Fleet(config, tracker, factory, inbound)
             live = LiveStats(tracker, fleet.size, console, hooks.header, config.live)
             live.failed_phones = lambda: fleet.failed
             facts = RunFacts(finished_at=0.0, checked_at=0.0, phones_planned=fleet.size)
@@ -178,15 +189,28 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
                         if not live.live:
                             console.print(line, highlight=False, markup=False, soft_wrap=True)
                 driver = Driver(config, tracker, make_sender(api, config))
-                if not fleet.usable_accounts() and not stop.is_set():
+                if not fleet.usable_accounts() and not stop.is_set() and config.stages is None:
                     details = [e["detail"] for e in tracker.error_samples if e["where"] == "registration"]
                     details.sort(key=lambda detail: "refused" not in detail)
                     raise RuntimeError("no phone could register" + (f": {details[0]}" if details else ""))
+                if inbound is not None and webhook_url and not stop.is_set():
+                    for error in await inbound_traffic.register_webhooks(api, config.third_party_url,
+                                                                         fleet.usable_accounts(), webhook_url):
+                        tracker.error("", "webhooks", error)
+                    await inbound_traffic.hooks_ready(fleet.running_phones)
                 if not stop.is_set():
                     live.phase = "traffic"
-                    await driver.run(fleet.usable_accounts(), stop)
+                    async with trio.open_nursery() as traffic:
+                        if inbound is not None:
+                            traffic.start_soon(inbound_traffic.generate, inbound,
+                                               config.inbound_rate / config.shard.count, config.duration,
+                                               fleet.running_phones, f"in{config.shard.index}-{driver.run_tag}", stop)
+                        staged = config.stages is not None  # phones come and go: ask at each send
+                        await driver.run(fleet.online_accounts if staged else fleet.usable_accounts(), stop)
                 live.phase = "draining"
                 await _drain(config, tracker, driver, stop)
+                if inbound is not None:
+                    await inbound_traffic.drain(inbound, config.grace, stop)
                 live.phase = "checking"
                 check = ServerCheck(api, config, tracker)
                 await check.run(fleet.usable_accounts(), patience=2.0 if stop.is_set() else CHECK_PATIENCE)
@@ -197,13 +221,17 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
     facts.finished_at = time.time()
     facts.interrupted = stop.is_set()
     facts.phones_started, facts.phones_failed = fleet.started, fleet.failed
-    facts.scheduled, facts.late = driver.scheduled, driver.late
+    facts.scheduled, facts.late, facts.skipped = driver.scheduled, driver.late, driver.skipped
+    if inbound is not None:
+        facts.inbound = inbound.section(config.inbound_rate / config.shard.count, config.webhook_url is None)
     facts.check_requests, facts.check_errors = check.requests, check.errors
     report = build_report(config, tracker, facts)
     if config.report:
         schema.write(report, config.report)
     if config.html:
         html.write(report, config.html)
+    if config.csv:
+        csvfiles.write(report, config.csv)
     return report
 
 

@@ -13,13 +13,17 @@ def _ms(value: Any) -> str:
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
     run, phones, messages, check = report["run"], report["phones"], report["messages"], report["server_check"]
+    verdict = report["verdict"]
     lines = [
         "summary" + (" (interrupted)" if run["interrupted"] else ""),
+        "  verdict          " + ("GREEN" if verdict["ok"] else "RED: " + "; ".join(verdict["reasons"])),
         f"  server           {run['server']}  shards {', '.join(run['shards'])}  push {run['push']}",
         f"  phones           {phones['started']} started of {phones['planned']}, {phones['failed']} failed, "
         f"peak {phones['online_peak']} online, ramp {phones.get('ramp_seconds')} s",
         f"  messages         {messages['attempted']} sent, {messages['accepted']} accepted, "
-        f"{messages['rejected']} rejected, {messages['send_errors']} unanswered, {messages['late']} late",
+        f"{messages['rejected']} rejected, {messages['send_errors']} unanswered, {messages['late']} late"
+        + (f", {messages['skipped']} skipped (no phone online)" if messages.get("skipped") else "")
+        + f", {messages['unknown_events']} reports for unknown ids",
         f"  outcome          {messages['final']} final ("
         + ", ".join(f"{k} {v}" for k, v in sorted(messages["final_states"].items())) + f"), "
         f"{messages['unfinished']} unfinished, {messages['stuck']} stuck, {messages['lost']} lost",
@@ -31,8 +35,23 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     for state, figures in report["latency_ms"].items():
         lines.append(f"  send → {state:<10}p50 {_ms(figures['p50'])}  p95 {_ms(figures['p95'])}  "
                      f"p99 {_ms(figures['p99'])}  max {_ms(figures['max'])}  (n={figures['count']})")
+    inbound = report.get("inbound")
+    if inbound:
+        figures = inbound["latency_ms"]
+        lines.append(f"  inbound SMS      {inbound['received']} received, {inbound['delivered']} webhooks arrived, "
+                     f"{inbound['lost']} lost, {inbound['duplicates']} duplicates; receive → webhook "
+                     f"p50 {_ms(figures['p50'])}  p95 {_ms(figures['p95'])}  p99 {_ms(figures['p99'])}")
+    for check in verdict["checks"]:
+        if check["source"] == "threshold":
+            lines.append(f"  threshold        {'ok  ' if check['ok'] else 'FAIL'} {check['expression']}"
+                         + ("" if check["ok"] else f"  ({check['reason'].split(': ', 1)[-1]})"))
     errors = report["errors"]["by_kind"]
     lines.append("  errors           " + (", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "none"))
+    seen: set[str] = set()
+    for sample in report["errors"]["samples"]:  # the first sample of each kind
+        if sample["where"] not in seen:
+            seen.add(sample["where"])
+            lines.append(f"    {sample['where']}: {sample['detail'][:160]}")
     for name in ("lost", "stuck"):
         items = report[name]
         if items:

@@ -25,6 +25,7 @@ class MessageRecord:
     account: int
     sent_at: float  # just before the POST left
     status: int | None = None  # HTTP status of the send; None while in flight or after a transport error
+    answered_at: float | None = None  # when the send's answer (or its transport error) came
     error: str | None = None  # why the send was not accepted
     device_id: str | None = None  # the device the server chose (202 body) or the phone that reported
     states: dict[str, float] = field(default_factory=dict)  # first time each state was reported by a phone
@@ -138,6 +139,7 @@ class Tracker:
     def sent(self, record: MessageRecord, status: int | None, device_id: str | None = None,
              error: str | None = None) -> None:
         record.status = status
+        record.answered_at = time.time()
         record.error = error
         if device_id:
             record.device_id = device_id

@@ -44,7 +44,8 @@ class SseEvents:
             await trio.sleep(reconnect_delay(self.attempt))
 
     async def _stream(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token()}", "User-Agent": USER_AGENT}
+        # OkHttp's EventSources adds `Accept: text/event-stream` to a request that has no Accept
+        headers = {"Authorization": f"Bearer {self.token()}", "User-Agent": USER_AGENT, "Accept": "text/event-stream"}
         timeout = httpx.Timeout(10.0, read=READ_TIMEOUT)
         async with self.http.stream("GET", self.url, headers=headers, timeout=timeout) as response:
             if response.status_code != 200:

@@ -27,4 +27,5 @@ def health(version: str, failed_last_hour: int, processed_last_hour: int, batter
     status = max((c["status"] for c in checks.values()), key=ORDER.__getitem__)
     major, minor, patch = (version.split(".") + ["0", "0"])[:3]
     release = int(major) * 10000 + int(minor) * 100 + int(patch) if f"{major}{minor}{patch}".isdigit() else 0
-    return {"status": status, "version": version, "releaseId": release, "checks": checks}
+    # HealthResponse's fields in Gson's order: the constructor's `version`, `releaseId`, then `status`, `checks`
+    return {"version": version, "releaseId": release, "status": status, "checks": checks}

@@ -2,7 +2,9 @@
 
 `messageId` is the app's `InboxMessage.hashCode()` as unsigned 32-bit lower-case hex: for a text,
 31 * (31 * (31 * address.hashCode() + date.hashCode()) + subscriptionId) + text.hashCode(), with
-Java's String and Date hash codes. (A data SMS hashes its ByteArray by identity: effectively random.)
+Java's String and Date hash codes; a data SMS ends with `data.contentHashCode()` (Arrays.hashCode of
+its signed bytes) instead. The app processes each of them once (`isMessageProcessed`, keyed by kind
+and hash code): an inbox export re-reads the inbox but skips what it has already processed.
 Payload keys follow Gson's field order: the event's own fields first, then `messageId`, `sender`,
 `recipient`, `simNumber`, `phoneNumber`.
 """
@@ -10,7 +12,6 @@ Payload keys follow Gson's field order: the event's own fields first, then `mess
 from __future__ import annotations
 
 import base64
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,17 +37,45 @@ def _int32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def text_message_id(sender: str, date_ms: int, subscription_id: int | None, text: str) -> str:
+def _base_hash(sender: str, date_ms: int, subscription_id: int | None) -> int:
     date_hash = _int32(date_ms ^ (date_ms >> 32))
     result = java_hash(sender)
     result = _int32(31 * result + date_hash)
-    result = _int32(31 * result + (subscription_id or 0))
-    result = _int32(31 * result + java_hash(text))
+    return _int32(31 * result + (subscription_id or 0))
+
+
+def text_message_id(sender: str, date_ms: int, subscription_id: int | None, text: str) -> str:
+    result = _int32(31 * _base_hash(sender, date_ms, subscription_id) + java_hash(text))
     return f"{result & 0xFFFFFFFF:x}"
 
 
-def identity_message_id(rnd: random.Random) -> str:
-    return f"{rnd.getrandbits(32):x}"
+def bytes_hash(data: bytes) -> int:
+    """Java's `Arrays.hashCode(byte[])` (bytes are signed)."""
+    result = 1
+    for byte in data:
+        result = _int32(31 * result + (byte - 256 if byte > 127 else byte))
+    return result
+
+
+def data_message_id(sender: str, date_ms: int, subscription_id: int | None, data: bytes) -> str:
+    result = _int32(31 * _base_hash(sender, date_ms, subscription_id) + bytes_hash(data))
+    return f"{result & 0xFFFFFFFF:x}"
+
+
+MESSAGE_TYPES = ("SMS", "DATA_SMS", "MMS", "MMS_DOWNLOADED")  # IncomingMessageType
+
+
+def export_types(value: Any) -> set[str]:
+    """`MessagesExportRequestedEvent`: `messageTypes` is a comma-separated list; absent or with an
+    unknown name it is {SMS} (the app catches the valueOf error)."""
+    if not isinstance(value, str) or not value:
+        return {"SMS"}
+    names = set(value.split(","))
+    return names if names <= set(MESSAGE_TYPES) else {"SMS"}
+
+
+def entry_type(entry: InboxEntry) -> str:
+    return "DATA_SMS" if entry.data is not None else "SMS"
 
 
 def received_payload(entry: InboxEntry, recipient: str | None, received_at: str) -> tuple[str, dict[str, Any]]:
@@ -57,3 +86,22 @@ def received_payload(entry: InboxEntry, recipient: str | None, received_at: str)
         return "sms:data-received", {"data": base64.b64encode(entry.data).decode(), "receivedAt": received_at,
                                      **common}
     return "sms:received", {"message": entry.text or "", "receivedAt": received_at, **common}
+
+
+def mms_received_payload(message_id: str, transaction_id: str, sender: str, recipient: str | None,
+                         sim_number: int | None, subject: str | None, size: int, content_class: str | None,
+                         received_at: str) -> dict[str, Any]:
+    """`MmsReceivedPayload` (MMS headers, before download): its own fields, then `MessageEventPayload`'s
+    (Gson writes a subclass's fields first); nulls are left out by Gson."""
+    return {"transactionId": transaction_id, "subject": subject, "size": size, "contentClass": content_class,
+            "receivedAt": received_at, "messageId": message_id, "sender": sender, "recipient": recipient,
+            "simNumber": sim_number, "phoneNumber": sender}
+
+
+def mms_downloaded_payload(message_id: str, sender: str, recipient: str | None, sim_number: int | None,
+                           body: str | None, subject: str | None, attachments: list[dict[str, Any]],
+                           received_at: str) -> dict[str, Any]:
+    """`MmsDownloadedPayload`; each attachment is {partId, contentType, name, size, data (base64)}."""
+    return {"body": body, "subject": subject, "attachments": attachments, "receivedAt": received_at,
+            "messageId": message_id, "sender": sender, "recipient": recipient, "simNumber": sim_number,
+            "phoneNumber": sender}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections import deque
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +23,21 @@ from .config import PhoneConfig, Registration
 from .events_sse import SseEvents
 from .health import health
 from .ids import made_up_push_token, nanoid
-from .inbox import DATA_SMS_PORT, InboxEntry, identity_message_id, received_payload, text_message_id
+from .inbox import (
+    DATA_SMS_PORT,
+    InboxEntry,
+    data_message_id,
+    entry_type,
+    export_types,
+    mms_downloaded_payload,
+    mms_received_payload,
+    received_payload,
+    text_message_id,
+)
 from .observer import PhoneObserver, notify
 from .pull import Puller
 from .radio import Radio
-from .registration import register, sim_cards
+from .registration import joins_without_token, register, sim_cards, update_device
 from .reports import Reporter
 from .sender import Sender
 from .settings import DeviceSettings
@@ -45,7 +56,9 @@ if TYPE_CHECKING:
     from .fcm_endpoint import FcmEndpoint
 
 REGISTRATION_BACKOFF = 10.0
+BACKOFF = 10.0  # WorkManager's minimum (and the app's) exponential backoff
 MAX_BACKOFF = 5 * 3600.0
+DAILY = 24 * 3600.0
 INBOX_SIZE = 1000
 
 
@@ -62,7 +75,9 @@ class Phone:
         self.settings = DeviceSettings.from_config(config)
         self.store = MessageStore()
         self.inbox: deque[InboxEntry] = deque(maxlen=INBOX_SIZE)
+        self.processed_inbox: set[str] = set()  # "SMS:<hash>", "DATA_SMS:<hash>": what the app processed
         self.signing_key = config.signing_key or nanoid(8)
+        self.settings.passphrase, self.settings.signing_key = config.passphrase, self.signing_key
         self.push_token = (config.fcm_token or made_up_push_token(self.rng)) if config.push == "fcm" else None
         self.local_device_id = local_device_id(config.name, self.clock.millis())
         self.webhook_http: httpx.AsyncClient | None = None  # set to override the webhook client
@@ -107,7 +122,8 @@ class Phone:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self.puller.run)
-                nursery.start_soon(self._periodic_pull)
+                self.puller.trigger()  # PullMessagesWorker.start: the periodic job, its first run at once
+                nursery.start_soon(self._daily_refresh)
                 nursery.start_soon(self.sender.run, nursery)
                 nursery.start_soon(self.reporter.run)
                 nursery.start_soon(self.webhooks.run)
@@ -131,8 +147,13 @@ class Phone:
         failures = 0
         while True:
             try:
-                self.registration, _ = await register(self.api, self.config, self.registration, self.push_token,
-                                                      self.sims)
+                fresh = self.registration is None
+                if self.registration is None:
+                    self.registration, _ = await register(self.api, self.config, None, self.push_token, self.sims)
+                if not fresh or joins_without_token(self.config):
+                    # a later start, or the start after signing in: PATCH /device with the push token
+                    self.registration, _ = await register(self.api, self.config, self.registration,
+                                                          self.push_token, self.sims)
                 notify(self.observer, "registered", self.registration.device_id)
                 return
             except (ApiError, httpx.HTTPError, OSError, KeyError, ValueError) as exc:
@@ -140,33 +161,67 @@ class Phone:
                 self.notify_error("registration", str(exc))
                 await trio.sleep(min(REGISTRATION_BACKOFF * 2 ** (failures - 1), MAX_BACKOFF))
 
-    async def refresh_webhooks(self) -> None:
+    async def rotate_push_token(self, token: str) -> None:
+        """FCM gave the app a new token (`onNewToken`): PATCH /device with it."""
+        if self.fcm is not None and self.push_token:
+            self.fcm.detach(self.push_token)
+            self.fcm.attach(token, self)
+        self.push_token = token
+        assert self.registration is not None
+        await update_device(self.api, self.registration, token, self.sims)
+
+    async def refresh_webhooks(self) -> bool:
         try:
             hooks = await self.api.webhooks()
         except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
             self.notify_error("webhooks", str(exc))
-            return
+            return False
         self.webhooks.cloud = [Webhook(str(h.get("id", "")), str(h["url"]), str(h["event"]), "Cloud")
                                for h in hooks if isinstance(h, dict) and "url" in h and "event" in h]
+        return True
 
-    async def refresh_settings(self) -> None:
+    async def refresh_settings(self) -> bool:
         try:
             self.settings.apply_cloud(await self.api.settings())
+            return True
         except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
             self.notify_error("settings", str(exc))
+            return False
+        finally:  # the keys imported before a bad one stay applied
+            self._apply_secrets()
 
-    async def _periodic_pull(self) -> None:
-        while True:  # a periodic job replaced at start runs at once
-            self.puller.trigger()
-            await trio.sleep(self.config.pull_interval)
+    def _apply_secrets(self) -> None:
+        """The passphrase and signing key the settings hold; a null signing key makes a new one (as the app)."""
+        self.sender.passphrase = self.settings.passphrase
+        if self.settings.signing_key is None:
+            self.settings.signing_key = nanoid(8)
+        self.signing_key = self.webhooks.signing_key = self.settings.signing_key
+
+    async def _daily_refresh(self) -> None:
+        """WebhooksUpdateWorker and SettingsUpdateWorker: periodic (24 h) after the first run at start,
+        retried with WorkManager's backoff (10 s x 2^(n-1), cap 5 h) when the GET fails. One task for
+        both (a phone is cheap only if it has few tasks): each job keeps its own due time and failures."""
+        jobs: list[tuple[Callable[[], Awaitable[bool]], list[float]]] = [
+            (self.refresh_webhooks, [trio.current_time() + DAILY, 0]),
+            (self.refresh_settings, [trio.current_time() + DAILY, 0]),
+        ]
+        while True:
+            await trio.sleep_until(min(state[0] for _, state in jobs))
+            for refresh, state in jobs:
+                if state[0] <= trio.current_time():
+                    state[1] = 0 if await refresh() else state[1] + 1
+                    failures = state[1]
+                    state[0] = trio.current_time() + (min(BACKOFF * 2 ** (failures - 1), MAX_BACKOFF)
+                                                      if failures else DAILY)
 
     async def _ping(self) -> None:
+        """PingService: the first ping at once (when enabled), then every interval."""
         while True:
             interval = self.settings.ping_interval
-            await trio.sleep(interval or 60.0)
-            if interval and self.settings.ping_interval:
+            if interval:
                 self.emit_webhook("system:ping", {"health": self.health()})
                 self.puller.trigger()
+            await trio.sleep(interval or 60.0)
 
     async def _incoming(self) -> None:
         rate = self.config.incoming_sms_per_minute
@@ -277,13 +332,46 @@ class Phone:
         if port != DATA_SMS_PORT:
             return
         slot = 0 if self.sims else None
-        entry = InboxEntry(sender, self.clock.millis(), slot + 1 if slot is not None else None, slot, data=data,
-                           port=port, message_id=identity_message_id(self.rng))
+        date, subscription = self.clock.millis(), slot + 1 if slot is not None else None
+        entry = InboxEntry(sender, date, subscription, slot, data=data, port=port,
+                           message_id=data_message_id(sender, date, subscription, data))
         self._received(entry)
+
+    def receive_mms(self, sender: str, *, subject: str | None = None, size: int = 0,
+                    content_class: str | None = None, body: str | None = None,
+                    attachments: list[dict[str, Any]] | None = None) -> str:
+        """An incoming MMS on the first SIM: `mms:received` with its headers, then, once downloaded,
+        `mms:downloaded` with its body and attachments (`ReceiverService`); returns its message id."""
+        slot = 0 if self.sims else None
+        recipient = self.sims[0].phone_number if self.sims else None
+        sim_number = 1 if slot is not None else None
+        transaction_id = nanoid(12)
+        message_id = f"<{transaction_id}@mms.simulator>"  # the MMS Message-ID header; the app falls back to the tx id
+        now = self.clock.format()
+        self.emit_webhook("mms:received", mms_received_payload(message_id, transaction_id, sender, recipient,
+                                                               sim_number, subject, size, content_class, now))
+        if body is not None or attachments:
+            self.emit_webhook("mms:downloaded", mms_downloaded_payload(message_id, sender, recipient, sim_number,
+                                                                       body, subject, attachments or [], now))
+        return message_id
+
+    def sms_while_off(self, sender: str, text: str) -> InboxEntry:
+        """An SMS that reached the phone's inbox while the app was not running: only an inbox export
+        (`MessagesExportRequested`) makes the app process it."""
+        slot = 0 if self.sims else None
+        date, subscription = self.clock.millis(), slot + 1 if slot is not None else None
+        entry = InboxEntry(sender, date, subscription, slot, text=text,
+                           message_id=text_message_id(sender, date, subscription, text))
+        self.inbox.append(entry)
+        return entry
 
     def _received(self, entry: InboxEntry, trigger_webhooks: bool = True) -> None:
         if entry not in self.inbox:
             self.inbox.append(entry)
+        key = f"{entry_type(entry)}:{entry.message_id}"
+        if key in self.processed_inbox:  # `isMessageProcessed`: each SMS is processed once
+            return
+        self.processed_inbox.add(key)
         notify(self.observer, "sms_received", self.device_id, entry.sender, entry.text)
         if trigger_webhooks:
             recipient = self.sims[entry.slot_index].phone_number if entry.slot_index is not None else None
@@ -291,11 +379,15 @@ class Phone:
             self.emit_webhook(event, payload)
 
     def export_inbox(self, request: dict[str, Any]) -> None:
-        """`MessagesExportRequested`: re-read the inbox for the period and re-emit its webhooks."""
+        """`MessagesExportRequested`: re-read the inbox for the period, of the requested message types,
+        and process what the app has not processed yet (firing its webhooks unless told not to)."""
         since, until = parse_time(request.get("since")), parse_time(request.get("until"))
         trigger = str(request.get("triggerWebhooks", "true")).lower() != "false"
+        types = export_types(request.get("messageTypes"))
         for entry in sorted(self.inbox, key=lambda e: e.date_ms):
-            if (since is None or entry.date_ms >= since * 1000) and (until is None or entry.date_ms <= until * 1000):
+            in_period = (since is None or entry.date_ms >= since * 1000) and (until is None
+                                                                                or entry.date_ms <= until * 1000)
+            if in_period and entry_type(entry) in types:
                 self._received(entry, trigger)
 
     # ---- webhooks, health, observer ---------------------------------------------------------------

@@ -4,8 +4,11 @@
 Per message: Pending and already known -> re-report its current state (that is what clears it from
 the server's pending list); Pending and new -> enqueue locally (no PATCH); Cancelling -> cancel a
 local Pending copy (which reports Cancelled), PATCH Cancelled for all recipients when unknown, and do
-nothing when the local copy is already past Pending. Triggers are coalesced; a failed pull retries
-after 10 s x 2^(n-1) (cap 5 h) unless another trigger comes first.
+nothing when the local copy is already past Pending.
+
+Each trigger (the start, a push or SSE event, a ping) is `enqueueUniquePeriodicWork(REPLACE)` in the
+app: it aborts a pull in flight, pulls at once and restarts the 15-minute timer from there. A failed
+pull retries after 10 s x 2^(n-1) (cap 5 h), WorkManager's exponential backoff.
 """
 
 from __future__ import annotations
@@ -30,28 +33,46 @@ class Puller:
     def __init__(self, phone: Phone) -> None:
         self.phone = phone
         self.pulls = 0
+        self.aborted = 0  # pulls a later trigger replaced while in flight
         self._send, self._receive = trio.open_memory_channel[None](1)
 
     def trigger(self) -> None:
         try:
             self._send.send_nowait(None)
         except trio.WouldBlock:
-            pass  # one is already waiting: it will see everything
+            pass  # one is already waiting: it replaces the job all the same
 
     async def run(self) -> None:
+        """Replace the periodic job at each trigger."""
+        async with trio.open_nursery() as nursery:
+            job: trio.CancelScope | None = None
+            async for _ in self._receive:
+                if job is not None:
+                    job.cancel()
+                job = await nursery.start(self._job)
+
+    async def _job(self, *, task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED) -> None:
+        """The periodic work: pull now, then every `pull_interval`, with backoff after failures."""
         failures = 0
-        while True:
-            if failures:
-                with trio.move_on_after(min(BASE_BACKOFF * 2 ** (failures - 1), MAX_BACKOFF)):
-                    await self._receive.receive()
-            else:
-                await self._receive.receive()
+        pulling = False
+        with trio.CancelScope() as scope:
+            task_status.started(scope)
             try:
-                await self.pull()
-                failures = 0
-            except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
-                failures += 1
-                self.phone.notify_error("pull", str(exc))
+                while True:
+                    pulling = True
+                    try:
+                        await self.pull()
+                        failures = 0
+                    except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
+                        failures += 1
+                        self.phone.notify_error("pull", str(exc))
+                    pulling = False
+                    delay = min(BASE_BACKOFF * 2 ** (failures - 1), MAX_BACKOFF) if failures \
+                        else self.phone.config.pull_interval
+                    await trio.sleep(delay)
+            finally:
+                if pulling and scope.cancel_called:
+                    self.aborted += 1
 
     async def pull(self) -> None:
         phone = self.phone

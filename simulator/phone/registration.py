@@ -1,5 +1,9 @@
 """Registration (`RegistrationWorker`): POST /device once, PATCH /device on every later start, and
-register again *anonymously* when that PATCH answers 401 (contract: device protocol §1.2-1.4)."""
+register again *anonymously* when that PATCH answers 401 (contract: device protocol §1.2-1.4).
+
+Joining an existing account (Basic or Code) is the app's sign-in screen: it registers WITHOUT the
+push token, then the start that follows sends the token with PATCH /device (`updateDevice`), as a
+rotated FCM token is sent (`PushService.onNewToken`)."""
 
 from __future__ import annotations
 
@@ -67,15 +71,29 @@ async def register(api: GatewayApi, config: PhoneConfig, current: Registration |
     if current is not None:
         api.token = current.token
         try:
-            await api.patch_device({"id": current.device_id, "pushToken": push_token, "simCards": sims})
+            await update_device(api, current, push_token, cards)
             return current, False
         except ApiError as exc:
             if exc.status != 401:
                 raise
         authorization = anonymous_authorization(config)
     api.token = None
-    answer = await api.register(authorization, {"name": config.name, "pushToken": push_token, "simCards": sims})
+    joining = current is None and joins_without_token(config)
+    answer = await api.register(authorization, {"name": config.name, "pushToken": None if joining else push_token,
+                                                "simCards": sims})
     registration = Registration(device_id=str(answer["id"]), token=str(answer["token"]),
                                 login=str(answer.get("login", "")), password=answer.get("password"))
     api.token = registration.token
     return registration, True
+
+
+def joins_without_token(config: PhoneConfig) -> bool:
+    """Signing in to an existing account: POST /device without the push token, then `update_device`."""
+    return config.registration in ("basic", "code")
+
+
+async def update_device(api: GatewayApi, registration: Registration, push_token: str | None,
+                        cards: list[SimCard]) -> None:
+    """`GatewayService.updateDevice`: PATCH /device {id, pushToken, simCards}."""
+    sims = [card.view(redacted=True) for card in cards]
+    await api.patch_device({"id": registration.device_id, "pushToken": push_token, "simCards": sims})

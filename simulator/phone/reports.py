@@ -3,7 +3,8 @@
 One report is queued per state change; it reads the message's *current* state when it runs:
 `{"id", "state", "recipients": [{"phoneNumber", "state", "error"?}], "states": {state: phone-local time}}`.
 A failed PATCH is retried after 10 s x 2^n while fewer than 10 retries have run, then dropped.
-Reports go out one at a time, so the server sees them in the order the phone made them.
+Each report is its own WorkManager job in the app, so reports run concurrently and can reach the
+server out of order (a Sent after the Delivered); updates after a recipient's Failed are still sent.
 """
 
 from __future__ import annotations
@@ -50,23 +51,23 @@ class Reporter:
         self._send.send_nowait((what, 0))
 
     async def run(self) -> None:
-        async with trio.open_nursery() as retries:
+        async with trio.open_nursery() as jobs:
             async for what, attempt in self._receive:
-                if isinstance(what, str):
-                    message = self.lookup(what)
-                    if message is None:
-                        continue
-                    item = report_item(message, self.clock)
-                else:
-                    item = what
-                try:
-                    await self.api.patch_messages([item])
-                    self.sent += 1
-                except (ApiError, httpx.HTTPError, OSError) as exc:
-                    self.on_error(f"PATCH /message {item['id']}: {exc}")
-                    if attempt < RETRY_COUNT:
-                        retries.start_soon(self._retry, what, attempt + 1)
+                jobs.start_soon(self._job, what, attempt)
 
-    async def _retry(self, what: Report, attempt: int) -> None:
-        await trio.sleep(min(BASE_BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF))
-        self._send.send_nowait((what, attempt))
+    async def _job(self, what: Report, attempt: int) -> None:
+        if isinstance(what, str):
+            message = self.lookup(what)
+            if message is None:
+                return
+            item = report_item(message, self.clock)
+        else:
+            item = what
+        try:
+            await self.api.patch_messages([item])
+            self.sent += 1
+        except (ApiError, httpx.HTTPError, OSError) as exc:
+            self.on_error(f"PATCH /message {item['id']}: {exc}")
+            if attempt < RETRY_COUNT:
+                await trio.sleep(min(BASE_BACKOFF * 2 ** attempt, MAX_BACKOFF))
+                self._send.send_nowait((what, attempt + 1))

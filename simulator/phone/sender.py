@@ -155,8 +155,9 @@ class Sender:
         if outcome.send_error is not None:
             self.update(message, phone_number, "Failed", outcome.send_error)
             return
-        if outcome.sent_uri:
-            self.update(message, phone_number, "Sent", None)
+        if outcome.sent_uri:  # the sent intent fires once per part: each is an update (report, sms:sent)
+            for _ in range(max(1, message.parts_count or 1)):
+                self.update(message, phone_number, "Sent", None)
         elapsed = outcome.sent_at
         for at, state, error in outcome.deliveries:
             await trio.sleep(at - elapsed)

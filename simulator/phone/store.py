@@ -91,13 +91,14 @@ class MessageStore:
 
     def update(self, message: LocalMessage, phone_number: str | None, state: str, error: str | None,
                now_ms: int) -> StateChange | None:
-        """Set `state` on one recipient (or all when `phone_number` is None); None when nothing changed
-        because every affected recipient had already Failed (sticky)."""
+        """Set `state` on one recipient (or all when `phone_number` is None). A recipient that Failed keeps
+        Failed (the DAO's `state <> 'Failed'`), but the change is still announced, as the app emits
+        `MessageStateChangedEvent` after every update: the report and the webhook still go out."""
         targets = message.recipients if phone_number is None else [
             r for r in message.recipients if r.phone_number == phone_number]
         touched = [r for r in targets if r.state != "Failed"]
         if not touched:
-            return None
+            return StateChange(message, [r.phone_number for r in targets], state, error, False)
         for recipient in touched:
             recipient.state, recipient.error = state, error
         new_state = derived_state(message.recipients)

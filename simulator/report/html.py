@@ -39,9 +39,10 @@ def _table(headers: list[str], rows: list[list[Any]], caption: str = "") -> str:
 
 def _summary(report: dict[str, Any]) -> str:
     run, phones, messages, check = report["run"], report["phones"], report["messages"], report["server_check"]
-    verdict_ok = messages["lost"] == 0 and messages["stuck"] == 0
-    verdict = (f'<span class="{"ok" if verdict_ok else "bad"}">{messages["lost"]} lost, '
-               f'{messages["stuck"]} stuck</span>')
+    judged = report.get("verdict") or {"ok": True, "reasons": []}
+    verdict = (f'<span class="{"ok" if judged["ok"] else "bad"}">'
+               + ("green" if judged["ok"] else "red: " + escape("; ".join(judged["reasons"])))
+               + f'</span> ({messages["lost"]} lost, {messages["stuck"]} stuck)')
     rows: list[list[Any]] = [
         ["server", run["server"]], ["shards", ", ".join(run["shards"])],
         ["started / finished", f'{run["started_at"]} / {run["finished_at"]}'
@@ -56,8 +57,17 @@ def _summary(report: dict[str, Any]) -> str:
         ["final states", ", ".join(f"{k} {v}" for k, v in sorted(messages["final_states"].items())) or "–"],
         ["server check: agree / disagree / errors", f'{check["agree"]} / {check["disagree"]} / {check["errors"]}'],
         ["errors", ", ".join(f"{k} {v}" for k, v in sorted(report["errors"]["by_kind"].items())) or "none"],
+        ["reports for unknown ids", messages["unknown_events"]],
     ]
+    inbound = report.get("inbound")
+    if inbound:
+        rows.append(["inbound SMS: received / webhooks arrived / lost",
+                     f'{inbound["received"]} / {inbound["delivered"]} / {inbound["lost"]}'])
     table = _table(["", "value"], rows)
+    checks = [[c["expression"], c["source"], "ok" if c["ok"] else "FAILED", c.get("reason", "")]
+              for c in judged.get("checks", [])]
+    if checks:
+        table += _table(["check", "from", "result", "figure"], checks, "Checks and thresholds")
     return table.replace("<table>", f"<table><caption>Verdict: {verdict}</caption>", 1)
 
 

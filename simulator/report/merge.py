@@ -66,7 +66,21 @@ def _samples(reports: list[dict[str, Any]], base: float) -> dict[str, list[Any]]
         samples["sent_ms"].extend(v + shift_ms for v in report["samples"]["sent_ms"])
         for state in LATENCY_STATES:
             samples[state].extend(report["samples"][state])
+        samples.setdefault("answers", []).extend(
+            [sent + shift_ms, *rest] for sent, *rest in report["samples"].get("answers", []))
     return samples
+
+
+def _inbound(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    sections = [r["inbound"] for r in reports if r.get("inbound")]
+    if not sections:
+        return None
+    merged: dict[str, Any] = {key: sum(s[key] for s in sections) for key in
+                              ("rate", "received", "delivered", "lost", "duplicates", "foreign", "acknowledged",
+                               "failed_attempts")}
+    merged["receiver"] = sections[0]["receiver"]
+    merged["samples"] = [v for s in sections for v in s["samples"]]
+    return merged
 
 
 def _tagged(reports: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
@@ -108,4 +122,7 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
         "timeline": timeline,
         "samples": _samples(reports, base),
     }
+    inbound = _inbound(reports)
+    if inbound is not None:
+        merged["inbound"] = inbound
     return derive(merged)

@@ -47,4 +47,10 @@ def derive(report: dict[str, Any]) -> dict[str, Any]:
         ordered = sorted(by_second.get(entry["t"], []))
         for p in PERCENTILES:
             entry[f"p{p}"] = percentile(ordered, p)
+    inbound = report.get("inbound")
+    if inbound:
+        inbound["latency_ms"] = summary([v for v in inbound["samples"] if v is not None])
+    from .verdict import verdict  # the verdict reads the figures derived above
+
+    report["verdict"] = verdict(report, list(report["run"].get("thresholds", [])))
     return report

@@ -18,6 +18,7 @@ import trio
 from phone_fake_server import BASE, FakeServer, Seen, message
 
 from simulator.phone import Phone, PhoneConfig, RadioConfig, Registration
+from simulator.phone.webhooks import java_hash
 
 RADIO = RadioConfig(sent_latency=(0.5, 0.5), delivered_latency=(2.0, 2.0), seed=3)
 LOCAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+05:30$")
@@ -73,12 +74,16 @@ async def test_restart_patches_the_device_and_re_registers_anonymously_on_401(au
                               push="fcm", fcm_token="fcm-token-1"), http=server.client())
     async with running(server, phone):
         pass
+    [join] = server.calls("POST", "/device")
+    assert "pushToken" not in join.json()  # signing in to an account: no push token, it comes with a PATCH
     async with running(server, phone):  # a restart: the stored token is PATCHed, not re-registered
         pass
-    [patch] = server.calls("PATCH", "/device")
-    assert patch.headers["authorization"] == "Bearer token-1"
-    assert patch.json() == {"id": "device-1", "pushToken": "fcm-token-1",
-                            "simCards": [phone.sims[0].view(redacted=True)]}
+    assert len(server.calls("POST", "/device")) == 1
+    for patch in server.calls("PATCH", "/device"):  # after signing in, and at the restart
+        assert patch.headers["authorization"] == "Bearer token-1"
+        assert patch.json() == {"id": "device-1", "pushToken": "fcm-token-1",
+                                "simCards": [phone.sims[0].view(redacted=True)]}
+    assert len(server.calls("PATCH", "/device")) == 2
     server.patch_device_status = 401  # the server forgot the device
     async with running(server, phone):
         assert phone.registration == Registration("device-2", "token-2", "LOGIN2", "password-2")
@@ -131,19 +136,20 @@ async def test_multipart_delivery_reports_per_part_and_exact_webhook_payloads(au
                        local_webhooks=(("sms:sent", "https://hooks.test/local"),)) as phone:
         await trio.sleep(10)
     states = [i["state"] for i in server.patches()]
-    # one report per state change: Processed and Sent per recipient, Delivered per part (2 parts x 2),
-    # each reading the message as it is when it runs; the second pull at start (SSE connect) may also
+    # one report per update: Processed per recipient, Sent and Delivered per part (2 parts x 2), each
+    # reading the message as it is when it runs; the second pull at start (SSE connect) may also
     # re-report the known message
-    assert states[-8:] == ["Processed", "Processed", "Sent", "Sent"] + ["Delivered"] * 4 and len(states) <= 9
+    assert 10 <= len(states) <= 11 and states[-1] == "Delivered"
     sent = server.calls("POST", "/sms:sent")
-    assert len(sent) == 2 and len(server.calls("POST", "/sms:delivered")) == 4
+    assert len(sent) == 4 and len(server.calls("POST", "/sms:delivered")) == 4
     body = sent[0].body.decode()
     assert re.fullmatch(
         r'\{"id":"[\w-]{21}","webhookId":"hook-sms:sent","event":"sms:sent","deviceId":"device-1","payload":'
         r'\{"partsCount":2,"sentAt":"[^"]+\+05:30","messageId":"long",'  # OSDefault: no simNumber, no sender
         r'"recipient":"\+1555000(\d)","phoneNumber":"\+1555000\1"\}\}', body), body
     check_signature(sent[0], "k3y")
-    local, _ = server.calls("POST", "/local")  # a Local hook gets cloud messages' events too
+    local, *others = server.calls("POST", "/local")  # a Local hook gets cloud messages' events too
+    assert len(others) == 3
     assert local.json()["deviceId"] == phone.local_device_id and len(phone.local_device_id) == 32
 
 
@@ -205,27 +211,32 @@ async def test_incoming_sms_ping_and_app_started(autojump_clock: Any) -> None:
     assert payload["sender"] == payload["phoneNumber"] == "+15550009"
     assert payload["recipient"] == "+15557654321" and payload["simNumber"] == 1
     pings = webhook_bodies(server, "system:ping")
-    assert len(pings) == 2
+    assert len(pings) == 3  # the first at once, then at 30 and 60 s
     health = pings[0]["payload"]["health"]
     assert health["status"] == "pass" and health["version"] == "1.68.0"
     assert list(health["checks"]["battery:level"]) == ["status", "observedValue", "observedUnit", "description"]
 
 
-async def test_inbox_export_re_emits_received_webhooks(autojump_clock: Any) -> None:
-    server = FakeServer(hooks=[hook("sms:received")])
+async def test_inbox_export_processes_only_what_the_app_has_not(autojump_clock: Any) -> None:
+    server = FakeServer(hooks=[hook("sms:received"), hook("sms:data-received")])
     async with running(server) as phone:
         await phone.receive_sms("+15550001", "one")
-        await trio.sleep(100)
-        await phone.receive_sms("+15550002", "two")
         await trio.sleep(1)
-        first = phone.inbox[0]
-        since = datetime.fromtimestamp(first.date_ms / 1000 - 1, UTC).isoformat()
-        until = datetime.fromtimestamp(first.date_ms / 1000 + 10, UTC).isoformat()
-        server.event("MessagesExportRequested", json.dumps({"since": since, "until": until, "triggerWebhooks": "true"}))
-        server.event("MessagesExportRequested", json.dumps({"since": since, "until": until,
-                                                            "triggerWebhooks": "false"}))
+        phone.sms_while_off("+15550002", "two")  # in the inbox, never processed
+        await phone.receive_data_sms("+15550003", b"\x01\xff")
         await trio.sleep(1)
+        since = datetime.fromtimestamp(phone.inbox[0].date_ms / 1000 - 1, UTC).isoformat()
+        until = datetime.fromtimestamp(phone.inbox[-1].date_ms / 1000 + 10, UTC).isoformat()
+        for request in ({"messageTypes": "DATA_SMS"}, {}, {"messageTypes": "SMS,DATA_SMS"}):
+            server.event("MessagesExportRequested", json.dumps({"since": since, "until": until, **request}))
+            await trio.sleep(1)
     bodies = webhook_bodies(server, "sms:received")
-    assert [b["payload"]["message"] for b in bodies] == ["one", "two", "one"]
-    assert bodies[0]["payload"]["messageId"] == bodies[2]["payload"]["messageId"]  # the same hash code
-    assert bodies[0]["id"] != bodies[2]["id"]  # a new delivery id
+    # live "one"; the export of SMS (the default) processed "two" once; nothing again
+    assert [b["payload"]["message"] for b in bodies] == ["one", "two"]
+    [data] = webhook_bodies(server, "sms:data-received")
+    entry = phone.inbox[-1]
+    # InboxMessage.Data.hashCode(): ((h(address) * 31 + h(date)) * 31 + subscriptionId) * 31 + contentHashCode,
+    # where Arrays.hashCode([1, -1]) = (31 * 1 + 1) * 31 - 1 = 991 and Date.hashCode() = (int)(ms ^ ms >>> 32)
+    date_hash = (entry.date_ms ^ (entry.date_ms >> 32)) & 0xFFFFFFFF
+    expected = ((java_hash("+15550003") * 31 + date_hash) * 31 + 1) * 31 + 991
+    assert data["payload"]["messageId"] == f"{expected & 0xFFFFFFFF:x}"  # the same for the same SMS, every time

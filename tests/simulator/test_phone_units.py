@@ -96,7 +96,8 @@ def test_failed_is_sticky_and_states_keep_the_first_time() -> None:
     store.update(message, "+2", "Failed", "sendSMS: boom", 2001)
     assert message.state == "Processed" and message.processed_at == 2001  # once no recipient is Pending
     store.update(message, "+1", "Sent", None, 3000)
-    assert store.update(message, "+2", "Delivered", None, 4000) is None  # Failed stays
+    late = store.update(message, "+2", "Delivered", None, 4000)  # Failed stays, the update is still announced
+    assert late is not None and not late.message_state_changed and message.recipients[1].state == "Failed"
     store.update(message, "+1", "Delivered", None, 5000)
     assert message.state == "Sent" and message.recipients[1].error == "sendSMS: boom"
     assert message.states == {"Pending": 1000, "Processed": 2001, "Sent": 3000}
@@ -136,3 +137,23 @@ def test_timestamps_are_phone_local_with_milliseconds() -> None:
     assert format_local(moment) == "2026-07-01T03:15:30.123Z"
     assert parse_time("2026-07-01T03:15:30.123456789Z") == pytest.approx(moment.timestamp(), abs=1e-6)
     assert parse_time("2026-07-01T10:15:30+07:00") == pytest.approx(moment.timestamp() - 0.123456, abs=1e-6)
+
+
+def test_cloud_settings_as_the_app_imports_them() -> None:
+    from simulator.phone import PhoneConfig
+    from simulator.phone.settings import DeviceSettings
+
+    settings = DeviceSettings.from_config(PhoneConfig(server="http://x", limit_value=5, webhook_retry_count=3))
+    settings.apply_cloud({"messages": {"send_interval_min": "7", "limit_value": 2.9},
+                          "webhooks": {"retry_count": None, "signing_key": "abc"}, "encryption": {"passphrase": 1}})
+    assert (settings.send_interval_min, settings.limit_value, settings.retry_count) == (7, 2, 15)  # null: default
+    assert settings.signing_key == "abc" and settings.passphrase == "1.0"  # Gson's Double, toString()
+    for bad in ({"limit_period": "Weekly"}, {"limit_value": -1}, {"send_interval_max": "soon"},
+                {"sim_selection_mode": True}):
+        with pytest.raises(ValueError):
+            settings.apply_cloud({"messages": {"processing_order": "FIFO", **bad, "send_interval_min": 99}})
+        assert settings.processing_order == "fifo"  # before the bad key: applied
+        assert settings.send_interval_min == 7  # after it: not
+        settings.processing_order = "lifo"
+    with pytest.raises(ValueError, match="https"):
+        settings.apply_cloud({"gateway": {"cloud_url": "http://plain.example"}})
