@@ -14,9 +14,11 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite; with CI=true the MariaDB tests must run (a missing server fails them)."""
+    """The whole test suite, in two worker processes (each test file runs in one of them, so a module's server is
+    started once); with CI=true the MariaDB, Redis and fault tests must run (a missing server fails them).
+    `nox -s tests -- -n 0 -k mobile` runs in one process."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile", *session.posargs)
 
 
 @nox.session
