@@ -46,11 +46,11 @@ def decode_basic(credentials: str) -> tuple[str, str]:
 async def guarded_login(check: Callable[[], Awaitable[R]]) -> R:
     """Run a credential check (Basic, private token, one-time code) under the failed-login limit of this client."""
     limiter, client = services().login_limiter, client_ip()
-    limiter.check(client)
+    await limiter.check(client)
     try:
         return await check()
     except NotAuthenticated:
-        limiter.failed(client)
+        await limiter.failed(client)
         raise
 
 

@@ -35,7 +35,8 @@ UNREAD_BODY = (408, 413)
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(errors.DomainError)
     async def domain_error(exc: errors.DomainError) -> Response:
-        return error_response(STATUS_OF.get(type(exc), 500), exc.message)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
+        return error_response(STATUS_OF.get(type(exc), 500), exc.message, headers)
 
     @app.errorhandler(DatabaseUnavailable)
     async def database_unavailable(_exc: DatabaseUnavailable) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, g, request
 
 from ..domain.clock import format_time
-from ..domain.errors import NotImplementedHere
+from ..domain.errors import NotImplementedHere, NotPermitted
 from ..domain.tokens import REFRESH_SCOPE, TokenPair, TokenService
 from .auth import authorization, user_route
 from .context import services
@@ -38,6 +38,9 @@ def _answer(pair: TokenPair) -> Response:
 async def issue() -> Response:
     tokens = _service()
     body = parse_json(TokenRequest, await request.get_data())
+    held = g.principal.scopes
+    if "all:any" not in held and not set(body.scopes) <= held:  # ours: a token cannot mint a wider one
+        raise NotPermitted("a token may only issue scopes it holds")
     return _answer(await tokens.issue(g.principal.user_id, body.scopes, body.ttl))
 
 
