@@ -36,7 +36,8 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(errors.DomainError)
     async def domain_error(exc: errors.DomainError) -> Response:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
-        return error_response(STATUS_OF.get(type(exc), 500), exc.message, headers)
+        status = next((STATUS_OF[kind] for kind in type(exc).__mro__ if kind in STATUS_OF), 500)
+        return error_response(status, exc.message, headers)
 
     @app.errorhandler(DatabaseUnavailable)
     async def database_unavailable(_exc: DatabaseUnavailable) -> Response:
