@@ -12,6 +12,8 @@ import secrets
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,25 +101,30 @@ def check_deployment(a: LiveServer, b: LiveServer, tries: int = 1) -> None:
         assert 0 < int(limited.headers["Retry-After"]) <= 60
 
 
+@contextmanager
 def _pair(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[LiveServer, LiveServer]]:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    with LiveServer(tmp_path / "a", env={**ENV, **env}) as first:  # migrates first, then the second starts
-        with LiveServer(tmp_path / "b", env={**ENV, **env}) as second:
-            yield first, second
+    """Two processes on a database migrated already, started side by side."""
+    servers = (LiveServer(tmp_path, env={**ENV, **env}, args=["--no-migrate"]),
+               LiveServer(tmp_path, env={**ENV, **env}, args=["--no-migrate"]))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(LiveServer.start, servers))
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @pytest.mark.redis
-def test_two_processes_on_sqlite_with_redis(tmp_path: Path, redis_server: str) -> None:
-    for a, b in _pair(tmp_path, {"DATABASE__URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
-                                 "CACHE__URL": redis_server}):
+def test_two_processes_on_sqlite_with_redis(tmp_path: Path, sqlite_url: str, redis_server: str) -> None:
+    with _pair(tmp_path, {"DATABASE__URL": sqlite_url, "CACHE__URL": redis_server}) as (a, b):
         check_deployment(a, b)
 
 
 @pytest.mark.redis
 @pytest.mark.mariadb
 def test_two_processes_on_mariadb_with_redis(tmp_path: Path, mariadb_url: str, redis_server: str) -> None:
-    for a, b in _pair(tmp_path, {"DATABASE__URL": mariadb_url, "CACHE__URL": redis_server}):
+    with _pair(tmp_path, {"DATABASE__URL": mariadb_url, "CACHE__URL": redis_server}) as (a, b):
         check_deployment(a, b)
 
 

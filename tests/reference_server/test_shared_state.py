@@ -1,0 +1,149 @@
+"""The shared-state port (`cache.url`) on each adapter, and the account rules it serves, in one process.
+
+Across processes: test_shared_state_processes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+from conftest import Api, error_of, make_settings, open_api
+
+from reference_server.config import ConfigError
+from reference_server.domain.shared_state import MemoryState, SharedState
+from reference_server.storage.database import Database
+from reference_server.storage.redis_state import RedisState
+from reference_server.storage.shared_state import DatabaseState
+
+TP, MB = "/api/3rdparty/v1", "/api/mobile/v1"
+SECRET = "shared-state-secret-shared-state-secret"
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
+                        pytest.param("redis", marks=pytest.mark.redis)])
+async def state(request: pytest.FixtureRequest) -> AsyncIterator[SharedState]:
+    if request.param == "memory":
+        yield MemoryState()
+    elif request.param == "redis":
+        redis_state = RedisState(request.getfixturevalue("redis_server"))
+        yield redis_state
+        await redis_state.aclose()
+    else:
+        db = Database(request.getfixturevalue(f"{request.param}_url"))
+        yield DatabaseState(db)
+        db.dispose()
+
+
+async def test_the_port_on_each_adapter(state: SharedState) -> None:
+    key = f"test:{secrets.token_hex(8)}"  # the Redis server is shared with other tests
+    assert await state.get(key) is None
+    assert await state.add(key, "first", 60)
+    assert not await state.add(key, "second", 60)
+    assert await state.get(key) == "first"
+    await state.set(key, "third", 60)
+    assert await state.take(key) == "third"
+    assert await state.take(key) is None and await state.get(key) is None
+
+    assert await state.count(key + ":n") == (0, 0)
+    for expected in (1, 2, 3):
+        count, left = await state.hit(key + ":n", 60)
+        assert count == expected and 50 < left <= 60
+    count, left = await state.count(key + ":n")
+    assert count == 3 and 50 < left <= 60
+
+
+async def test_a_value_is_taken_once_among_concurrent_takers(state: SharedState) -> None:
+    key = f"test:{secrets.token_hex(8)}"
+    await state.set(key, "code-owner", 60)
+    taken: list[str | None] = []
+
+    async def take() -> None:
+        taken.append(await state.take(key))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(8):
+            nursery.start_soon(take)
+    assert taken.count("code-owner") == 1 and taken.count(None) == 7
+
+
+async def test_entries_expire(state: SharedState) -> None:
+    key = f"test:{secrets.token_hex(8)}"
+    await state.set(key, "short", 0.05)
+    await state.hit(key + ":n", 0.05)
+    await trio.sleep(0.1)
+    assert await state.get(key) is None
+    assert (await state.count(key + ":n"))[0] == 0
+    assert await state.add(key, "again", 60)
+
+
+@pytest.mark.parametrize("url", ["memcached://x", "http://redis:6379"])
+def test_cache_url_is_validated(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match="cache.url"):
+        make_settings(tmp_path, "sqlite://", CACHE__URL=url)
+
+
+@pytest.fixture
+async def jwt_api(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Api]:
+    async for handle in open_api(make_settings(tmp_path, sqlite_url, JWT__SECRET=SECRET)):
+        yield handle
+
+
+async def test_a_token_mints_only_scopes_it_holds(jwt_api: Api) -> None:
+    http = jwt_api.client
+    user = await jwt_api.register()
+    basic = (user["login"], user["password"])
+
+    async def mint(scopes: list[str], **auth: object) -> tuple[int, str]:
+        response = await http.post(f"{TP}/auth/token", json={"scopes": scopes}, **auth)  # type: ignore[arg-type]
+        return response.status_code, response.json().get("access_token", "")
+
+    status, manager = await mint(["tokens:manage", "devices:list"], auth=basic)
+    assert status == 201  # Basic (the account's password) mints anything
+    as_manager = {"headers": {"Authorization": f"Bearer {manager}"}}
+    assert (await mint(["devices:list"], **as_manager))[0] == 201
+    assert (await mint(["tokens:manage", "devices:list"], **as_manager))[0] == 201
+    for wider in (["all:any"], ["messages:send"], ["devices:list", "devices:delete"]):
+        response = await http.post(f"{TP}/auth/token", json={"scopes": wider}, **as_manager)  # type: ignore[arg-type]
+        assert error_of(response, 403) == "a token may only issue scopes it holds"
+    status, everything = await mint(["all:any"], auth=basic)
+    assert (await mint(["messages:send"], headers={"Authorization": f"Bearer {everything}"}))[0] == 201
+
+
+async def test_wrong_current_passwords_are_failed_logins(sqlite_api: Api) -> None:
+    device = await sqlite_api.register()
+    bearer = {"Authorization": f"Bearer {device['token']}"}
+    answers = []
+    for _ in range(15):
+        response = await sqlite_api.client.patch(f"{MB}/user/password", headers=bearer,
+                                                 json={"currentPassword": "wrong", "newPassword": "whatever-new-password"})
+        answers.append(response.status_code)
+    assert answers == [401] * 10 + [429] * 5  # auth.failed_login_limit: 10 a minute
+    assert error_of(response, 429) == "Too Many Requests"
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+    # over the limit even the right password is not checked
+    response = await sqlite_api.client.patch(f"{MB}/user/password", headers=bearer,
+                                             json={"currentPassword": device["password"], "newPassword": "the-new-password"})
+    assert response.status_code == 429
+
+
+async def test_a_deleted_devices_token_is_refused(sqlite_api: Api) -> None:
+    device = await sqlite_api.register()
+    bearer = {"Authorization": f"Bearer {device['token']}"}
+    assert (await sqlite_api.client.get(f"{MB}/settings", headers=bearer)).status_code == 200  # now cached
+    deleted = await sqlite_api.client.delete(f"{TP}/devices/{device['id']}", auth=(device["login"], device["password"]))
+    assert deleted.status_code == 204
+    assert error_of(await sqlite_api.client.get(f"{MB}/settings", headers=bearer), 401) == "Unauthorized"
+
+
+async def test_a_one_time_code_works_once(sqlite_api: Api) -> None:
+    device = await sqlite_api.register()
+    answer = await sqlite_api.client.get(f"{MB}/user/code", auth=(device["login"], device["password"]))
+    code = {"Authorization": f"Code {answer.json()['code'].upper()}"}
+    assert (await sqlite_api.client.post(f"{MB}/device", json={"name": "b"}, headers=code)).status_code == 201
+    assert (await sqlite_api.client.post(f"{MB}/device", json={"name": "c"}, headers=code)).status_code == 401
+    hostile = {"Authorization": "Code " + "x" * 10_000}
+    assert (await sqlite_api.client.post(f"{MB}/device", json={"name": "d"}, headers=hostile)).status_code == 401
