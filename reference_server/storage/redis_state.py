@@ -50,8 +50,8 @@ class RedisState:
             raise SharedStateUnavailable() from exc
 
     async def get(self, key: str) -> str | None:
-        value: str | None = await self._call(self.client.get, PREFIX + key)
-        return value
+        value = await self._call(self.client.get, PREFIX + key)
+        return value if value is None else str(value)
 
     async def set(self, key: str, value: str, ttl: float) -> None:
         await self._call(self.client.set, PREFIX + key, value, px=max(1, int(ttl * 1000)))

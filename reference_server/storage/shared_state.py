@@ -112,7 +112,7 @@ def _hit(conn: Connection, key: str, now: int, window: int) -> tuple[int, float]
 
 def _count(conn: Connection, key: str, now: int) -> tuple[int, float]:
     row = conn.execute(sa.select(table.c.count, table.c.expires_at).where(_live(key, now))).first()
-    return (int(row.count), (row.expires_at - now) / 1000) if row else (0, 0.0)
+    return (int(row[0]), (row[1] - now) / 1000) if row else (0, 0.0)
 
 
 def shared_state_for(url: str, db: Database) -> SharedState:

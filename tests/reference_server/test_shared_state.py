@@ -21,6 +21,7 @@ from reference_server.storage.shared_state import DatabaseState
 
 TP, MB = "/api/3rdparty/v1", "/api/mobile/v1"
 SECRET = "shared-state-secret-shared-state-secret"
+NEW_PASSWORD = "the-new-password-0"
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
@@ -119,14 +120,14 @@ async def test_wrong_current_passwords_are_failed_logins(sqlite_api: Api) -> Non
     answers = []
     for _ in range(15):
         response = await sqlite_api.client.patch(f"{MB}/user/password", headers=bearer,
-                                                 json={"currentPassword": "wrong", "newPassword": "whatever-new-password"})
+                                                 json={"currentPassword": "wrong", "newPassword": NEW_PASSWORD})
         answers.append(response.status_code)
     assert answers == [401] * 10 + [429] * 5  # auth.failed_login_limit: 10 a minute
     assert error_of(response, 429) == "Too Many Requests"
     assert 0 < int(response.headers["Retry-After"]) <= 60
     # over the limit even the right password is not checked
     response = await sqlite_api.client.patch(f"{MB}/user/password", headers=bearer,
-                                             json={"currentPassword": device["password"], "newPassword": "the-new-password"})
+                                             json={"currentPassword": device["password"], "newPassword": NEW_PASSWORD})
     assert response.status_code == 429
 
 

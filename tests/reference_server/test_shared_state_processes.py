@@ -25,6 +25,7 @@ from private_services import PrivateRedis, private_redis  # noqa: F401 - fixture
 pytestmark = pytest.mark.slow
 
 TP, MB = "/api/3rdparty/v1", "/api/mobile/v1"
+CACHE_UNAVAILABLE = "cache unavailable, try again later"  # the documented 503
 LIMIT = 8  # above the failures that one step of check_deployment makes on purpose
 ENV = {"JWT__SECRET": "shared-state-jwt-secret-0123456789", "AUTH__FAILED_LOGIN_LIMIT": str(LIMIT),
        "HTTP__PROXIES": "127.0.0.1/32"}
@@ -39,7 +40,7 @@ class Client:
     def __call__(self, server: LiveServer, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"X-Forwarded-For": self.ip, **kwargs.pop("headers", {})}
         response = httpx.request(method, server.base_url + path, headers=headers, timeout=30, **kwargs)
-        documented = response.status_code == 503 and response.json() == {"message": "cache unavailable, try again later"}
+        documented = response.status_code == 503 and response.json() == {"message": CACHE_UNAVAILABLE}
         assert response.status_code < 500 or documented, f"{method} {path}: {response.status_code} {response.text}"
         return response
 
@@ -73,7 +74,8 @@ def check_deployment(a: LiveServer, b: LiveServer, tries: int = 1) -> None:
     assert changed.status_code == 204, changed.text
     refused = Client()
     assert statuses(refused, (b,), "GET", f"{TP}/devices", auth=(login, old)) == {401}
-    assert statuses(Client(), (b,), "POST", f"{TP}/auth/token", auth=(login, old), json={"scopes": ["all:any"]}) == {401}
+    assert statuses(Client(), (b,), "POST", f"{TP}/auth/token", auth=(login, old),
+                    json={"scopes": ["all:any"]}) == {401}
     assert Client()(b, "GET", f"{TP}/devices", auth=(login, new)).status_code == 200
 
     # a device deleted through A is refused by both, though both had it cached
@@ -156,7 +158,7 @@ def test_redis_stopped_and_restarted(tmp_path: Path, private_redis: PrivateRedis
         ]:
             response = client(server, method, path, **kwargs)
             assert response.status_code == 503, response.text
-            assert response.json() == {"message": "cache unavailable, try again later"}
+            assert response.json() == {"message": CACHE_UNAVAILABLE}
         assert client(server, "GET", f"{TP}/devices", auth=auth).status_code == 200  # the password is unchanged
 
         private_redis.start()
