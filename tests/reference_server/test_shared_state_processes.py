@@ -123,6 +123,13 @@ def test_two_processes_on_sqlite_with_redis(tmp_path: Path, sqlite_url: str, red
         check_deployment(a, b)
 
 
+@pytest.mark.mariadb
+def test_two_processes_on_mariadb_without_redis(tmp_path: Path, mariadb_url: str) -> None:
+    """Several instances on one database, no Redis: `cache.url: database://`."""
+    with _pair(tmp_path, {"DATABASE__URL": mariadb_url, "CACHE__URL": "database://"}) as (a, b):
+        check_deployment(a, b)
+
+
 @pytest.mark.redis
 @pytest.mark.mariadb
 def test_two_processes_on_mariadb_with_redis(tmp_path: Path, mariadb_url: str, redis_server: str) -> None:
@@ -131,9 +138,27 @@ def test_two_processes_on_mariadb_with_redis(tmp_path: Path, mariadb_url: str, r
 
 
 def test_two_workers_without_redis_share_through_the_database(tmp_path: Path) -> None:
+    """`serve --workers 2` with cache.url memory:// shares through the database. Which worker answers is the
+    kernel's choice, so each request is repeated; that both answer requests is checked at the end."""
     env = {**ENV, "DATABASE__URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
     with LiveServer(tmp_path, env=env, args=["--workers", "2"]) as server:
         check_deployment(server, server, tries=3)
+        assert _answered_by_two_processes(server)
+        assert "cache.url memory://: sharing that state through the database" in server.log()
+
+
+def _answered_by_two_processes(server: LiveServer) -> bool:
+    """Each worker counts the /metrics requests it answered: from one process, the counts seen over new
+    connections would go up by one each time."""
+    sample = 'http_requests_total{method="GET",path="/metrics",status_code="200"}'
+    seen: list[float] = []
+    for _ in range(40):
+        text = httpx.get(f"{server.base_url}/metrics", headers={"Connection": "close"}).text
+        [count] = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(sample)] or [0.0]
+        if seen and count != seen[-1] + 1:
+            return True
+        seen.append(count)
+    return False
 
 
 def test_redis_stopped_and_restarted(tmp_path: Path, private_redis: PrivateRedis) -> None:  # noqa: F811
