@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from quart import Quart, Response, request
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..domain import errors
@@ -42,6 +43,12 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(DatabaseUnavailable)
     async def database_unavailable(_exc: DatabaseUnavailable) -> Response:
         return error_response(503, "database unavailable, try again later")
+
+    @app.errorhandler(IntegrityError)
+    async def conflicting_write(_exc: IntegrityError) -> Response:
+        # A write that lost a race with a delete: e.g. the user or device it refers to was just removed.
+        log.warning("conflicting write on %s %s", request.method, request.path)
+        return error_response(409, "conflicting change, the data it refers to no longer exists")
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import trio
 from conftest import Api, error_of, make_settings, open_api
 
@@ -148,3 +149,18 @@ async def test_a_one_time_code_works_once(sqlite_api: Api) -> None:
     assert (await sqlite_api.client.post(f"{MB}/device", json={"name": "c"}, headers=code)).status_code == 401
     hostile = {"Authorization": "Code " + "x" * 10_000}
     assert (await sqlite_api.client.post(f"{MB}/device", json={"name": "d"}, headers=hostile)).status_code == 401
+
+
+async def test_a_user_deleted_in_the_database_gives_no_500(sqlite_api: Api) -> None:
+    """Users are deleted by an operator in the database (no API, as upstream); requests still authenticated from
+    a cache must not end in a 500."""
+    device = await sqlite_api.register()
+    auth = (device["login"], device["password"])
+    assert (await sqlite_api.client.get(f"{TP}/devices", auth=auth)).status_code == 200  # cached now
+    with sqlite_api.services.db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM users"))
+    for method, path, body in [("POST", f"{TP}/webhooks", {"url": "https://example.com/h", "event": "sms:received"}),
+                               ("PATCH", f"{TP}/settings", {"messages": {"limitValue": 5}}),
+                               ("POST", f"{MB}/device", {"name": "another"})]:
+        response = await sqlite_api.client.request(method, path, auth=auth, json=body)
+        assert response.status_code < 500, f"{method} {path}: {response.text}"
