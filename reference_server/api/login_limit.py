@@ -22,22 +22,28 @@ class FailedLoginLimiter:
         self.state: SharedState = state or MemoryState()
         self._fallback = MemoryState()
 
+    @staticmethod
+    def key(client: str) -> str:
+        return f"failed-logins:{client}"
+
+    def verdict(self, count: int, left: float) -> None:
+        """Raises RateLimited when `count` failures (window ending in `left` seconds) reach the limit."""
+        if self.limit and count >= self.limit:
+            raise RateLimited("Too Many Requests", retry_after=max(1, math.ceil(left)))
+
     async def check(self, client: str) -> None:
         """Raises RateLimited when `client` failed `limit` times within the window."""
         if not self.limit:
             return
-        key = f"failed-logins:{client}"
         try:
-            count, left = await self.state.count(key)
+            self.verdict(*await self.state.count(self.key(client)))
         except SharedStateUnavailable:
-            count, left = await self._fallback.count(key)
-        if count >= self.limit:
-            raise RateLimited("Too Many Requests", retry_after=max(1, math.ceil(left)))
+            self.verdict(*await self._fallback.count(self.key(client)))
 
     async def failed(self, client: str) -> None:
         if not self.limit:
             return
-        key = f"failed-logins:{client}"
+        key = self.key(client)
         try:
             await self.state.hit(key, self.window)
         except SharedStateUnavailable:

@@ -73,6 +73,10 @@ def _password_matches_user(password: str, user: User | None) -> bool:
     return _password_matches(password, user.password_hash)
 
 
+def _login_key(login: str, password: str) -> bytes:
+    return hashlib.sha256(f"{login}\0{password}".encode()).digest()
+
+
 def _login_epoch(login: str) -> str:
     return f"epoch:user:{_digest(login)}"
 
@@ -153,6 +157,12 @@ class Accounts:
         await self.state.set(key, new_id(), EPOCH_SECONDS)
 
     # --- credentials -------------------------------------------------------------------------------
+    def cached_login(self, login: str, password: str) -> tuple[str, str, str] | None:
+        """(user id, epoch key, epoch) of a cached check of these credentials, to be confirmed by the caller
+        (reading the epoch in the round trip that also reads the client's failed logins); no I/O."""
+        cached = self._logins.get(_login_key(login, password))
+        return None if cached is None else (cached[0], _login_epoch(login), cached[1])
+
     async def authenticate_basic(self, login: str, password: str) -> str:
         """Returns the user id; raises NotAuthenticated.
 
@@ -161,7 +171,7 @@ class Accounts:
         that check ends without an outcome (its request was cancelled: the client went away), a waiter checks
         again itself.
         """
-        key = hashlib.sha256(f"{login}\0{password}".encode()).digest()
+        key = _login_key(login, password)
         epoch_key = _login_epoch(login)
         cached = self._logins.get(key)
         if cached is not None and await self._current(epoch_key, cached[1]):

@@ -45,6 +45,10 @@ class SharedState(Protocol):
         """(events in the current window, seconds left of it); (0, 0) when none."""
         ...
 
+    async def read(self, key: str, counter: str) -> tuple[str | None, int, float]:
+        """`get(key)` and `count(counter)` in one round trip (the hot path of a cached login)."""
+        ...
+
 
 class MemoryState:
     """One process: dictionaries on Trio's clock (MockClock drives expiry in tests)."""
@@ -98,6 +102,9 @@ class MemoryState:
             expires, count = current + window, 0
         self._counters[key] = (expires, count + 1)
         return count + 1, expires - current
+
+    async def read(self, key: str, counter: str) -> tuple[str | None, int, float]:
+        return await self.get(key), *await self.count(counter)
 
     async def count(self, key: str) -> tuple[int, float]:
         if not self._live(self._counters, key):

@@ -25,6 +25,7 @@ _HIT = """local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}"""
 _COUNT = "return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}"
+_READ = "return {redis.call('GET', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('PTTL', KEYS[2])}"
 
 
 class RedisState:
@@ -39,6 +40,7 @@ class RedisState:
         self._take = self.client.register_script(_TAKE)
         self._hit = self.client.register_script(_HIT)
         self._count = self.client.register_script(_COUNT)
+        self._read = self.client.register_script(_READ)
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         def call() -> T:
@@ -70,6 +72,10 @@ class RedisState:
     async def count(self, key: str) -> tuple[int, float]:
         count, left = await self._call(self._count, keys=[PREFIX + key])
         return int(count), max(0, int(left)) / 1000
+
+    async def read(self, key: str, counter: str) -> tuple[str | None, int, float]:
+        value, count, left = await self._call(self._read, keys=[PREFIX + key, PREFIX + counter])
+        return (value or None), int(count), max(0, int(left)) / 1000  # a missing value comes back as False
 
     async def aclose(self) -> None:
         await trio.to_thread.run_sync(self.client.close)

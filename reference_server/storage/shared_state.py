@@ -67,6 +67,9 @@ class DatabaseState:
     async def count(self, key: str) -> tuple[int, float]:
         return await self._run(_count, key, _now_ms())
 
+    async def read(self, key: str, counter: str) -> tuple[str | None, int, float]:
+        return await self._run(_read, key, counter, _now_ms())
+
 
 def _live(key: str, now: int) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.key == key, table.c.expires_at > now)
@@ -95,6 +98,8 @@ def _add(conn: Connection, key: str, value: str, now: int, ttl: int) -> None:
 
 
 def _take(conn: Connection, key: str, now: int) -> str | None:
+    # A write first: an SQLite transaction that only read could not become a writer after another process wrote.
+    _drop_expired(conn, key, now)
     value = _get(conn, key, now)
     if value is None:
         return None
@@ -108,6 +113,15 @@ def _hit(conn: Connection, key: str, now: int, window: int) -> tuple[int, float]
         _drop_expired(conn, key, now)
         conn.execute(table.insert().values(key=key, value="", count=1, expires_at=now + window))
     return _count(conn, key, now)
+
+
+def _read(conn: Connection, key: str, counter: str, now: int) -> tuple[str | None, int, float]:
+    rows = {row[0]: (row[1], int(row[2]), (row[3] - now) / 1000) for row in conn.execute(
+        sa.select(table.c.key, table.c.value, table.c.count, table.c.expires_at)
+        .where(table.c.key.in_([key, counter]), table.c.expires_at > now))}
+    value = rows[key][0] if key in rows else None
+    _, count, left = rows.get(counter, (None, 0, 0.0))
+    return value, count, left
 
 
 def _count(conn: Connection, key: str, now: int) -> tuple[int, float]:

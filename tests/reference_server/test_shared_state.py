@@ -56,6 +56,10 @@ async def test_the_port_on_each_adapter(state: SharedState) -> None:
         assert count == expected and 50 < left <= 60
     count, left = await state.count(key + ":n")
     assert count == 3 and 50 < left <= 60
+    await state.set(key, "epoch", 60)
+    value, count, left = await state.read(key, key + ":n")  # one round trip for both
+    assert value == "epoch" and count == 3 and 50 < left <= 60
+    assert await state.read(key + ":absent", key + ":absent-n") == (None, 0, 0)
 
 
 async def test_a_value_is_taken_once_among_concurrent_takers(state: SharedState) -> None:
@@ -130,6 +134,17 @@ async def test_wrong_current_passwords_are_failed_logins(sqlite_api: Api) -> Non
     response = await sqlite_api.client.patch(f"{MB}/user/password", headers=bearer,
                                              json={"currentPassword": device["password"], "newPassword": NEW_PASSWORD})
     assert response.status_code == 429
+
+
+async def test_cached_credentials_are_limited_too(sqlite_api: Api) -> None:
+    """A cached login is confirmed in one read with the client's failure count: over the limit, it gets 429."""
+    device = await sqlite_api.register()
+    good, bad = (device["login"], device["password"]), (device["login"], "wrong")
+    assert (await sqlite_api.client.get(f"{TP}/devices", auth=good)).status_code == 200  # cached now
+    for _ in range(10):
+        assert (await sqlite_api.client.get(f"{TP}/devices", auth=bad)).status_code == 401
+    limited = await sqlite_api.client.get(f"{TP}/devices", auth=good)
+    assert error_of(limited, 429) == "Too Many Requests" and 0 < int(limited.headers["Retry-After"]) <= 60
 
 
 async def test_a_deleted_devices_token_is_refused(sqlite_api: Api) -> None:
