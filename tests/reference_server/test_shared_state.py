@@ -5,15 +5,20 @@ Across processes: test_shared_state_processes.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 import trio
+import trio.testing
 from conftest import Api, error_of, make_settings, open_api
+from sse_client import served
 
+from reference_server.app import create_app
 from reference_server.config import ConfigError
 from reference_server.domain.shared_state import MemoryState, SharedState
 from reference_server.storage.database import Database
@@ -179,3 +184,39 @@ async def test_a_user_deleted_in_the_database_gives_no_500(sqlite_api: Api) -> N
                                ("POST", f"{MB}/device", {"name": "another"})]:
         response = await sqlite_api.client.request(method, path, auth=auth, json=body)
         assert response.status_code < 500, f"{method} {path}: {response.text}"
+
+
+async def test_a_client_leaving_mid_check_does_not_fail_others(tmp_path: Path, sqlite_url: str) -> None:
+    """Concurrent requests with the same Basic credentials share one check. When the request running it is
+    cancelled because its client disconnected, the others check again instead of answering 401 (real HTTP:
+    Hypercorn on loopback; the check is held in its database read until the client has left)."""
+    app = create_app(make_settings(tmp_path, sqlite_url, AUTH__FAILED_LOGIN_LIMIT="0"))
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        device = (await http.post(f"{MB}/device", json={"name": "phone"})).json()
+        auth = (device["login"], device["password"])
+        users = app.extensions["smsgate"].accounts.users
+        real_get, entered, release = users.get, trio.Event(), trio.Event()
+
+        async def held_get(user_id: str) -> object:
+            if not entered.is_set():  # only the first check is held
+                entered.set()
+                await release.wait()
+            return await real_get(user_id)
+
+        users.get = held_get
+        host, port = base_url.removeprefix("http://").split(":")
+        leaving = await trio.open_tcp_stream(host, int(port))
+        header = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        await leaving.send_all(f"GET {TP}/devices HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {header}\r\n\r\n"
+                               .encode())
+        await entered.wait()  # the first request is checking the credentials
+        answers: list[httpx.Response] = []
+
+        async def waiting() -> None:
+            answers.append(await http.get(f"{TP}/devices", auth=auth))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(waiting)
+            await trio.testing.wait_all_tasks_blocked(0.1)  # the second one waits for the first one's check
+            await leaving.aclose()
+        assert answers[0].status_code == 200, answers[0].text
