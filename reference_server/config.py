@@ -248,12 +248,12 @@ class PhonesSettings(_Section):
 
 
 class CacheSettings(_Section):
-    # memory:// (one process), a Redis URL, or ours: database:// (several processes sharing the database)
-    url: str = "memory://"
+    url: str = Field(default="memory://", repr=False)  # a secret: a Redis URL may carry a password
 
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
+        """memory:// (one process), a Redis URL, or ours: database:// (several processes sharing the database)."""
         value = value.strip() or "memory://"
         if value.split(":", 1)[0] not in ("memory", "database", "redis", "rediss", "unix"):
             raise ConfigError("expected memory://, database:// or a Redis URL (redis://host:6379/0)")
