@@ -3,6 +3,8 @@
 reference server, SQLite and MariaDB + Redis), `nox -s conformance-mutants` (the suite's mutation check),
 `nox -s bench` (performance figures, each beside its ceiling)."""
 
+import os
+
 import nox
 
 nox.options.sessions = ["tests", "lint"]
@@ -15,6 +17,27 @@ def tests(session: nox.Session) -> None:
     """The whole test suite; with CI=true the MariaDB tests must run (a missing server fails them)."""
     session.install("-e", ".[test]")
     session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (MkDocs, Material theme) into site/, strictly: a broken link or a generated page
+    (configuration, CLI) that drifted from the code fails the build. `nox -s docs -- serve` previews it."""
+    session.install("-e", ".[docs,conformance]")
+    session.run("python", "docs/generate.py", "--check")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:], env={"NO_MKDOCS_2_WARNING": "1"})
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def schema(session: nox.Session) -> None:
+    """Plain `st run` with every check and every phase (fixed seed) against reference servers in public mode
+    (JWT on) and in private mode, with openapi/schemathesis.toml: any failure, or an operation that answered only
+    401/403, fails it. Options after `--` go to `st run` (e.g. `-n 100`)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/schema_run.py", "-n", "15", *session.posargs)
 
 
 @nox.session
@@ -63,8 +86,29 @@ def conformance(session: nox.Session) -> None:
     for backend in ("sqlite", "mariadb"):
         out = f"build/conformance/{backend}"
         session.run("python", "tests/conformance/conf_reference.py", "--backend", backend, "--", "--certify",
-                    "--strict", "--junit-xml", f"{out}.xml", "--html", f"{out}.html", "--json", f"{out}.json",
+                    "--strict", "--baseline", "tests/conformance/not_landed.txt", "--junit-xml", f"{out}.xml",
+                    "--html", f"{out}.html", "--json", f"{out}.json",
                     *session.posargs)
+
+
+@nox.session(name="conformance-plain", reuse_venv=False)
+def conformance_plain(session: nox.Session) -> None:
+    """A plain `pip install` (no extras, not editable) in a fresh venv: `smsgate-conformance --help` without a
+    server, then a real run of the installed command against the reference server (from a scratch directory,
+    which it must leave empty)."""
+    session.install(".")
+    session.run("smsgate-conformance", "--help")
+    baseline = os.path.abspath("tests/conformance/not_landed.txt")  # the run starts in a scratch directory
+    session.run("python", "tests/conformance/conf_reference.py", "--installed", "--", "--baseline", baseline,
+                "--only", "health,errors,registration,send,schema-health", *session.posargs)
+
+
+@nox.session(name="conformance-judge")
+def conformance_judge(session: nox.Session) -> None:
+    """The suite judged: two runs against one reference server give identical reports, and a server that
+    rate-limits failed logins (the default) passes with its 429s reported (tests/conformance/judge_runs.py)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/conformance/judge_runs.py", *session.posargs)
 
 
 @nox.session(name="conformance-mutants")
@@ -76,3 +120,31 @@ def conformance_mutants(session: nox.Session) -> None:
     session.run("python", "-c", "import os; os.makedirs('build/conformance/mutants', exist_ok=True)")
     session.run("python", "tests/conformance/conf_mutants.py", "--json", "build/conformance/mutants.json",
                 "--reports", "build/conformance/mutants", *session.posargs)
+
+
+@nox.session(name="deploy-check")
+def deploy_check(session: nox.Session) -> None:
+    """The Helm chart linted and rendered by Helm's own code (helm-python-sdk, no helm binary) with the defaults, the
+    HA values file and more, every rendered object validated against Kubernetes' schemas (kubernetes-validate);
+    then `promtool check rules` (Debian's `prometheus` package) on the Prometheus rules."""
+    session.install("helm-python-sdk>=0.2.2", "kubernetes-validate>=1.30", "PyYAML>=6")
+    session.run("python", "deploy/check.py")
+    session.run("promtool", "check", "rules", "deploy/prometheus/smsgate-rules.yml", external=True)
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Regenerate deploy/image/requirements.lock: the image's dependencies pinned with hashes, newest allowed."""
+    session.install("uv>=0.4")
+    session.run("uv", "pip", "compile", "pyproject.toml", "deploy/image/build-requirements.in", "--extra",
+                "conformance", "--generate-hashes", "--upgrade", "--python-version", "3.11", "--python-platform",
+                "x86_64-unknown-linux-gnu", "--custom-compile-command", "nox -s lock",
+                "-o", "deploy/image/requirements.lock")
+
+
+@nox.session(python=False)
+def image(session: nox.Session) -> None:
+    """Build the image with podman on a Debian base made by debootstrap (Debian's packages; registry images cannot
+    be pulled here), run it with a volume, register a phone, send a message, recreate the container and find the
+    message, run --help of every console script inside. Needs root and `apt-get install podman runc debootstrap`."""
+    session.run("python3", "deploy/image/check_image.py")

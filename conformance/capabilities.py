@@ -82,6 +82,11 @@ CAPABILITIES: tuple[Capability, ...] = (
                "registration needs the private token (401 without or with a wrong one); Basic still joins a "
                "user; the upstream relay route is not served",
                needs="a server in private mode: --private-server URL (or --server) with --private-token"),
+    Capability("shared-state", "One deployment, several URLs",
+               "state that guards accounts holds across the processes of one deployment: a one-time code from A "
+               "works once on B; a password changed on A is refused on B at once (Basic and token minting); a "
+               "revoked token and a deleted device are refused on both; failed logins are counted across both",
+               needs="a second URL of the same deployment (--server A --server B)"),
     Capability("health", "Health",
                "/health, /health/live, /health/ready, /health/startup and their /3rdparty/v1 copies answer "
                "without credentials with a well-formed health document"),

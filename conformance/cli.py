@@ -15,9 +15,6 @@ from typing import Any
 from rich.console import Console
 
 from . import capabilities
-from .harness.push import make_credentials
-from .report import print_summary, progress_printer, write_html, write_json, write_junit
-from .runner import run
 from .settings import ENV_PREFIX, Settings, load
 
 EPILOG = f"""Every option can also come from a TOML file (--config or {ENV_PREFIX}CONFIG; keys as the long
@@ -31,7 +28,9 @@ def run_parser() -> argparse.ArgumentParser:
                                 description="Judge an SMSGate server from outside: schemathesis against the "
                                             "spec, scenarios with simulated phones, a verdict per capability.")
     target = p.add_argument_group("target")
-    target.add_argument("--server", help="the server's root URL, e.g. http://127.0.0.1:3000")
+    target.add_argument("--server", action="append", metavar="URL",
+                        help="the server's root URL, e.g. http://127.0.0.1:3000; give it again for more URLs (other "
+                             "processes) of the same deployment: the shared-state checks use them")
     target.add_argument("--api-path", help="where the API groups live under the root (default /api; '' for none)")
     target.add_argument("--login", help="an existing user: phones join it instead of creating users")
     target.add_argument("--password", help="that user's password")
@@ -48,8 +47,13 @@ def run_parser() -> argparse.ArgumentParser:
                        help="only these capabilities (comma-separated; `schema-*` patterns)")
     scope.add_argument("--skip", action="append", metavar="LIST", help="leave these capabilities out")
     scope.add_argument("--thorough", action="store_true", default=None, help="schemathesis at full size")
-    scope.add_argument("--examples", type=int, help="schemathesis examples per operation (default 8; thorough 100)")
-    scope.add_argument("--seed", type=int)
+    scope.add_argument("--fuzz-budget", "--examples", dest="examples", type=int, metavar="N",
+                       help="schemathesis cases per operation (default 8; thorough 100)")
+    scope.add_argument("--seed", type=int, help="the generation seed (fixed by default: the same cases in the same "
+                                                "order every run; shown in every report)")
+    scope.add_argument("--max-rps", type=float, metavar="N",
+                       help="pace the whole run at N requests a second; 429s are always waited out (Retry-After, "
+                            "bounded) and retried")
     scope.add_argument("--push-wait", type=float, help="seconds an event may take to reach a phone (default 30)")
     scope.add_argument("--request-timeout", type=float)
     out = p.add_argument_group("verdicts and reports")
@@ -74,6 +78,9 @@ def _split(values: list[str] | None) -> list[str] | None:
 def main_run(argv: list[str]) -> int:
     args = vars(run_parser().parse_args(argv))
     args["capabilities"], args["skip"] = _split(args["capabilities"]), _split(args["skip"])
+    servers = args.pop("server") or []
+    args["server"] = servers[0] if servers else None
+    args["also"] = servers[1:] or None
     console = Console(stderr=False, highlight=False)
     try:
         settings = load(args)
@@ -81,6 +88,14 @@ def main_run(argv: list[str]) -> int:
     except (ValueError, OSError) as exc:
         console.print(f"[red]smsgate-conformance:[/] {exc}")
         return 2
+    # Imported here: `--help`, usage errors and `capabilities` need neither pytest nor the harness.
+    from .report import print_summary, progress_printer, write_html, write_json, write_junit
+    from .results import RunResult
+    from .runner import run
+    from .settings import shown_options
+
+    console.print(RunResult(settings.server, [], seed=settings.seed, options=shown_options(settings)).header,
+                  highlight=False, markup=False, soft_wrap=True)
     result = run(settings, progress_printer(console))
     print_summary(result, console)
     for path, writer in ((settings.junit_xml, write_junit), (settings.json, write_json), (settings.html, write_html)):
@@ -119,6 +134,8 @@ def main_credentials(argv: list[str]) -> int:
                                                                     "http://127.0.0.1:9099")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     args = p.parse_args(argv)
+    from .harness.push import make_credentials
+
     document: dict[str, Any] = make_credentials(args.endpoint)
     text = json.dumps(document)
     if args.out:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from .capabilities import BY_NAME
-from .harness import skips
+from .harness import repro, skips
+from .harness.polite import POLITENESS
 from .results import CheckResult
 
 Progress = Callable[[CheckResult, int, int], None]
@@ -60,6 +62,8 @@ class ConformancePlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "capability(name): the capability a check belongs to")
         config.addinivalue_line("markers", "should: a SHOULD of the contract (its failure is Non-strict)")
+        config.addinivalue_line("markers", "extra: not a core check (it needs another capability); its skip "
+                                           "does not hold back the capability's verdict")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -87,6 +91,14 @@ class ConformancePlugin:
         report.capability = capability_of(item)  # type: ignore[attr-defined]
         report.strength = "SHOULD" if item.get_closest_marker("should") else "MUST"  # type: ignore[attr-defined]
         report.check_name = item.name  # type: ignore[attr-defined]
+        report.core = item.get_closest_marker("extra") is None  # type: ignore[attr-defined]
+        if report.failed:
+            report.reproduce = repro.reproduction()  # type: ignore[attr-defined]
+        if call.when == "teardown":
+            noted = repro.inputs()
+            report.inputs = (len(noted), hashlib.sha256("\n".join(noted).encode()).hexdigest() if noted else "")  # type: ignore[attr-defined]
+            report.rate_limits = (POLITENESS.limited, POLITENESS.waited,  # type: ignore[attr-defined]
+                                  POLITENESS.missing_retry_after)
         if call.excinfo is not None and report.failed:
             report.check_message = _message(call.excinfo.value)  # type: ignore[attr-defined]
         elif call.excinfo is not None and report.skipped:
@@ -96,6 +108,8 @@ class ConformancePlugin:
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         skips.forget()
+        repro.forget()
+        POLITENESS.reset_check()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         name = getattr(report, "check_name", report.nodeid.rsplit("::", 1)[-1])
@@ -105,12 +119,19 @@ class ConformancePlugin:
         if result is None:
             result = self.results[key] = CheckResult(
                 id=f"{capability}::{name}", nodeid=report.nodeid, capability=capability,
-                strength=getattr(report, "strength", "MUST"), outcome="passed")
+                strength=getattr(report, "strength", "MUST"), outcome="passed", core=getattr(report, "core", True))
         result.duration += report.duration
+        if report.when == "teardown":
+            result.inputs, result.inputs_sha256 = getattr(report, "inputs", (0, ""))
+            result.rate_limited, wait, result.missing_retry_after = getattr(report, "rate_limits", (0, 0.0, 0))
+            result.rate_limit_wait = round(wait, 1)
+        if report.when == "teardown" and result.outcome == "failed" and result.rate_limited and "429" in result.message:
+            result.message = f"rate limited (still 429 after {result.rate_limited} waits): {result.message}"
         if report.failed and result.outcome != "failed":
             prefix = "" if report.when == "call" else f"{report.when}: "
             result.outcome, result.message = "failed", prefix + _summary(report)
             result.details = str(report.longrepr)
+            result.reproduce = getattr(report, "reproduce", "")
         elif report.skipped and result.outcome == "passed":
             result.outcome, result.message = "skipped", _summary(report)
         if report.when == "teardown" and self.progress is not None:

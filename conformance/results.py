@@ -1,14 +1,17 @@
 """Outcomes, verdicts and scores.
 
-Per capability (Autobahn's tiers):
+Per capability (Autobahn's tiers), first match wins:
+* Missing — the target lacks the feature: its core answered 501 or 404 (a check skipped as `missing: ...`);
 * Fail — a MUST check failed;
-* Missing — nothing ran: the target lacks the feature or its prerequisites (every check skipped);
+* Not checked — a core check could not run for want of a prerequisite of the run (e.g. `--fcm-credentials`),
+  named in the verdict's reason; nothing is claimed either way;
 * Non-strict — only SHOULD checks failed;
-* Pass — everything that ran passed.
+* Pass — every core check ran and passed (a skipped `extra` check, one that needs another capability,
+  does not hold it back).
 
-A capability's percentage is passed checks / all its checks (skips count as not passed); the overall
-score is the mean of the selected capabilities' percentages, so each capability weighs the same
-however many checks it has (as the Interop focus areas do).
+A checked capability's percentage is passed checks / checks that ran; the overall score is the mean over the
+checked capabilities (Pass, Non-strict, Fail) only, so each weighs the same however many checks it has (as
+the Interop focus areas do), and the report says how many selected capabilities were not checked.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any, Literal
 from .capabilities import BY_NAME
 
 Outcome = Literal["passed", "failed", "skipped"]
-VERDICTS = ("Pass", "Non-strict", "Fail", "Missing", "Not selected")
+VERDICTS = ("Pass", "Non-strict", "Fail", "Missing", "Not checked", "Not selected")
+CHECKED = ("Pass", "Non-strict", "Fail")
 
 
 @dataclass
@@ -35,6 +39,13 @@ class CheckResult:
     details: str = ""  # the full failure report
     duration: float = 0.0
     expected: bool = False  # a failure the baseline expects
+    core: bool = True  # False: an `extra` check, whose skip does not hold back the capability's verdict
+    reproduce: str = ""  # a failure's request as a curl line, secrets masked
+    inputs: int = 0  # generated cases (schemathesis): how many, and a digest of them in order
+    inputs_sha256: str = ""
+    rate_limited: int = 0  # 429 answers waited out and retried during this check
+    rate_limit_wait: float = 0.0
+    missing_retry_after: int = 0  # of those, how many came without a usable Retry-After
 
 
 @dataclass
@@ -51,23 +62,47 @@ class CapabilityResult:
     def count(self, outcome: Outcome) -> int:
         return sum(1 for check in self.checks if check.outcome == outcome)
 
+    def _skipped(self, prefix: str) -> list[str]:
+        reasons = [c.message for c in self.checks if c.outcome == "skipped" and c.message.startswith(prefix)]
+        return list(dict.fromkeys(reasons))
+
     @property
     def verdict(self) -> str:
         if not self.selected:
             return "Not selected"
+        if self._skipped("missing:"):
+            return "Missing"
         failed = [c for c in self.checks if c.outcome == "failed"]
         if any(c.strength == "MUST" for c in failed):
             return "Fail"
-        if not self.checks or all(c.outcome == "skipped" for c in self.checks):
-            return "Missing"
+        if not self.checks or any(c.outcome == "skipped" and c.core for c in self.checks):
+            return "Not checked"
         return "Non-strict" if failed else "Pass"
 
     @property
+    def reason(self) -> str:
+        """Why a capability is Missing or Not checked (the skip reasons, once each)."""
+        verdict = self.verdict
+        if verdict == "Missing":
+            return "; ".join(r.removeprefix("missing:").strip() for r in self._skipped("missing:"))
+        if verdict == "Not checked":
+            reasons = [c.message for c in self.checks if c.outcome == "skipped" and c.core]
+            text = "; ".join(dict.fromkeys(r.removeprefix("prerequisite:").strip() for r in reasons))
+            return ("needs " + text) if text else "no check ran"
+        return ""
+
+    @property
+    def checked(self) -> bool:
+        return self.verdict in CHECKED
+
+    @property
     def percent(self) -> float:
-        return 100.0 * self.count("passed") / len(self.checks) if self.checks else 0.0
+        ran = self.count("passed") + self.count("failed")
+        return 100.0 * self.count("passed") / ran if ran else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "title": self.title, "verdict": self.verdict, "percent": round(self.percent, 1),
+        return {"name": self.name, "title": self.title, "verdict": self.verdict, "reason": self.reason,
+                "percent": round(self.percent, 1) if self.checked else None,
                 "passed": self.count("passed"), "failed": self.count("failed"), "skipped": self.count("skipped"),
                 "checks": [asdict(check) for check in self.checks]}
 
@@ -103,6 +138,17 @@ class RunResult:
     baseline: Baseline | None = None
     certify: bool = False
     strict: bool = False
+    seed: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # the run's settings (secrets masked) for the header
+
+    @property
+    def header(self) -> str:
+        """One line every output starts with: what was judged, with which seed and options."""
+        from . import __version__
+
+        shown = " ".join(f"--{k.replace('_', '-')}={v}" for k, v in self.options.items())
+        line = f"smsgate-conformance {__version__} · {self.target} · seed {self.seed}"
+        return line + (f" · {shown}" if shown else "")
 
     @property
     def checks(self) -> list[CheckResult]:
@@ -110,8 +156,23 @@ class RunResult:
 
     @property
     def score(self) -> float:
-        chosen = [c for c in self.capabilities if c.selected]
-        return sum(c.percent for c in chosen) / len(chosen) if chosen else 0.0
+        """The mean percentage of the checked capabilities (0 when none was checked)."""
+        checked = [c for c in self.capabilities if c.checked]
+        return sum(c.percent for c in checked) / len(checked) if checked else 0.0
+
+    @property
+    def not_checked(self) -> list[CapabilityResult]:
+        """Selected capabilities the score leaves out: Missing or Not checked."""
+        return [c for c in self.capabilities if c.selected and not c.checked]
+
+    @property
+    def score_text(self) -> str:
+        checked = sum(1 for c in self.capabilities if c.checked)
+        text = f"{self.score:.1f}% over {checked} checked capabilities"
+        if self.not_checked:
+            text += f"; {len(self.not_checked)} not checked (" + ", ".join(
+                f"{c.name}: {c.verdict}" for c in self.not_checked) + ")"
+        return text
 
     def apply_baseline(self) -> None:
         for check in self.checks:
@@ -135,11 +196,24 @@ class RunResult:
         return fixed
 
     @property
+    def fix_first(self) -> list[CheckResult]:
+        """What to fix first: failures the baseline does not expect, MUST before SHOULD, in run order."""
+        failed = [c for c in self.checks if c.outcome == "failed" and not c.expected]
+        return [c for c in failed if c.strength == "MUST"] + [c for c in failed if c.strength == "SHOULD"]
+
+    @property
+    def rate_limiting(self) -> dict[str, Any]:
+        limited = [c for c in self.checks if c.rate_limited]
+        return {"answers_429": sum(c.rate_limited for c in limited), "checks": len(limited),
+                "waited_s": round(sum(c.rate_limit_wait for c in limited), 1),
+                "without_retry_after": sum(c.missing_retry_after for c in limited)}
+
+    @property
     def certification_problems(self) -> list[str]:
         if not self.certify:
             return []
         problems = [f"{c.name}: not selected" for c in self.capabilities if not c.selected]
-        problems += [f"{c.id}: skipped ({c.message})" for c in self.checks if c.outcome == "skipped"]
+        problems += [f"{c.id}: skipped ({c.message})" for c in self.checks if c.outcome == "skipped" and c.core]
         return problems
 
     @property
@@ -147,7 +221,10 @@ class RunResult:
         return 1 if self.errors or self.new_failures or self.certification_problems else 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "score": round(self.score, 1), "duration": round(self.duration, 1),
+        return {"target": self.target, "seed": self.seed, "options": self.options, "score": round(self.score, 1),
+                "score_text": self.score_text, "not_checked": [c.name for c in self.not_checked],
+                "rate_limiting": self.rate_limiting, "fix_first": [c.id for c in self.fix_first],
+                "duration": round(self.duration, 1),
                 "exit_status": self.exit_status, "certify": self.certify, "strict": self.strict, "errors": self.errors,
                 "new_failures": [c.id for c in self.new_failures], "fixed": self.fixed,
                 "certification_problems": self.certification_problems,

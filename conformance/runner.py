@@ -3,6 +3,7 @@ in this process, with the settings activated for them; then verdicts, baseline a
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import httpx
 import pytest
 
 from . import capabilities
+from .harness import repro
+from .harness.polite import POLITENESS
 from .plugin import ConformancePlugin, Progress
 from .results import Baseline, CapabilityResult, CheckResult, RunResult
-from .settings import Settings, activate
+from .settings import Settings, activate, shown_options
 
 SCENARIOS = Path(__file__).resolve().with_name("scenarios")
 
@@ -45,15 +48,28 @@ def run(settings: Settings, progress: Progress | None = None) -> RunResult:
     chosen = selected_capabilities(settings)
     baseline = Baseline.read(settings.baseline) if settings.baseline else None
     started = time.monotonic()
-    result = RunResult(settings.server, [], baseline=baseline, certify=settings.certify, strict=settings.strict)
+    result = RunResult(settings.server, [], baseline=baseline, certify=settings.certify, strict=settings.strict,
+                       seed=settings.seed, options=shown_options(settings))
     checks: dict[str, list[CheckResult]] = {}
     problem = reachable(settings)
     if problem:
         result.errors.append(problem)
     else:
         activate(settings)
+        POLITENESS.max_rps = settings.max_rps
+        for secret in (settings.password, settings.private_token):
+            repro.add_secret(secret)
         plugin = ConformancePlugin(chosen, progress)
-        status = pytest.main(pytest_arguments(settings), plugins=[plugin])
+        with tempfile.TemporaryDirectory(prefix="smsgate-conformance-") as scratch:
+            # Hypothesis keeps state (its example database, constant caches) in ./.hypothesis by default: a run
+            # must leave nothing in the user's working directory, and replays nothing from a previous run.
+            from hypothesis.configuration import set_hypothesis_home_dir
+
+            set_hypothesis_home_dir(scratch)
+            try:
+                status = pytest.main(pytest_arguments(settings), plugins=[plugin])
+            finally:
+                set_hypothesis_home_dir(None)
         result.errors.extend(plugin.errors)
         if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
             result.errors.append(f"pytest ended with {status!r}")

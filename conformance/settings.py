@@ -29,6 +29,7 @@ ENV_PREFIX = "SMSGATE_CONFORMANCE_"
 @dataclass
 class Settings:
     server: str = ""  # the target's root URL, e.g. http://127.0.0.1:3000
+    also: list[str] = field(default_factory=list)  # more URLs of the same deployment (`--server A --server B`)
     api_path: str = "/api"  # where the API groups live: {server}{api_path}/3rdparty/v1, .../mobile/v1
     login: str | None = None  # an existing user's credentials: phones join it instead of creating users
     password: str | None = None
@@ -47,10 +48,11 @@ class Settings:
     certify: bool = False  # no skips allowed
     strict: bool = False  # a SHOULD missed (Non-strict) fails the run too
     thorough: bool = False  # schemathesis at full size
-    examples: int | None = None  # schemathesis examples per operation (default 8, thorough 100)
+    examples: int | None = None  # --fuzz-budget: schemathesis cases per operation (default 8, thorough 100)
     seed: int = 20240601
     push_wait: float = 30.0  # seconds to wait for an event to reach a phone (push debounce is >= 5 s)
     request_timeout: float = 15.0
+    max_rps: float = 0.0  # pace the whole run at this many requests a second (0: unpaced)
     verbose: bool = False  # keep pytest's own output too
     pytest_args: list[str] = field(default_factory=list)
 
@@ -88,9 +90,26 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     raise ValueError(f"{source}: {name} = {value!r} is not a {kind}")
 
 
+ALIASES = {"fuzz_budget": "examples", "only": "capabilities"}
+SECRET_FIELDS = {"password", "private_token"}
+# Shown in every report's header (when not at their default): what makes two runs comparable.
+HEADER_FIELDS = ("also", "api_path", "private_server", "ca", "capabilities", "skip", "thorough", "examples", "max_rps",
+                 "push_wait", "login", "strict", "certify", "baseline")
+
+
+def shown_options(settings: Settings) -> dict[str, Any]:
+    """The options of a run that differ from the defaults, for report headers (no secrets among them)."""
+    defaults = Settings()
+    shown = {name: getattr(settings, name) for name in HEADER_FIELDS
+             if getattr(settings, name) != getattr(defaults, name) and name not in SECRET_FIELDS}
+    shown["fuzz_budget"] = shown.pop("examples", settings.max_examples)
+    return {name: ",".join(map(str, value)) if isinstance(value, list) else value for name, value in shown.items()}
+
+
 def apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:
     for key, value in values.items():
         name = key.replace("-", "_")
+        name = ALIASES.get(name, name)
         if name not in FIELDS:
             raise ValueError(f"{source}: unknown key {key!r}")
         if value is not None:
@@ -106,7 +125,7 @@ def from_file(path: str | Path) -> dict[str, Any]:
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in FIELDS:
+    for name in [*FIELDS, *ALIASES]:
         key = ENV_PREFIX + name.upper()
         if key in environ:
             values[name] = environ[key]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import json
 import pathlib
+import tomllib
 from typing import Any
 
 import yaml
 
-__all__ = ["SPEC_PATH", "load_spec", "spec_json_bytes"]
+__all__ = ["SCHEMATHESIS_CONFIG", "SPEC_PATH", "load_spec", "schemathesis_operations", "spec_json_bytes"]
 
 SPEC_PATH: pathlib.Path = pathlib.Path(__file__).resolve().with_name("smsgate.yaml")
+# schemathesis' configuration for this document: the checks it must pass, and each documented exception.
+SCHEMATHESIS_CONFIG: pathlib.Path = SPEC_PATH.with_name("schemathesis.toml")
 
 
 @functools.cache
@@ -28,3 +31,10 @@ def load_spec() -> dict[str, Any]:
 def spec_json_bytes() -> bytes:
     """The document serialised as UTF-8 JSON (what ``/api/docs/doc.json`` serves)."""
     return json.dumps(load_spec(), ensure_ascii=False).encode("utf-8")
+
+
+def schemathesis_operations() -> list[dict[str, Any]]:
+    """The per-operation exceptions of `schemathesis.toml` (each with its reason there), as schemathesis'
+    `operations` config list: what any run against this document must honour."""
+    with SCHEMATHESIS_CONFIG.open("rb") as stream:
+        return list(tomllib.load(stream).get("operations", []))

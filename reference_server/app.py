@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -12,13 +13,15 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from . import transport
 from .api import catalog, docs, health, metrics, mobile, thirdparty, tokens, upstream
 from .api.auth import BearerScheme
-from .api.errors import register_error_handlers
+from .api.errors import COMMIT_UNKNOWN, RETRY_AFTER, register_error_handlers
 from .api.login_limit import FailedLoginLimiter
+from .api.responses import error_response
+from .api.watchdog import Watchdog
 from .config import Settings
 from .domain.accounts import Accounts, OtpConfig
-from .domain.errors import Unavailable
 from .domain.messages import MessagesService
 from .domain.queue_limits import QueueLimiter, QueueLimits
 from .domain.settings import SettingsService
@@ -27,6 +30,7 @@ from .domain.webhooks import WebhooksService
 from .events.notifier import Notifier, PushSink
 from .events.runtime import Events
 from .metrics import Metrics
+from .storage import deadline as deadlines
 from .storage.database import Database
 from .storage.devices import DevicesRepository
 from .storage.maintenance import MaintenanceRepository
@@ -132,19 +136,37 @@ def begin_shutdown(app: QuartTrio) -> None:
 
 
 class _App(QuartTrio):
-    """Bounds each handler by `http.request_timeout`: past it the request answers 503 instead of hanging.
+    """Bounds each handler by `http.request_timeout`: past it a request none of whose database work committed
+    answers 503, and that work is rolled back, never committed later (`storage.deadline`).
 
-    Database work in a worker thread is not abandoned, so a handler waiting on it ends when the driver's own
-    timeouts (`database.connect_timeout`, `database.query_timeout`) end the call.
+    A request with a COMMIT in flight at its deadline, or one committed already, goes on for at most
+    `commit_grace` more: it answers from its outcome, or 504 when it still has not finished, as its effects may
+    then be stored (a COMMIT sent to a frozen database is confirmed, if ever, when the database wakes up).
     """
 
     request_timeout = math.inf
+    commit_grace = 2.0  # seconds; a COMMIT normally takes milliseconds
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.watchdog = Watchdog()
 
     async def dispatch_request(self, request_context: Any = None) -> Any:
-        with trio.move_on_after(self.request_timeout):
-            return await super().dispatch_request(request_context)
+        deadline = deadlines.Deadline()
+        token = deadlines.current.set(deadline)
+        try:
+            with trio.move_on_after(self.request_timeout + self.commit_grace) as scope:
+                watch = self.watchdog.watch(self.request_timeout, deadline, scope)
+                try:
+                    return await super().dispatch_request(request_context)
+                finally:
+                    watch.done = True
+        finally:
+            deadlines.current.reset(token)
         log.warning("%s %s: no answer within %ss", request.method, request.path, self.request_timeout)
-        raise Unavailable("request timed out, try again later")
+        if deadline.expired:
+            return error_response(503, "request timed out, try again later", {"Retry-After": RETRY_AFTER})
+        return error_response(504, COMMIT_UNKNOWN)
 
 
 def _shield_final_send(asgi_app: Any) -> Any:
@@ -181,6 +203,8 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
                   query_timeout=database.query_timeout.total_seconds())
     app = _App(__name__)
     app.asgi_app = _shield_final_send(app.asgi_app)  # type: ignore[method-assign]
+    app.asgi_app = transport.guard_requests(  # type: ignore[method-assign]
+        app.asgi_app, settings.http.max_concurrent_requests, settings.http.request_timeout.total_seconds())
     app.request_timeout = settings.http.request_timeout.total_seconds()
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = settings.http.read_timeout.total_seconds()
@@ -188,6 +212,7 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
 
     register_error_handlers(app)
     metrics.instrument(app)
+    app.before_request(transport.same_host_redirect)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(health.blueprint, url_prefix=thirdparty.PREFIX, name="thirdparty_health")
@@ -195,10 +220,8 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     app.register_blueprint(tokens.blueprint)
     app.register_blueprint(mobile.blueprint)
     app.register_blueprint(catalog.blueprint)
-    if settings.gateway.mode == "public":
-        app.register_blueprint(upstream.blueprint)
-    if settings.http.openapi.enabled:
-        app.register_blueprint(docs.blueprint)
+    app.register_blueprint(upstream.blueprint)  # 404 on every route in private mode
+    app.register_blueprint(docs.blueprint)  # 404 on every route while `http.openapi.enabled` is false
 
     service_links = (
         '</.well-known/api-catalog>; rel="api-catalog", '
@@ -220,7 +243,8 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
         with background:
             async with trio.open_nursery() as nursery:
                 for task in services.periodic:
-                    nursery.start_soon(run_periodic, task, services.maintenance, owner)
+                    nursery.start_soon(partial(run_periodic, metrics=services.metrics), task, services.maintenance,
+                                       owner)
                 if services.online is not None:
                     nursery.start_soon(services.online.run)
                 task_status.started()

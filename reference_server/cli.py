@@ -11,12 +11,14 @@ import sys
 from collections.abc import Sequence
 
 import httpx
+import sqlalchemy as sa
 import trio
+from alembic.util import CommandError
 from hypercorn.config import Config as HypercornConfig
 
 from .config import ConfigError, Settings, load_settings
 from .storage.database import create_engine
-from .storage.migrate import upgrade
+from .storage.migrate import MigrationLockTimeout, upgrade
 
 log = logging.getLogger("smsgate")
 GIL_SWITCH_INTERVAL = 0.001
@@ -78,8 +80,21 @@ def migrate(settings: Settings) -> None:
                            query_timeout=max(database.query_timeout.total_seconds(), 300))  # DDL takes its time
     try:
         upgrade(engine)
+    except (sa.exc.SQLAlchemyError, CommandError, MigrationLockTimeout) as exc:
+        raise MigrationFailed(_one_line(exc)) from None
     finally:
         engine.dispose()
+
+
+class MigrationFailed(Exception):
+    """The database could not be upgraded; the message is one line, fit for a log."""
+
+
+def _one_line(exc: BaseException) -> str:
+    # SQLAlchemy's text carries the statement and a link over several lines; the driver's own message is the news.
+    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    return f"{type(cause).__name__}: {text}"
 
 
 def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> None:
@@ -116,7 +131,9 @@ def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> N
     from hypercorn.trio import serve as hypercorn_serve
 
     from .app import begin_shutdown, create_app
+    from .transport import use_guarded_connections
 
+    use_guarded_connections()
     app = create_app(settings, migrate_on_start=False)
     freeze_startup_objects()
 
@@ -156,14 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     _configure_logging(settings)
-    if args.command == "db":
-        migrate(settings)
-        print("database is up to date")
-        return 0
     if args.command == "health":
         return health(settings)
     try:
+        if args.command == "db":
+            migrate(settings)
+            print("database is up to date")
+            return 0
         serve(settings, getattr(args, "workers", 1), not getattr(args, "no_migrate", False))
+    except MigrationFailed as exc:
+        log.error("database migration failed: %s", exc)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0

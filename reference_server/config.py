@@ -132,6 +132,8 @@ class HttpSettings(_Section):
     request_timeout: Duration = timedelta(seconds=30)  # ours: a handler still busy after this answers 503
     read_timeout: Duration = timedelta(seconds=10)  # ours: a request body must arrive within this (408)
     idle_timeout: Duration = timedelta(seconds=60)  # ours: idle keep-alive, or request headers still arriving
+    # ours: requests handled at once (event streams count until their headers are out); more wait for a slot
+    max_concurrent_requests: PositiveInt = 64
 
     @field_validator("request_timeout", "read_timeout", "idle_timeout")
     @classmethod
@@ -193,6 +195,17 @@ class DatabaseSettings(_Section):
 
     def idle_pool_size(self) -> int:
         return self.max_idle_conns or 2 * _cpus()
+
+
+class HealthSettings(_Section):  # ours
+    timeout: Duration = timedelta(seconds=2)  # /health/ready fails when the database does not answer within it
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ConfigError(f"must be positive, got {value}")
+        return value
 
 
 class FcmSettings(_Section):
@@ -261,7 +274,8 @@ class CacheSettings(_Section):
 
 
 class PubSubSettings(_Section):
-    url: str = "memory://"  # or redis://[:password@]host:port/db, rediss://..., unix:///path.sock
+    # or redis://[:password@]host:port/db, rediss://..., unix:///path.sock; a secret (it may carry a password)
+    url: str = Field(default="memory://", repr=False)
     buffer_size: NonNegativeInt = 128
 
     @field_validator("url")
@@ -417,6 +431,7 @@ class Settings(_Section):
     tasks: TasksSettings = TasksSettings()
     log: LogSettings = LogSettings()
     ca: CaSettings = CaSettings()  # ours
+    health: HealthSettings = HealthSettings()  # ours
 
     def database_url(self) -> str:
         return self.database.sqlalchemy_url()
@@ -441,6 +456,24 @@ def _leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[
 
 _ENV_KEYS = {"__".join(path).upper(): path for path, _ in _leaves(Settings)}
 _SECRET_KEYS = {".".join(path) for path, secret in _leaves(Settings) if secret}
+_FILE_SUFFIX = "_FILE"
+
+
+def _secrets_from_files(env: Mapping[str, str]) -> dict[str, str]:
+    """`<KEY>_FILE=/run/secrets/x` for every secret key: the Docker and Kubernetes secrets convention."""
+    values: dict[str, str] = {}
+    for name, path in _ENV_KEYS.items():
+        file_var = name + _FILE_SUFFIX
+        if ".".join(path) not in _SECRET_KEYS or file_var not in env:
+            continue
+        if name in env:
+            raise ConfigError(f"both {name} and {file_var} are set; use one of them")
+        try:
+            text = Path(env[file_var]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file_var}: cannot read {env[file_var]}: {exc}") from None
+        values[name] = text.removesuffix("\n").removesuffix("\r")  # the one newline an editor or echo adds
+    return values
 
 
 def _check_keys(data: Mapping[Any, Any], model: type[BaseModel], source: str, prefix: str = "") -> None:
@@ -507,6 +540,7 @@ def load_settings(
         # interpolate=False: values stay literal and os.environ is neither read nor changed.
         env.update({k: v for k, v in dotenv_values(dotenv_path, interpolate=False).items() if v is not None})
     env.update(os.environ if environ is None else environ)
+    env.update(_secrets_from_files(env))
 
     data: dict[str, Any] = {}
     explicit = config_path if config_path is not None else env.get("CONFIG_PATH") or None

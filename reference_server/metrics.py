@@ -31,6 +31,10 @@ class Metrics:
         self.jwt_revoked = Counter("sms_auth_jwt_tokens_revoked_total", "JWT revocations", ["status"], registry=r)
         self.jwt_refreshed = Counter("sms_auth_jwt_tokens_refreshed_total", "JWT refreshes", ["status"], registry=r)
         self._add_notification_metrics(r)
+        self.task_runs = Counter("sms_task_runs_total", "Periodic task ticks: ran (ok, failed) or left to another "
+                                 "process holding the lease (skipped)", ["task", "result"], registry=r)
+        self.task_last_success = Gauge("sms_task_last_success_timestamp_seconds",
+                                       "When this process last ran the task successfully", ["task"], registry=r)
 
     def _add_notification_metrics(self, r: CollectorRegistry) -> None:
         """Push queue, event routing and SSE (events/)."""
@@ -58,6 +62,11 @@ class Metrics:
         counter = {"issued": self.jwt_issued, "validated": self.jwt_validated, "revoked": self.jwt_revoked,
                    "refreshed": self.jwt_refreshed}[operation]
         counter.labels(status).inc()
+
+    def count_task(self, task: str, result: str) -> None:
+        self.task_runs.labels(task, result).inc()
+        if result == "ok":
+            self.task_last_success.labels(task).set_to_current_time()
 
     def count_message_state(self, state: str) -> None:
         self.messages.labels(state).inc()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -10,8 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def make_csr(common_name: str, ips: list[str]) -> tuple[str, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
+def make_csr(common_name: str, ips: list[str], key: Any = None) -> tuple[str, Any]:
+    """A PEM CSR and its key (a new P-256 key unless `key` is given: a weak one, say)."""
+    key = key if key is not None else ec.generate_private_key(ec.SECP256R1())
     builder = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
     if ips:

@@ -49,6 +49,13 @@ class Suite:
             skip("prerequisite: a server in private mode (--private-token, with --private-server or --server)")
         return target
 
+    def other(self) -> Target:
+        """A second URL of the same deployment (another process); skips without one."""
+        others = Target.others(self.settings)
+        if not others:
+            skip("prerequisite: a second URL of the same deployment (--server A --server B)")
+        return others[0]
+
     async def account(self, *, join: Account | None = None, target: Target | None = None,
                       payload: dict[str, Any] | None = None) -> Account:
         return await new_account(self.http, self.settings, target or self.target, join=join, payload=payload)

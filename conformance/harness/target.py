@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from ..settings import Settings
+from . import repro
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,14 @@ class Target:
         return cls(settings.server.rstrip("/"), settings.api, token)
 
     @classmethod
+    def others(cls, settings: Settings) -> list[Target]:
+        """The deployment's other URLs (`--server A --server B`): the same API path, the same token."""
+        path = settings.api_path.strip("/")
+        main = cls.main(settings)
+        return [cls(url.rstrip("/"), url.rstrip("/") + ("/" + path if path else ""), main.private_token)
+                for url in settings.also]
+
+    @classmethod
     def private(cls, settings: Settings) -> Target | None:
         """The private-mode target: --private-server, else --server when a private token is given."""
         if not settings.private_token:
@@ -49,7 +58,12 @@ class Target:
 
 def describe(response: httpx.Response) -> str:
     request = response.request
-    body = response.text
+    try:
+        content = request.content
+    except httpx.RequestNotRead:
+        content = b""
+    repro.described(request.method, str(request.url), request.headers, content)
+    body = repro.mask(response.text)  # a token in an answer is a secret in a CI log
     return f"{request.method} {request.url} -> {response.status_code} {body[:300]!r}"
 
 

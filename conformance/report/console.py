@@ -10,7 +10,8 @@ from ..plugin import Progress
 from ..results import CheckResult, RunResult
 
 STYLE = {"Pass": "bold green", "Non-strict": "bold yellow", "Fail": "bold red", "Missing": "bold magenta",
-         "Not selected": "dim"}
+         "Not checked": "bold blue", "Not selected": "dim"}
+FIX_FIRST = 10  # failures listed under "what to fix first"
 MARK = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]", "skipped": "[magenta]SKIP[/]"}
 
 
@@ -23,11 +24,22 @@ def progress_printer(console: Console) -> Progress:
                       f"[dim]{check.duration:.1f}s[/]", highlight=False, soft_wrap=True)
         if check.outcome != "passed" and check.message:
             console.print(f"        {check.message[:300]}", style="dim", highlight=False, markup=False)
+        if check.outcome == "failed" and check.reproduce:
+            console.print(f"        reproduce: {check.reproduce}", highlight=False, markup=False, soft_wrap=True)
+        if check.rate_limited:
+            console.print(f"        rate limited: {check.rate_limited} × 429 waited out "
+                          f"({check.rate_limit_wait:.0f} s)",
+                          style="dim", highlight=False, markup=False)
 
     return show
 
 
+def print_header(header: str, console: Console) -> None:
+    console.print(header, highlight=False, markup=False, soft_wrap=True)
+
+
 def print_summary(result: RunResult, console: Console) -> None:
+    print_header(result.header, console)
     table = Table(title=f"SMSGate conformance of {result.target}", title_justify="left")
     for column, justify in (("Capability", "left"), ("Verdict", "left"), ("Pass", "right"), ("Fail", "right"),
                             ("Skip", "right"), ("%", "right")):
@@ -36,12 +48,19 @@ def print_summary(result: RunResult, console: Console) -> None:
         verdict = capability.verdict
         expected = sum(1 for c in capability.checks if c.expected)
         note = f" ({expected} expected)" if expected else ""
+        if capability.reason:
+            note += f" [dim]{escape(capability.reason[:100])}[/]"
         table.add_row(capability.name, f"[{STYLE[verdict]}]{verdict}[/]{note}", str(capability.count("passed")),
                       str(capability.count("failed")), str(capability.count("skipped")),
-                      f"{capability.percent:.0f}" if capability.selected else "")
+                      f"{capability.percent:.0f}" if capability.checked else "")
     console.print(table)
-    console.print(f"Score: [bold]{result.score:.1f}%[/] (mean of the selected capabilities' pass percentages); "
-                  f"{len(result.checks)} checks in {result.duration:.0f} s")
+    console.print(f"Score: [bold]{escape(result.score_text)}[/] (mean of the checked capabilities' pass "
+                  f"percentages); {len(result.checks)} checks in {result.duration:.0f} s", highlight=False)
+    limits = result.rate_limiting
+    if limits["answers_429"]:
+        console.print(f"Rate limiting: the target answered 429 {limits['answers_429']} times in {limits['checks']} "
+                      f"checks; waited {limits['waited_s']:.0f} s in all and retried (not counted as failures; "
+                      f"{limits['without_retry_after']} without Retry-After)", highlight=False)
     for error in result.errors:
         console.print(f"[bold red]error:[/] {escape(error[:2000])}", highlight=False)
     if result.baseline is not None:
@@ -49,12 +68,28 @@ def print_summary(result: RunResult, console: Console) -> None:
                       f"{len(result.new_failures)} new, {len(result.fixed)} fixed")
         for entry in result.fixed:
             console.print(f"  [green]fixed[/] {escape(entry)} (remove it from the baseline)", highlight=False)
-    for check in result.new_failures:
-        console.print(f"  [red]new failure[/] {escape(check.id)}: {escape(check.message[:200])}", highlight=False)
+    if result.baseline is not None:
+        for check in result.new_failures:
+            console.print(f"  [red]new failure[/] {escape(check.id)}: {escape(check.message[:200])}", highlight=False)
+    print_fix_first(result, console)
     for problem in result.certification_problems[:50]:
         console.print(f"  [red]not certifiable[/] {escape(problem[:200])}", highlight=False)
     outcome = "[bold green]PASSED[/]" if result.exit_status == 0 else "[bold red]FAILED[/]"
     console.print(f"Result: {outcome}")
 
 
-__all__ = ["Console", "print_summary", "progress_printer"]
+def print_fix_first(result: RunResult, console: Console) -> None:
+    failures = result.fix_first
+    if not failures:
+        return
+    console.print(f"[bold]What to fix first[/] ({len(failures)} unexpected failures, MUST first):")
+    for n, check in enumerate(failures[:FIX_FIRST], 1):
+        console.print(f" {n}. [{'red' if check.strength == 'MUST' else 'yellow'}]{check.strength}[/] "
+                      f"{escape(check.id)}: {escape(check.message[:200])}", highlight=False, soft_wrap=True)
+        if check.reproduce:
+            console.print(f"    {check.reproduce}", highlight=False, markup=False, soft_wrap=True)
+    if len(failures) > FIX_FIRST:
+        console.print(f"    ... and {len(failures) - FIX_FIRST} more (see the reports)")
+
+
+__all__ = ["Console", "print_header", "print_summary", "progress_printer"]

@@ -11,8 +11,8 @@ from ..results import RunResult
 
 
 def document(result: RunResult) -> dict[str, object]:
-    doc = {"suite": "smsgate-conformance", "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-           **result.as_dict()}
+    doc = {"suite": "smsgate-conformance", "header": result.header,
+           "generated": datetime.now(UTC).isoformat(timespec="seconds"), **result.as_dict()}
     for capability in doc["capabilities"]:  # type: ignore[attr-defined]
         known = BY_NAME.get(capability["name"])
         capability["meaning"] = known.meaning if known else ""

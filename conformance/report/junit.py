@@ -12,6 +12,9 @@ from ..results import RunResult
 def write_junit(result: RunResult, path: str | Path) -> None:
     chosen = [c for c in result.capabilities if c.selected]
     root = ET.Element("testsuites", name="smsgate-conformance", time=f"{result.duration:.3f}")
+    run = ET.SubElement(root, "properties")  # read by some tools only; the header is in every testsuite too
+    for name, text in (("header", result.header), ("seed", str(result.seed)), ("score", result.score_text)):
+        ET.SubElement(run, "property", name=name, value=text)
     totals = {"tests": 0, "failures": 0, "skipped": 0, "errors": len(result.errors)}
     for capability in chosen:
         failures = sum(1 for c in capability.checks if c.outcome == "failed" and not c.expected)
@@ -20,7 +23,10 @@ def write_junit(result: RunResult, path: str | Path) -> None:
                               failures=str(failures), errors="0", skipped=str(skipped),
                               time=f"{sum(c.duration for c in capability.checks):.3f}")
         properties = ET.SubElement(suite, "properties")
+        ET.SubElement(properties, "property", name="header", value=result.header)
         ET.SubElement(properties, "property", name="verdict", value=capability.verdict)
+        if capability.reason:
+            ET.SubElement(properties, "property", name="reason", value=capability.reason)
         ET.SubElement(properties, "property", name="percent", value=f"{capability.percent:.1f}")
         for check in capability.checks:
             case = ET.SubElement(suite, "testcase", classname=f"conformance.{capability.name}",
@@ -30,7 +36,8 @@ def write_junit(result: RunResult, path: str | Path) -> None:
             elif check.outcome == "failed":
                 kind = "non-strict" if check.strength == "SHOULD" else "failure"
                 failure = ET.SubElement(case, "failure", type=kind, message=check.message[:500])
-                failure.text = check.details
+                lead = f"Reproduce with:\n  {check.reproduce}\n\n" if check.reproduce else ""
+                failure.text = lead + check.details
             elif check.outcome == "skipped":
                 ET.SubElement(case, "skipped", message=check.message[:500])
         totals["tests"] += len(capability.checks)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from conformance.harness import PushHub, Suite, Target
+from conformance.harness.polite import PoliteTransport
 from conformance.settings import Settings, active
 
 
@@ -35,7 +36,7 @@ def hub(settings: Settings) -> Iterator[PushHub | None]:
 
 @pytest.fixture
 async def suite(settings: Settings, hub: PushHub | None) -> AsyncIterator[Suite]:
-    async with httpx.AsyncClient(timeout=settings.request_timeout) as http:
+    async with httpx.AsyncClient(timeout=settings.request_timeout, transport=PoliteTransport()) as http:
         yield Suite(settings, http, hub)
 
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conformance.harness import Suite, body, describe, eventually, expect
@@ -51,6 +52,19 @@ async def test_unknown_request_is_404(suite: Suite) -> None:
     base = ca_base(suite)
     response: httpx.Response = await suite.http.get(base + "/csr/no-such-request-id-xx")
     assert response.status_code == 404, describe(response)
+
+
+WEAK_KEYS = {"rsa-1024": lambda: rsa.generate_private_key(public_exponent=65537, key_size=1024),
+             "secp256k1": lambda: ec.generate_private_key(ec.SECP256K1())}
+
+
+@pytest.mark.should
+@pytest.mark.parametrize("kind", list(WEAK_KEYS))
+async def test_refuses_weak_keys(suite: Suite, kind: str) -> None:
+    base = ca_base(suite)
+    pem, _ = make_csr(IP, [IP], key=WEAK_KEYS[kind]())
+    response = await suite.http.post(base + "/csr", json={"type": "webhook", "content": pem})
+    assert response.status_code == 400, f"a CSR with a {kind} key: {describe(response)}"
 
 
 # Last: a CA may refuse every request for a while after an accepted one (1 per minute per client IP).

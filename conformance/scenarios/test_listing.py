@@ -98,3 +98,20 @@ async def test_bad_parameter_is_400(suite: Suite, param: str) -> None:
     account = await suite.account()
     name, value = param.split("=")
     expect(await suite.user(account).get("/messages", params={name: value}), 400)
+
+
+async def test_default_order_as_upstream(suite: Suite) -> None:
+    """The default order is upstream's: `schedule_at ASC` (unscheduled first, as MySQL sorts NULL), then
+    `priority DESC`, then newest first (`id DESC`), checked with mixed priorities and schedules."""
+    account = await suite.account()
+    plain = await suite.text(account, "plain")
+    urgent = await suite.text(account, "urgent", priority=100)
+    later_plain = await suite.text(account, "later plain")
+    low = await suite.text(account, "low", priority=-5)
+    far = await suite.text(account, "far", scheduleAt=rfc3339(parse(now()) + timedelta(hours=2)))
+    near = await suite.text(account, "near", scheduleAt=rfc3339(parse(now()) + timedelta(hours=1)), priority=-5)
+    items, _ = await listed(suite, account)
+    names = {plain: "plain", urgent: "urgent", later_plain: "later plain", low: "low", far: "far", near: "near"}
+    seen = [names.get(m["id"], m["id"]) for m in items]
+    assert seen == ["urgent", "later plain", "plain", "low", "near", "far"], \
+        f"default order (schedule_at ASC, priority DESC, id DESC): {seen}"

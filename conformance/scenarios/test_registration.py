@@ -79,6 +79,7 @@ async def test_patch_device_needs_token(suite: Suite) -> None:
 
 
 @pytest.mark.should
+@pytest.mark.extra  # a public-mode target only
 async def test_public_mode_ignores_bearer(suite: Suite) -> None:
     if suite.target.private_token:
         skip("prerequisite: a public-mode target")

@@ -58,3 +58,19 @@ async def test_private_server_relays(suite: Suite) -> None:
         await suite.until_state(account, message_id, "Delivered", within=suite.push_wait, sim=sim, target=target)
     items = hub.relayed(sim.push_token)
     assert all(set(item) <= {"token", "event", "data"} for item in items), f"relayed items: {items}"
+
+
+# Last in this module: it leaves the relay route rate-limited for this client for up to a minute.
+@pytest.mark.should
+async def test_429_carries_retry_after(suite: Suite) -> None:
+    """A 429 says when to come back: Retry-After, a whole number of seconds (RFC 9110 §10.2.3)."""
+    if suite.target.private_token:
+        skip("prerequisite: a public-mode --server")
+    async with httpx.AsyncClient(timeout=suite.settings.request_timeout) as raw:  # sees the 429 itself
+        for _ in range(20):
+            response = await raw.post(suite.target.upstream + "/push", json=[])
+            if response.status_code == 429:
+                break
+    assert response.status_code == 429, f"20 relay pushes a moment apart were never limited: {describe(response)}"
+    value = response.headers.get("retry-after", "")
+    assert value.isdigit() and int(value) > 0, f"a 429 without a usable Retry-After ({value!r}): {describe(response)}"

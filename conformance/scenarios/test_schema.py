@@ -7,6 +7,7 @@ to an id nobody has).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -14,8 +15,10 @@ import hypothesis
 import pytest
 import schemathesis
 
+from conformance.harness import repro
 from conformance.harness import schema as spec
 from conformance.harness.accounts import basic_header, new_user_authorization
+from conformance.harness.polite import polite_session
 from conformance.harness.target import Target, describe
 from conformance.runner import selected_capabilities
 from conformance.settings import Settings, active
@@ -26,6 +29,23 @@ THIRDPARTY = spec.load(SETTINGS, tags={"User"})
 MOBILE = spec.load(SETTINGS, tags={"Device"})
 HEALTH = spec.load(SETTINGS, operation_ids=set(spec.HEALTH))
 own_device: dict[str, str] = {"id": ""}
+SESSION = polite_session()  # paced, 429s waited out; schemathesis' own probes (ignored_auth...) use it too
+
+
+def note(case: schemathesis.Case) -> None:
+    """The generated case, for the report's digest of this check's inputs (auth left out: it is per run)."""
+    # Left out: auth (per run), schemathesis' own random test-case id header, and "no body" (its marker object's
+    # repr holds a memory address).
+    headers = {k: v for k, v in (case.headers or {}).items()
+               if k.lower() != "authorization" and not k.lower().startswith("x-schemathesis")}
+    body = None if type(case.body).__name__ == "NotSet" else case.body
+    parts = [case.method, case.formatted_path, case.query, headers, body]
+    repro.note_input(json.dumps(parts, sort_keys=True, default=repr))
+
+
+def call(case: schemathesis.Case) -> None:
+    note(case)
+    case.call_and_validate(session=SESSION)
 
 
 def prepare(case: schemathesis.Case, any_device: bool = False) -> None:
@@ -71,19 +91,19 @@ if any(name.startswith("schema-") for name in selected_capabilities(SETTINGS)):
 @THIRDPARTY.parametrize()
 def test_thirdparty(case: schemathesis.Case) -> None:
     prepare(case)
-    case.call_and_validate()
+    call(case)
 
 
 @pytest.mark.capability("schema-mobile")
 @MOBILE.parametrize()
 def test_mobile(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+    call(case)
 
 
 @pytest.mark.capability("schema-health")
 @HEALTH.parametrize()
 def test_health(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+    call(case)
 
 
 @pytest.mark.capability("schema-stateful")
@@ -93,6 +113,10 @@ def test_stateful() -> None:
     class Machine(FULL.as_state_machine()):  # type: ignore[misc]
         def before_call(self, case: schemathesis.Case) -> None:
             prepare(case, any_device=True)
+            repro.note_input(f"{case.method} {case.operation.path}")  # link-filled values are per run
+
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"session": SESSION}
 
         def validate_response(self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any) -> None:
             try:
@@ -105,6 +129,7 @@ def test_stateful() -> None:
     try:
         Machine.run(settings=hypothesis.settings(
             max_examples=examples, stateful_step_count=8 if SETTINGS.thorough else 5, deadline=None, database=None,
+            derandomize=True,  # the same steps every run (from the test itself, like the seed elsewhere)
             phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],  # a replay would meet a changed server
             suppress_health_check=list(hypothesis.HealthCheck)))
     except hypothesis.errors.Flaky:

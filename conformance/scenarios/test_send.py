@@ -126,3 +126,69 @@ async def test_other_device_does_not_get_it(suite: Suite) -> None:
                                       "deviceId": account.device_id})
     pending = await suite.device(other).ok("GET", "/message", 200)
     assert sent["id"] not in {m["id"] for m in pending}, "a message reached another device"
+
+
+# Each send option, each value tried (defaults too), as the phone must get it: (options sent, what to see).
+OPTIONS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "defaults": ({}, {"withDeliveryReport": True, "simNumber": None, "priority": 0, "isEncrypted": False,
+                      "validUntil": None, "scheduleAt": None}),
+    "withDeliveryReport-false": ({"withDeliveryReport": False}, {"withDeliveryReport": False}),
+    "withDeliveryReport-true": ({"withDeliveryReport": True}, {"withDeliveryReport": True}),
+    "simNumber": ({"simNumber": 2}, {"simNumber": 2}),
+    "priority-high": ({"priority": 100}, {"priority": 100}),
+    "priority-negative": ({"priority": -5}, {"priority": -5}),
+    "scheduleAt": ({"scheduleAt": "2099-01-02T03:04:05Z"}, {"scheduleAt": "2099-01-02T03:04:05Z"}),
+    "validUntil": ({"validUntil": "2099-01-02T03:04:05Z"}, {"validUntil": "2099-01-02T03:04:05Z"}),
+    "ttl": ({"ttl": 600}, {"ttl": 600}),
+    "isEncrypted": ({"isEncrypted": True}, {"isEncrypted": True}),
+    "deviceId": ({"deviceId": "second"}, {}),
+}
+
+
+def _same_time(a: Any, b: Any) -> bool:
+    from conformance.harness.times import parse
+
+    return a is not None and b is not None and parse(a) == parse(b)
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+async def test_send_option_reaches_the_phone(suite: Suite, option: str) -> None:
+    """Every send option reaches the phone as it was sent, checked on the message the device pulls."""
+    sent_options, wanted = OPTIONS[option]
+    account = await suite.account()
+    device = account
+    if "deviceId" in sent_options:
+        device = await suite.account(join=account)
+        sent_options = {"deviceId": device.device_id}
+    text = "b3BhcXVl" if sent_options.get("isEncrypted") else f"option {option}"
+    sent = await suite.send(account, {"textMessage": {"text": text}, "phoneNumbers": [PHONE], **sent_options})
+    pending = {m["id"]: m for m in await suite.device(device).ok("GET", "/message", 200)}
+    assert sent["id"] in pending, f"the device {device.device_id} does not get the message: {list(pending)}"
+    item = pending[sent["id"]]
+    assert item.get("textMessage") == {"text": text}, f"text as sent: {item}"
+    for key, value in wanted.items():
+        seen = item.get(key)
+        if key == "ttl":
+            assert isinstance(seen, int) and 0 < seen <= value and item.get("validUntil"), f"ttl {value}: {item}"
+        elif key in ("validUntil", "scheduleAt") and value is not None:
+            assert _same_time(seen, value), f"{key} sent as {value}, the phone got {seen!r}: {item}"
+        elif key == "priority" and value == 0:
+            assert seen in (None, 0), f"priority defaults to 0: {item}"
+        else:
+            assert seen == value, f"{key} sent as {sent_options.get(key, '(default)')}, the phone got {seen!r}: {item}"
+
+
+@pytest.mark.should
+async def test_json_keys_in_any_case(suite: Suite) -> None:
+    """Keys match whatever their letter case, as Go's encoding/json matches them (upstream accepts these)."""
+    account = await suite.account()
+    response = await suite.user(account).post("/messages", json={
+        "TextMessage": {"TEXT": "any case"}, "PHONENUMBERS": [PHONE], "deviceid": account.device_id,
+        "WithDeliveryReport": False})
+    state = expect(response, 202).json()
+    stored = await suite.message(account, state["id"])
+    assert stored.get("deviceId") == account.device_id, f"deviceid not read: {stored}"
+    pending = {m["id"]: m for m in await suite.device(account).ok("GET", "/message", 200)}
+    item = pending.get(state["id"], {})
+    assert item.get("textMessage") == {"text": "any case"} and item.get("withDeliveryReport") is False, \
+        f"keys in other letter cases were not read: {item}"

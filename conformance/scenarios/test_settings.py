@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conformance.harness import Account, Suite, eventually, expect, running
+from conformance.harness import Account, Suite, describe, eventually, expect, running
 
 pytestmark = pytest.mark.capability("settings")
 
@@ -53,6 +53,24 @@ async def test_patch_stores_null(suite: Suite, account: Account) -> None:
     await user.ok("PUT", "/settings", 200, json=BASE)
     answer = await user.ok("PATCH", "/settings", 200, json={"messages": {"limit_value": None}})
     assert answer["messages"] == {**BASE["messages"], "limit_value": None}, answer
+
+
+@pytest.mark.should
+async def test_patch_null_section_keeps_it(suite: Suite, account: Account) -> None:
+    user = suite.user(account)
+    await user.ok("PUT", "/settings", 200, json=BASE)
+    answer = await user.ok("PATCH", "/settings", 200, json={"messages": None, "ping": {"interval_seconds": 900}})
+    assert answer.get("messages") == BASE["messages"], f"a null section must leave the stored one alone: {answer}"
+    assert (await user.ok("GET", "/settings", 200)).get("messages") == BASE["messages"]
+
+
+@pytest.mark.should
+async def test_patch_breaking_min_max_refused(suite: Suite, account: Account) -> None:
+    user = suite.user(account)
+    await user.ok("PUT", "/settings", 200, json=BASE)
+    response = await user.patch("/settings", json={"messages": {"send_interval_min": 50}})  # max stays 10
+    assert response.status_code == 400, f"a merge giving send_interval_min > max: {describe(response)}"
+    assert await user.ok("GET", "/settings", 200) == BASE, "a refused PATCH must store nothing"
 
 
 @pytest.mark.parametrize("document", [

@@ -8,7 +8,19 @@ from importlib.resources import files
 
 from quart import Blueprint, Response, abort, redirect, request
 
+from ..domain.errors import NotFound
+
 blueprint = Blueprint("docs", __name__)
+
+
+@blueprint.before_request
+async def served_only_when_enabled() -> None:
+    """The routes exist either way (an undeclared method gets 405, as everywhere); with the docs off (the
+    default) each answers 404, which the spec declares."""
+    from .context import services
+
+    if not services().settings.http.openapi.enabled:
+        raise NotFound("Not Found")
 
 _ASSETS = files("swagger_ui") / "static"
 _INDEX = """<!DOCTYPE html>

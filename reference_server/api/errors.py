@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..domain import errors
 from ..storage.database import DatabaseUnavailable
+from ..storage.deadline import CommitUnknown, RequestExpired
 from .responses import error_response
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ AUTHENTICATED_PREFIXES = ("/api/3rdparty/v1/", "/api/mobile/v1/")
 # A body too slow (408) or too large (413): the client may still be sending it, and would otherwise hold the
 # connection as long as it likes.
 UNREAD_BODY = (408, 413)
+RETRY_AFTER = "5"  # seconds, on a 503 for want of the database
+COMMIT_UNKNOWN = "the database did not confirm in time: the request may have taken effect; retry it with the same id"
 
 
 def register_error_handlers(app: Quart) -> None:
@@ -41,8 +44,13 @@ def register_error_handlers(app: Quart) -> None:
         return error_response(status, exc.message, headers)
 
     @app.errorhandler(DatabaseUnavailable)
-    async def database_unavailable(_exc: DatabaseUnavailable) -> Response:
-        return error_response(503, "database unavailable, try again later")
+    @app.errorhandler(RequestExpired)
+    async def database_unavailable(_exc: Exception) -> Response:
+        return error_response(503, "database unavailable, try again later", {"Retry-After": RETRY_AFTER})
+
+    @app.errorhandler(CommitUnknown)
+    async def commit_unknown(_exc: CommitUnknown) -> Response:
+        return error_response(504, COMMIT_UNKNOWN)
 
     @app.errorhandler(IntegrityError)
     async def conflicting_write(_exc: IntegrityError) -> Response:

@@ -27,7 +27,7 @@ def _answer(checks: dict[str, dict[str, Any]]) -> Response:
 
 async def _readiness() -> Response:
     state = services()
-    if await state.db.ping():
+    if await state.db.ping(state.settings.health.timeout.total_seconds()):
         state.failed_pings = 0
     else:
         state.failed_pings += 1

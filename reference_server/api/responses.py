@@ -18,4 +18,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 
 def empty(status: int = 204) -> Response:
-    return Response("", status=status)
+    response = Response("", status=status)
+    if status == 204:  # no content, so no content type (Quart would default to text/html)
+        del response.headers["Content-Type"]
+    return response

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from quart import Blueprint, Response, g, request
+from quart.blueprints import BlueprintSetupState
+from werkzeug.routing import BaseConverter
 
 from ..domain.clock import format_time
 from ..domain.errors import NotImplementedHere, NotPermitted
@@ -13,6 +15,19 @@ from .responses import empty, json_response
 from .schemas import TokenRequest, parse_json
 
 blueprint = Blueprint("tokens", __name__, url_prefix="/api/3rdparty/v1/auth")
+
+
+class JtiConverter(BaseConverter):
+    """A token id: any path segment but `refresh`, so that `/token/refresh` is only the refresh route and its
+    `Allow` lists only what the spec declares there (upstream's router would also take DELETE on it, as a
+    revocation of a token whose id is `refresh`, which cannot exist)."""
+
+    regex = r"(?!refresh(?:/|$))[^/]+"
+
+
+@blueprint.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["jti"] = JtiConverter
 
 
 def _service() -> TokenService:
@@ -50,7 +65,7 @@ async def refresh() -> Response:
     return _answer(await _service().refresh(authorization()[1]))
 
 
-@blueprint.delete("/token/<string:jti>")
+@blueprint.delete("/token/<jti:jti>")
 @user_route("tokens:manage")
 async def revoke(jti: str) -> Response:
     await _service().revoke(g.principal.user_id, jti)

@@ -8,7 +8,7 @@ from collections import deque
 import trio
 from quart import Blueprint, Response, request
 
-from ..domain.errors import InvalidInput
+from ..domain.errors import InvalidInput, NotFound
 from ..events.notifier import DeviceEvent
 from .context import client_ip, services
 from .responses import error_response, json_response
@@ -40,6 +40,14 @@ class SlidingWindowLimiter:
         """Whole seconds until `key` may hit again (its oldest hit leaves the window)."""
         hits = self._hits.get(key)
         return max(1, math.ceil(hits[0] + self.window - trio.current_time())) if hits else 1
+
+
+@blueprint.before_request
+async def served_in_public_mode_only() -> None:
+    """A private server relays its own pushes and relays nobody else's: there the route answers 404 (declared
+    in the spec) while an undeclared method still gets 405, as everywhere."""
+    if services().settings.gateway.mode != "public":
+        raise NotFound("Not Found")
 
 
 @blueprint.post("/push")

@@ -8,8 +8,10 @@ order, in a transaction of its own; so each unit's outcome (a duplicate id, a lo
 have been without batching, and one unit's error never fails another. A lone unit simply runs alone. A failed
 BEGIN or COMMIT fails every unit of the batch (whether a COMMIT took effect is unknown: nothing is retried).
 
-A queued unit is dropped when its caller is cancelled; once its batch has started it runs to the end and the
-caller waits for it, as `trio.to_thread.run_sync` does.
+A queued unit is dropped when its caller is cancelled. Once its batch has started it runs to the end; a caller
+without a request deadline waits for it, as `trio.to_thread.run_sync` does, while a request whose deadline
+expired leaves at once: its unit is skipped if not started yet, and a batch holding it is refused its COMMIT
+(see `deadline`), rolled back, and its other units run again alone. The worker thread wakes the callers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import sqlalchemy as sa
 import trio
 from sqlalchemy.engine import Connection, Engine
 
-Transaction = Callable[[Callable[..., Any], tuple[Any, ...]], Any]  # Database._transaction
+from . import deadline as deadlines
+
+Transaction = Callable[[Callable[..., Any], tuple[Any, ...], deadlines.Deadline | None], Any]  # Database._transaction
 MapError = Callable[[Exception], Exception]  # what a caller sees of a failed BEGIN or COMMIT (Database._mapped)
 
 
@@ -34,12 +38,14 @@ def statement_error(exc: sa.exc.OperationalError) -> bool:
 
 
 class Unit:
-    __slots__ = ("fn", "args", "taken", "result", "finished")
+    __slots__ = ("fn", "args", "deadline", "taken", "wrote", "result", "finished")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.fn = fn
         self.args = args
+        self.deadline = deadlines.current.get()
         self.taken = False
+        self.wrote = False
         self.result: outcome.Outcome[Any] | None = None
         self.finished = trio.Event()
 
@@ -72,7 +78,9 @@ class Batcher:
             if not unit.taken:
                 self._queue.remove(unit)
                 raise
-        with trio.CancelScope(shield=True):
+            if unit.deadline is not None:
+                raise  # the request's deadline: its unit will not commit (deadline.Deadline.expire)
+        with trio.CancelScope(shield=unit.deadline is None):
             await unit.finished.wait()
         assert unit.result is not None
         return unit.result.unwrap()
@@ -83,18 +91,33 @@ class Batcher:
             unit = self._queue.popleft()
             unit.taken = True
             units.append(unit)
-        with trio.CancelScope(shield=True):  # the units are taken: they run whatever happens to this caller
-            await trio.to_thread.run_sync(self._execute, units, limiter=self.limiter)
-        for unit in units:
-            unit.finished.set()
+        # the units are taken: they run whatever happens to this caller, and the thread wakes their callers
+        await trio.to_thread.run_sync(self._execute, units, trio.lowlevel.current_trio_token(),
+                                      limiter=self.limiter, abandon_on_cancel=True)
 
-    def _execute(self, units: list[Unit]) -> None:
+    def _execute(self, units: list[Unit], token: trio.lowlevel.TrioToken) -> None:
+        try:
+            self._execute_units(units)
+        finally:
+            try:
+                token.run_sync_soon(_wake, units)
+            except trio.RunFinishedError:
+                pass
+
+    def _execute_units(self, units: list[Unit]) -> None:
+        units = self._unexpired(units)
         if len(units) > 1:
             try:
                 with self.engine.begin() as conn:
                     results = [self._unit(conn, unit) for unit in units]
-            except _UnitFailed:
+                    deadlines.commit(conn, [unit.deadline for unit in units], [unit.wrote for unit in units],
+                                     unknown_on_failure=self.engine.dialect.name != "sqlite")
+            except (_UnitFailed, deadlines.RequestExpired):
                 self.retried += 1  # rolled back: every unit runs alone below, in order
+            except deadlines.CommitUnknown as exc:
+                for unit in units:
+                    unit.result = outcome.Error(exc)
+                return
             except Exception as exc:  # noqa: BLE001 - BEGIN or COMMIT failed: every unit fails with it
                 error = self.map_error(exc)
                 for unit in units:
@@ -105,12 +128,28 @@ class Batcher:
                 for unit, result in zip(units, results, strict=True):
                     unit.result = outcome.Value(result)
                 return
+        for unit in self._unexpired(units):
+            unit.result = outcome.capture(self.alone, unit.fn, unit.args, unit.deadline)
+
+    @staticmethod
+    def _unexpired(units: list[Unit]) -> list[Unit]:
+        """The units still worth running; the others' requests answered 503 already."""
         for unit in units:
-            unit.result = outcome.capture(self.alone, unit.fn, unit.args)
+            if unit.deadline is not None and unit.deadline.expired:
+                unit.result = outcome.Error(deadlines.RequestExpired())
+        return [unit for unit in units if unit.result is None]
 
     @staticmethod
     def _unit(conn: Connection, unit: Unit) -> Any:
+        deadlines.wrote(conn)
         try:
-            return unit.fn(conn, *unit.args)
+            result = unit.fn(conn, *unit.args)
         except Exception as exc:
             raise _UnitFailed() from exc
+        unit.wrote = deadlines.wrote(conn)
+        return result
+
+
+def _wake(units: list[Unit]) -> None:
+    for unit in units:
+        unit.finished.set()

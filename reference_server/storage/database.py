@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 import trio
 from sqlalchemy.engine import Engine
 
+from . import deadline as deadlines
 from .batching import Batcher, statement_error
 
 log = logging.getLogger(__name__)
@@ -77,20 +79,30 @@ class Database:
         self.limiter = trio.CapacityLimiter(1 if self.is_sqlite else pool_size)
         self.batcher = Batcher(self.engine, self.limiter, self._transaction, self._mapped,
                                concurrency=1 if self.is_sqlite else min(pool_size, 4))
+        deadlines.track_writes(self.engine)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(connection, *args)` in one transaction; commit on return, roll back on error."""
-        return await trio.to_thread.run_sync(self._transaction, fn, args, limiter=self.limiter)
+        """Run `fn(connection, *args)` in one transaction; commit on return, roll back on error.
+
+        Within a request (see `deadline`) the COMMIT happens only if the request's deadline has not passed, and
+        the request stops waiting when it passes: the worker thread then rolls back whenever it gets there."""
+        deadline = deadlines.current.get()
+        return await trio.to_thread.run_sync(self._transaction, fn, args, deadline, limiter=self.limiter,
+                                             abandon_on_cancel=deadline is not None)
 
     async def batched(self, fn: Callable[..., T], *args: Any) -> T:
         """As `run`, but `fn` may share its transaction with the units of concurrent requests (group commit,
         see `batching`): for the short units of busy routes. Its effects are committed when it returns."""
         return await self.batcher.run(fn, args)  # type: ignore[no-any-return]
 
-    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...],
+                     deadline: deadlines.Deadline | None = None) -> T:
         try:
             with self.engine.begin() as conn:
-                return fn(conn, *args)
+                deadlines.wrote(conn)
+                result = fn(conn, *args)
+                deadlines.commit(conn, [deadline], [deadlines.wrote(conn)], unknown_on_failure=not self.is_sqlite)
+                return result
         except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
             mapped = self._mapped(exc)
             if mapped is exc:
@@ -109,12 +121,20 @@ class Database:
         error.__cause__ = exc
         return error
 
-    async def ping(self) -> bool:
-        try:
-            await self.run(lambda conn: conn.execute(sa.text("SELECT 1")).scalar())
-            return True
-        except DatabaseUnavailable:
-            return False
+    async def ping(self, within: float = math.inf) -> bool:
+        """Whether the database answers `SELECT 1` within `within` seconds (waiting for a connection included)."""
+        with trio.move_on_after(within):
+            try:
+                await trio.to_thread.run_sync(self._transaction, _select_one, (), limiter=self.limiter,
+                                              abandon_on_cancel=True)
+                return True
+            except DatabaseUnavailable:
+                return False
+        return False
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _select_one(conn: sa.Connection) -> Any:
+    return conn.execute(sa.text("SELECT 1")).scalar()

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import trio
 
 from ..domain.clock import now
+from ..metrics import Metrics
 from ..storage.maintenance import MaintenanceRepository
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ def process_owner() -> str:
 
 
 async def run_periodic(task: PeriodicTask, maintenance: MaintenanceRepository, owner: str,
-                       first_delay: float | None = None, clock: Callable[[], datetime] = now) -> None:
+                       first_delay: float | None = None, clock: Callable[[], datetime] = now,
+                       metrics: Metrics | None = None) -> None:
     seconds = task.interval.total_seconds()
     if seconds <= 0:
         log.info("task %s disabled (interval %s)", task.name, task.interval)
@@ -44,13 +46,18 @@ async def run_periodic(task: PeriodicTask, maintenance: MaintenanceRepository, o
     await trio.sleep(random.uniform(0, min(seconds, 60)) if first_delay is None else first_delay)
     next_tick = trio.current_time()
     while True:
+        result = "skipped"
         try:
             moment = clock()
             # The lease ends a little before the next tick so the holder can renew it without a gap.
             if await maintenance.acquire_lease(task.name, owner, moment, moment + task.interval * 0.9):
                 touched = await task.job()
+                result = "ok"
                 log.info("task %s ran in %s: %d rows", task.name, owner, touched)
         except Exception:  # a failed run must not end the loop; the next tick tries again
+            result = "failed"
             log.exception("task %s failed", task.name)
+        if metrics is not None:
+            metrics.count_task(task.name, result)
         next_tick += seconds  # a fixed rate: a slow run does not push the next ones back
         await trio.sleep_until(max(next_tick, trio.current_time()))

@@ -10,7 +10,7 @@ from typing import Any
 from ..report.schema import SCHEMA, TIMELINE_COUNTERS, VERSION
 from ..report.stats import LATENCY_STATES, derive
 from .config import RunConfig
-from .tracker import FINAL_STATES, MessageRecord, Tracker, classify
+from .tracker import FINAL_STATES, MessageRecord, Tracker, classify, turned_out_stored, unconfirmed
 
 LISTED = 1000  # at most this many lost / stuck / disagreeing messages are listed by id
 
@@ -88,6 +88,7 @@ def build_report(config: RunConfig, tracker: Tracker, facts: RunFacts) -> dict[s
             final_states[record.server_state if record.server_state in FINAL_STATES else str(record.last_state)] += 1
         elif verdict in ("lost", "stuck") and len(lost if verdict == "lost" else stuck) < LISTED:
             (lost if verdict == "lost" else stuck).append(_listed(record, tracker))
+    unanswered = [r for r in records if unconfirmed(r)]
     checked = [r for r in accepted if r.server_state is not None]
     disagreeing = [r for r in checked if r.last_state in FINAL_STATES and r.server_state != r.last_state]
     report: dict[str, Any] = {
@@ -105,6 +106,9 @@ def build_report(config: RunConfig, tracker: Tracker, facts: RunFacts) -> dict[s
             "reached": {state: tracker.state_counts[state] for state in ("Processed", "Sent", "Delivered", "Failed")},
             "final_states": dict(final_states),
             **{key: verdicts[key] for key in ("final", "unfinished", "stuck", "lost")},
+            # sends with no answer or a 5xx, and those of them that reached a phone all the same (not lost)
+            "unconfirmed": len(unanswered),
+            "unconfirmed_stored": sum(1 for r in unanswered if turned_out_stored(r)),
         },
         "latency_ms": {},
         "server_check": {

@@ -23,6 +23,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"  outcome          {messages['final']} final ("
         + ", ".join(f"{k} {v}" for k, v in sorted(messages["final_states"].items())) + f"), "
         f"{messages['unfinished']} unfinished, {messages['stuck']} stuck, {messages['lost']} lost",
+        f"  unconfirmed      {messages.get('unconfirmed', 0)} sends got no answer or a 5xx, "
+        f"{messages.get('unconfirmed_stored', 0)} of them stored all the same (a phone had them)",
         f"  server check     {check['checked']} checked, {check['agree']} agree, {check['disagree']} disagree, "
         f"{check['errors']} errors",
     ]

@@ -56,6 +56,16 @@ def classify(record: MessageRecord, checked_at: float, grace: float) -> str:
     return "lost"
 
 
+def unconfirmed(record: MessageRecord) -> bool:
+    """The send got no answer (a timeout, a dropped connection) or a 5xx: whether it was stored is unknown."""
+    return (record.status is None and record.error is not None) or (record.status or 0) >= 500
+
+
+def turned_out_stored(record: MessageRecord) -> bool:
+    """A phone received it (or the server check found it) all the same: the sender was told nothing, not lost."""
+    return bool(record.states) or record.server_state not in (None, "missing")
+
+
 class Tracker:
     def __init__(self, started_at: float | None = None) -> None:
         self.started_at = time.time() if started_at is None else started_at

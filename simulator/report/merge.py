@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .schema import MESSAGE_COUNTERS, SCHEMA, TIMELINE_COUNTERS, VERSION, ReportError, validate
+from .schema import LATER_COUNTERS, MESSAGE_COUNTERS, SCHEMA, TIMELINE_COUNTERS, VERSION, ReportError, validate
 from .stats import LATENCY_STATES, derive
 
 
@@ -80,6 +80,7 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
     base = min(report["run"]["started_epoch"] for report in reports)
     timeline = _timeline(reports, base)
     messages: dict[str, Any] = {key: sum(r["messages"][key] for r in reports) for key in MESSAGE_COUNTERS}
+    messages.update({key: sum(r["messages"].get(key, 0) for r in reports) for key in LATER_COUNTERS})
     for key in ("send_results", "reached", "final_states"):
         messages[key] = _add_maps([r["messages"][key] for r in reports])
     checks = [r["server_check"] for r in reports]

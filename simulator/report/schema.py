@@ -11,6 +11,8 @@ VERSION = 1
 TIMELINE_COUNTERS = ("attempted", "accepted", "rejected", "Processed", "Sent", "Delivered", "Failed", "errors")
 MESSAGE_COUNTERS = ("scheduled", "attempted", "accepted", "rejected", "send_errors", "late", "unknown_events",
                     "lost", "stuck", "unfinished", "final")
+# Counters newer than some reports (absent: 0): sends with no answer or a 5xx, and those of them a phone received.
+LATER_COUNTERS = ("unconfirmed", "unconfirmed_stored")
 
 # key -> expected type, for the top level and each section (lists and maps are checked one level deep).
 SHAPE: dict[str, Any] = {

@@ -1,12 +1,21 @@
-"""CI's run of the conformance suite: the reference server (SQLite, public + private instances, FCM pointed
-at the suite, the CA mounted, the relay pointed at the suite) must pass every capability in certification
-mode; and a deliberately broken server must fail it. `nox -s conformance` is the full run (MariaDB too)."""
+"""CI's run of the conformance suite: the reference server (SQLite, public + private instances and a second
+process of the public one, FCM pointed at the suite, the CA mounted, the relay pointed at the suite) must pass
+every capability in certification mode; and a deliberately broken server must fail it. `nox -s conformance`
+is the full run (MariaDB too).
+
+The suite's new checks are judged on the same run, one test each: where the server behaviour a check needs
+has not landed on this branch yet, its test is a strict expected failure naming the issue that brings it (CI
+reports it as XFAIL; an unexpected pass fails, so the mark goes when the behaviour lands), and the check is
+listed in not_landed.txt, the run's baseline. Each new check is proven able to fail by a mutant in mutants/
+where the server already has the behaviour to break (see conf_mutants.py)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conf_mutants import MUTANTS, run_mutant
@@ -17,22 +26,87 @@ from conformance.capabilities import CAPABILITIES
 pytestmark = pytest.mark.slow
 
 
-def test_reference_server_passes_every_capability(tmp_path: Path) -> None:
+NOT_LANDED = Path(__file__).with_name("not_landed.txt")  # checks whose server behaviour is still to come
+
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Any, Path]]:
+    """One certification run against the reference server: its JSON report, the process, the report dir."""
+    tmp_path = tmp_path_factory.mktemp("reference-run")
     report = tmp_path / "report.json"
     with reference_targets(tmp_path, "sqlite") as targets:
         done = subprocess.run(suite_command(targets, "--examples", "4", "--certify", "--strict", "--json",
-                                            str(report), "--junit-xml", str(tmp_path / "report.xml"), "--html",
-                                            str(tmp_path / "report.html")),
+                                            str(report), "--baseline", str(NOT_LANDED), "--junit-xml",
+                                            str(tmp_path / "report.xml"), "--html", str(tmp_path / "report.html")),
                               cwd=ROOT, capture_output=True, text=True, timeout=600)
-    document = json.loads(report.read_text())
+    assert report.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    yield json.loads(report.read_text()), done, tmp_path
+
+
+def test_reference_server_passes_every_capability(reference_run: tuple[dict[str, Any], Any, Path]) -> None:
+    document, done, tmp_path = reference_run
     verdicts = {c["name"]: c["verdict"] for c in document["capabilities"]}
     failures = [f"{c['id']}: {c['message']}" for cap in document["capabilities"] for c in cap["checks"]
-                if c["outcome"] != "passed"]
-    assert verdicts == {c.name: "Pass" for c in CAPABILITIES}, "\n".join(failures) or done.stdout[-3000:]
-    assert done.returncode == 0 and document["score"] == 100.0, done.stdout[-3000:]
+                if c["outcome"] != "passed" and not c["expected"] and c["core"]]
+    awaiting = {c["capability"] for cap in document["capabilities"] for c in cap["checks"] if c["expected"]}
+    assert not failures, "\n".join(failures)
+    assert {n: v for n, v in verdicts.items() if n not in awaiting} == \
+        {c.name: "Pass" for c in CAPABILITIES if c.name not in awaiting}, done.stdout[-3000:]
+    assert done.returncode == 0 and not document["fixed"], done.stdout[-3000:]  # fixed: update not_landed.txt
     assert (tmp_path / "report.xml").stat().st_size and (tmp_path / "report.html").stat().st_size
 
 
 def test_a_broken_server_fails_the_suite(tmp_path: Path) -> None:
-    outcome = run_mutant(MUTANTS / "02-no-total-count.patch", options=("--only", "listing"))
+    outcome = run_mutant(MUTANTS / "02-no-total-count.patch",
+                         options=("--only", "listing", "--baseline", str(NOT_LANDED)))
     assert outcome.killed and outcome.caught_by == ["listing"], outcome
+
+
+def not_landed(issue: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, reason=f"the server behaviour has not landed yet: {issue}")
+
+
+NEW_CHECKS: list[Any] = [
+    pytest.param("send::test_send_option_reaches_the_phone", id="send-options"),
+    pytest.param("jwt::test_cannot_mint_scopes_it_lacks", id="jwt-mint-scopes",
+                 marks=not_landed("issue 14 (a JWT mints only scopes it holds)")),
+    pytest.param("shared-state::test_revoked_token_refused_on_both", id="shared-revoked-token"),
+    pytest.param("shared-state::test_code_from_a_works_once_on_b", id="shared-otp",
+                 marks=not_landed("issue 14 (a one-time code from A is refused on B)")),
+    pytest.param("shared-state::test_password_changed_on_a_refused_on_b", id="shared-password",
+                 marks=not_landed("issue 14 (B's login cache keeps the old password)")),
+    pytest.param("shared-state::test_deleted_device_refused_on_both", id="shared-deleted-device",
+                 marks=not_landed("issue 14 (B keeps a deleted device's token)")),
+    pytest.param("relay::test_429_carries_retry_after", id="retry-after",
+                 marks=not_landed("issue 14 (every 429 carries Retry-After)")),
+    pytest.param("errors::test_control_characters_never_5xx", id="control-never-5xx",
+                 marks=not_landed("issue 15 (ids with control characters: POST /messages answers 500)")),
+    pytest.param("errors::test_control_characters_refused", id="control-refused",
+                 marks=not_landed("issue 15 (ids with control characters refused, nothing stored)")),
+    pytest.param("ca::test_refuses_weak_keys", id="ca-weak-keys",
+                 marks=not_landed("issue 15 (the CA signs weak keys)")),
+    pytest.param("listing::test_default_order_as_upstream", id="list-order",
+                 marks=not_landed("issue 23 (upstream's list order)")),
+    pytest.param("settings::test_patch_null_section_keeps_it", id="settings-null-section",
+                 marks=not_landed("not scheduled yet (PATCH with a null section)")),
+    pytest.param("settings::test_patch_breaking_min_max_refused", id="settings-min-max",
+                 marks=not_landed("not scheduled yet (a merge breaking min <= max)")),
+    pytest.param("send::test_json_keys_in_any_case", id="json-key-case",
+                 marks=not_landed("not scheduled yet (JSON keys in any letter case)")),
+]
+
+
+@pytest.mark.parametrize("name", NEW_CHECKS)
+def test_new_check_passes_on_the_reference_server(reference_run: tuple[dict[str, Any], Any, Path], name: str) -> None:
+    checks = [c for cap in reference_run[0]["capabilities"] for c in cap["checks"] if c["id"].split("[")[0] == name]
+    assert checks, f"{name} did not run"
+    failed = [f"{c['id']}: {c['outcome']} {c['message']}" for c in checks if c["outcome"] != "passed"]
+    assert not failed, "\n".join(failed)
+
+
+def test_the_baseline_lists_exactly_the_checks_not_landed() -> None:
+    """not_landed.txt (the reference run's baseline) and the xfail marks agree."""
+    lines = NOT_LANDED.read_text().splitlines()
+    listed = {line.strip().rstrip("*") for line in lines if line.strip() and not line.startswith("#")}
+    assert listed == {p.values[0] for p in NEW_CHECKS if p.marks}

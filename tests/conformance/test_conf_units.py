@@ -23,9 +23,11 @@ from conformance.results import Baseline, CapabilityResult, CheckResult, RunResu
 from conformance.settings import load
 
 
-def check(capability: str, name: str, outcome: str, strength: str = "MUST") -> CheckResult:
+def check(capability: str, name: str, outcome: str, strength: str = "MUST", message: str = "",
+          core: bool = True) -> CheckResult:
     return CheckResult(f"{capability}::{name}", f"x.py::{name}", capability, strength, outcome,  # type: ignore[arg-type]
-                       message=f"{outcome} message", details="trace" if outcome == "failed" else "")
+                       message=message or f"{outcome} message", details="trace" if outcome == "failed" else "",
+                       core=core, reproduce="curl -X GET 'http://target/x'" if outcome == "failed" else "")
 
 
 def run_of(*checks: CheckResult, **kw: object) -> RunResult:
@@ -60,11 +62,20 @@ def test_capability_patterns() -> None:
 def test_verdicts_and_score() -> None:
     result = run_of(check("send", "a", "passed"), check("send", "b", "failed"),
                     check("sse", "a", "passed"), check("sse", "b", "failed", "SHOULD"),
-                    check("ca", "a", "skipped"), check("jwt", "a", "passed"), check("jwt", "b", "skipped"))
+                    check("ca", "a", "skipped", message="prerequisite: --ca URL"),
+                    check("jwt", "a", "passed"), check("jwt", "b", "skipped", message="missing: JWT is disabled"),
+                    check("otp", "a", "passed"), check("otp", "b", "skipped", message="prerequisite: x", core=False),
+                    check("fcm", "a", "passed"), check("fcm", "b", "skipped", message="prerequisite: --fcm"))
     verdicts = {c.name: c.verdict for c in result.capabilities}
-    assert verdicts == {"send": "Fail", "sse": "Non-strict", "ca": "Missing", "jwt": "Pass"}
-    assert result.score == pytest.approx((50 + 50 + 0 + 50) / 4)
+    # A check passing beside a core check skipped as missing or for a prerequisite is no Pass; an extra one is.
+    assert verdicts == {"send": "Fail", "sse": "Non-strict", "ca": "Not checked", "jwt": "Missing", "otp": "Pass",
+                        "fcm": "Not checked"}
+    reasons = {c.name: c.reason for c in result.capabilities}
+    assert reasons["ca"] == "needs --ca URL" and reasons["jwt"] == "JWT is disabled" and not reasons["send"]
+    assert result.score == pytest.approx((50 + 50 + 100) / 3)  # checked capabilities only
+    assert "over 3 checked capabilities; 3 not checked" in result.score_text and "jwt: Missing" in result.score_text
     assert [c.id for c in result.new_failures] == ["send::b"] and result.exit_status == 1
+    assert [c.id for c in result.fix_first] == ["send::b", "sse::b"]  # MUST first
     assert run_of(check("sse", "b", "failed", "SHOULD")).exit_status == 0
     assert run_of(check("sse", "b", "failed", "SHOULD"), strict=True).exit_status == 1
     assert run_of(check("ca", "a", "skipped")).exit_status == 0
@@ -86,7 +97,8 @@ def test_baseline(tmp_path: Path) -> None:
 
 def test_reports(tmp_path: Path) -> None:
     result = run_of(check("send", "a[x]", "passed"), check("send", "b", "failed"), check("ca", "a", "skipped"),
-                    check("sse", "s", "failed", "SHOULD"), baseline=Baseline(["send::b"]))
+                    check("sse", "s", "failed", "SHOULD"), baseline=Baseline(["send::b"]), seed=7,
+                    options={"fuzz_budget": 3})
     write_junit(result, tmp_path / "r.xml")
     write_json(result, tmp_path / "r.json")
     write_html(result, tmp_path / "r.html")
@@ -96,12 +108,17 @@ def test_reports(tmp_path: Path) -> None:
     assert send is not None and send.find("testcase[@name='b']/skipped").get("type") == "expected-failure"  # type: ignore[union-attr]
     assert root.find("testsuite[@name='sse']/testcase/failure").get("type") == "non-strict"  # type: ignore[union-attr]
     document = json.loads((tmp_path / "r.json").read_text())
-    assert {c["name"]: c["verdict"] for c in document["capabilities"]} == {"send": "Fail", "ca": "Missing",
+    assert {c["name"]: c["verdict"] for c in document["capabilities"]} == {"send": "Fail", "ca": "Not checked",
                                                                           "sse": "Non-strict"}
+    assert document["seed"] == 7 and document["header"].endswith("seed 7 · --fuzz-budget=3")
+    assert document["fix_first"] == ["sse::s"]  # send::b is expected by the baseline
     assert document["exit_status"] == 0 and document["capabilities"][0]["meaning"]
     page = (tmp_path / "r.html").read_text()
     assert page.startswith("<!doctype html>") and "<script" not in page and "EXPECTED FAIL" in page
-    assert "a[x]" in page and "Missing" in page
+    assert "a[x]" in page and "Not checked" in page and "seed 7" in page
+    assert "What to fix first" in page and "curl -X GET" in page
+    failure = root.find("testsuite[@name='sse']/testcase/failure")
+    assert failure is not None and (failure.text or "").startswith("Reproduce with:\n  curl -X GET")
 
 
 def test_sse_parser() -> None:
@@ -160,3 +177,35 @@ def test_never_imports_the_reference_server() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not any(n.split(".")[0] == "reference_server" for n in names), f"{path} imports reference_server"
+
+
+def test_reproduction_masks_secrets() -> None:
+    from conformance.harness import repro
+
+    repro.forget()
+    repro.add_secret("private-token-value")
+    repro.sent("post", "http://t/api/mobile/v1/device", {"Authorization": "Basic dXNlcjpwYXNz", "Host": "t",
+                                                         "Content-Type": "application/json"},
+               b'{"name": "x", "password": "hunter22", "token": "private-token-value"}')
+    line = repro.reproduction()
+    assert line.startswith("curl -X POST http://t/api/mobile/v1/device -H 'Authorization: Basic ***'")
+    assert "hunter22" not in line and "private-token-value" not in line and "Host" not in line
+    repro.sent("GET", "http://t/other", {}, b"")
+    assert repro.reproduction() == "curl -X GET http://t/other"
+    repro.described("DELETE", "http://t/x", {}, b"")  # what a failure message was about wins
+    repro.sent("GET", "http://t/after", {}, b"")
+    assert repro.reproduction() == "curl -X DELETE http://t/x"
+
+
+def test_retry_after_and_pace() -> None:
+    from conformance.harness.polite import MAX_WAIT, Politeness, retry_after
+
+    assert retry_after("3") == 3.0 and retry_after(None) is None and retry_after("soon") is None
+    assert 50 < (retry_after("Sun, 06 Dec 2099 00:00:00 GMT") or 0)
+    politeness = Politeness(max_rps=10)
+    assert politeness.delay() == 0.0 and 0.05 < politeness.delay() <= 0.1  # the second request waits its slot
+    assert politeness.wait_for_429({"Retry-After": "2"}, 0, 0.0) == 2.0
+    assert politeness.wait_for_429({}, 0, 0.0) == 1.0 and politeness.missing_retry_after == 1
+    assert politeness.wait_for_429({"Retry-After": "600"}, 0, 0.0) == MAX_WAIT
+    assert politeness.wait_for_429({"Retry-After": "30"}, 3, 170.0) is None  # waited long enough
+    assert politeness.limited == 3

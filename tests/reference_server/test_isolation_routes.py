@@ -129,7 +129,7 @@ def _report(world: World) -> list[dict[str, Any]]:
 ATTACKS: dict[tuple[str, str], Callable[[World], Request]] = {
     ("POST", f"{TP}/auth/token"): lambda w: ("POST", f"{TP}/auth/token", {
         **_a_basic(w), "json": {"scopes": ["all:any"]}}),
-    ("DELETE", f"{TP}/auth/token/<string:jti>"): lambda w: ("DELETE", f"{TP}/auth/token/{w.b.jti}", _a_basic(w)),
+    ("DELETE", f"{TP}/auth/token/<jti:jti>"): lambda w: ("DELETE", f"{TP}/auth/token/{w.b.jti}", _a_basic(w)),
     ("POST", f"{TP}/auth/token/refresh"): lambda w: (
         "POST", f"{TP}/auth/token/refresh", {"headers": {"Authorization": f"Bearer {w.a.refresh_token}"}}),
     ("GET", f"{TP}/devices"): lambda w: ("GET", f"{TP}/devices", _a_basic(w)),

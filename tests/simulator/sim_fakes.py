@@ -2,6 +2,8 @@
 
 The fake server hands each accepted message to one of the account's phones, except every
 `lose_every`-th (never handed over: lost) and every `stick_every`-th (the phone stops at Sent: stuck).
+Every `drop_every`-th send times out before anything is stored; every `unanswered_every`-th times out after the
+message was stored and handed over (the sender never learns it was accepted).
 """
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ from simulator.phone import PhoneConfig, PhoneObserver, Registration
 
 
 class FakeServer:
-    def __init__(self, lose_every: int = 0, stick_every: int = 0) -> None:
+    def __init__(self, lose_every: int = 0, stick_every: int = 0, drop_every: int = 0,
+                 unanswered_every: int = 0) -> None:
         self.lose_every = lose_every
         self.stick_every = stick_every
+        self.drop_every = drop_every
+        self.unanswered_every = unanswered_every
+        self.dropped: set[str] = set()
+        self.unanswered: set[str] = set()
         self.passwords: dict[str, str] = {}
         self.phones: dict[str, list[FakePhone]] = {}
         self.messages: dict[str, dict[str, Any]] = {}
@@ -48,6 +55,9 @@ class FakeServer:
         if request.method == "POST" and request.url.path == "/api/3rdparty/v1/messages":
             body = json.loads(request.content)
             n = next(self.sequence)
+            if self.drop_every and n % self.drop_every == 0:
+                self.dropped.add(body["id"])
+                raise httpx.ReadTimeout("timed out", request=request)
             phones = self.phones[login]
             phone = phones[n % len(phones)]
             self.messages[body["id"]] = {"id": body["id"], "state": "Pending", "deviceId": phone.device_id,
@@ -59,6 +69,9 @@ class FakeServer:
                 if stick:
                     self.stuck.add(body["id"])
                 phone.inbox.send_nowait((body["id"], stick))
+            if self.unanswered_every and n % self.unanswered_every == 0:
+                self.unanswered.add(body["id"])
+                raise httpx.ReadTimeout("timed out", request=request)
             return httpx.Response(202, json={k: v for k, v in self.messages[body["id"]].items() if k != "login"})
         if request.method == "GET" and request.url.path == "/api/3rdparty/v1/messages":
             mine = [m for m in self.messages.values() if m["login"] == login]

@@ -11,7 +11,9 @@ from rich.console import Console
 from sim_fakes import FakeServer, factory
 
 from simulator.load import RunConfig, RunHooks, run_load
+from simulator.load.summary import summary_lines
 from simulator.load.tracker import MessageRecord, Tracker, classify
+from simulator.report.merge import merge
 
 NOW = 1_700_000_000.0
 
@@ -80,3 +82,21 @@ async def test_a_run_lists_exactly_the_lost_and_stuck_messages(tmp_path: Path) -
     assert report["latency_ms"]["Delivered"]["count"] == 38
     assert json.loads((tmp_path / "r.json").read_text())["messages"]["lost"] == 5
     assert "<svg" in (tmp_path / "r.html").read_text()
+
+
+async def test_sends_that_timed_out_but_reached_a_phone_count_apart_from_lost_ones(tmp_path: Path) -> None:
+    server = FakeServer(drop_every=5, unanswered_every=4)
+    config = RunConfig(server="http://fake.invalid", devices=4, ramp=200, rate=40, duration=1.0, grace=0.5,
+                       phones_per_account=2, report=tmp_path / "r.json", html=tmp_path / "r.html", live=False)
+    hooks = RunHooks(factory=factory(server), api_transport=server.transport(), handle_signals=False,
+                     console=Console(file=io.StringIO()))
+    report = await run_load(config, hooks)
+    messages = report["messages"]
+    assert len(server.dropped) == 8 and len(server.unanswered) == 8  # of 40: 5, 10, ... and 4, 8, 12, 16, 24, ...
+    assert messages["send_errors"] == messages["unconfirmed"] == 16
+    assert messages["unconfirmed_stored"] == 8  # the phones had exactly the unanswered ones
+    assert messages["accepted"] == 24 and messages["lost"] == 0 and messages["final"] == 24
+    lines = "\n".join(summary_lines(report))
+    assert "16 sends got no answer or a 5xx, 8 of them stored all the same" in lines
+    other = {**report, "run": {**report["run"], "shards": ["2/2"]}}
+    assert merge([report, other])["messages"]["unconfirmed_stored"] == 16  # shards add up

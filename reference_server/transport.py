@@ -1,0 +1,229 @@
+"""HTTP transport guards: what Hypercorn and Quart leave open to hostile clients.
+
+- `GuardedTCPServer` (Hypercorn's per-connection server, installed by `use_guarded_connections`): a connection
+  whose response makes no progress for `http.idle_timeout` (the client reads nothing, or an HTTP/2 client
+  keeps its flow-control window shut), or an HTTP/2 connection without a request in progress for as long
+  (idle, or stopped in the middle of its headers), is closed; the memory its response held is freed.
+- `guard_requests` (ASGI middleware): at most `http.max_concurrent_requests` requests are handled at once
+  (others wait for a slot, then 503), so the memory held by responses is bounded however many clients ask
+  for big lists and never read them; an answer sent before the request body was read says
+  `Connection: close`, since the connection ends with it.
+- `same_host_redirect` (before-request hook): werkzeug's slash redirects (`//health//live`) point to the
+  path only, never to a URL built from the client's Host header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import h2.errors
+import h2.events
+import h2.exceptions
+import hypercorn.protocol
+import hypercorn.trio.run
+import trio
+from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol.h2 import H2Protocol
+from hypercorn.trio.tcp_server import TCPServer
+from quart import Response, request
+from werkzeug.routing import RequestRedirect
+
+from .api.responses import error_response
+
+log = logging.getLogger(__name__)
+
+WRITE_CHUNK = 64 * 1024  # a write counts as progressing when a chunk of this size got into the socket
+
+
+class GuardedTCPServer(TCPServer):
+    """Hypercorn's connection, with a watchdog that closes it when it is stuck for a whole `keep_alive_timeout`.
+
+    Hypercorn closes an idle HTTP/1.1 connection itself, but not a stalled write (its socket writes are shielded
+    and have no deadline), not a stream stuck on HTTP/2 flow control, and not an HTTP/2 connection that never
+    had a request (its idle timer stops at the connection preface and only restarts when a stream ends).
+    The watchdog looks every `keep_alive_timeout`: stuck at two looks in a row, with no byte written and no
+    request started in between, closes the connection.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._written = 0  # bytes handed to the socket so far
+        self._writing = False  # a write is waiting for the socket to accept bytes
+
+    async def run(self) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch)
+                await super().run()
+                nursery.cancel_scope.cancel()
+        except Exception:  # Hypercorn lets a protocol error escape to the server's nursery: it would end the server
+            log.exception("a connection ended by an error in its protocol handling")
+
+    async def protocol_send(self, event: Event) -> None:
+        if not isinstance(event, RawData):
+            return await super().protocol_send(event)
+        async with self.send_lock:
+            try:
+                with trio.CancelScope(shield=True):
+                    self._writing = True
+                    data = memoryview(event.data)
+                    for start in range(0, len(data), WRITE_CHUNK):
+                        await self.stream.send_all(data[start:start + WRITE_CHUNK])
+                        self._written += min(WRITE_CHUNK, len(data) - start)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.protocol.handle(Closed())
+            finally:
+                self._writing = False
+
+    def _progress(self) -> tuple[int, int]:
+        return self._written, getattr(self.protocol.protocol, "keep_alive_requests", 0)
+
+    def _stuck(self) -> bool:
+        if self._writing:
+            return True
+        protocol = self.protocol.protocol
+        if isinstance(protocol, H2Protocol):
+            # No stream: idle or headers never completed. Or a response waiting on a shut flow-control window.
+            return not protocol.streams or any(buffer.buffer for buffer in protocol.stream_buffers.values())
+        return False
+
+    async def _watch(self) -> None:
+        period = self.config.keep_alive_timeout
+        seen: tuple[int, int] | None = None
+        while True:
+            await trio.sleep(period)
+            if not hasattr(self, "protocol"):
+                continue  # still starting
+            progress = self._progress()
+            if progress == seen and self._stuck():
+                await self._abort()
+                return
+            seen = progress if self._stuck() else None
+
+    async def _abort(self) -> None:
+        with trio.CancelScope(shield=True):
+            await self.stream.aclose()  # a write blocked on the socket fails now
+            await self.protocol.handle(Closed())
+            protocol = self.protocol.protocol
+            if isinstance(protocol, H2Protocol):
+                for buffer in list(protocol.stream_buffers.values()):
+                    await buffer.close()  # the app's sends waiting on flow control return
+
+
+class GuardedH2Protocol(H2Protocol):
+    """Hypercorn's HTTP/2 protocol, taking DATA for a stream it already answered (401 or 413 before the body).
+
+    Hypercorn looked the stream up and failed with KeyError, which ended the whole server (one request without
+    credentials and a body over 64 KiB did it). Here the data is taken off the flow-control window and the stream
+    reset with NO_ERROR: the client stops sending and reads the response it already has (RFC 9113 8.1)."""
+
+    async def _handle_events(self, events: list[h2.events.Event]) -> None:
+        for event in events:  # one by one: a stream may end while an earlier event is handled
+            if isinstance(event, h2.events.DataReceived) and event.stream_id not in self.streams:
+                try:
+                    self.connection.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    self.connection.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+                except h2.exceptions.ProtocolError:
+                    pass  # reset already
+                await self._flush()
+            else:
+                await super()._handle_events([event])
+
+
+def use_guarded_connections() -> None:
+    """Make Hypercorn's trio worker serve each connection with `GuardedTCPServer` and `GuardedH2Protocol`.
+
+    Hypercorn takes neither class as a setting; its worker and protocol switch look them up in their modules when
+    a connection starts, so this must run before serving (in each worker process: `asgi.py` calls it too)."""
+    hypercorn.trio.run.TCPServer = GuardedTCPServer  # type: ignore[misc, assignment]
+    hypercorn.protocol.H2Protocol = GuardedH2Protocol  # type: ignore[misc]
+
+
+def _request_has_body(scope: Any) -> bool:
+    return any(name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0")
+               for name, value in scope["headers"])
+
+
+def guard_requests(asgi_app: Any, max_concurrent: int, slot_wait: float) -> Any:
+    """At most `max_concurrent` HTTP requests in the app at once; a request waits up to `slot_wait` seconds for
+    a slot, then gets 503. A request with a body takes its slot once the body is in, so that slow uploads (already
+    bounded by `http.read_timeout`) hold none. An event stream gives its slot back once its headers are out (it
+    holds little memory and lasts for hours). A response that starts before the request body was read says
+    `Connection: close`."""
+    slots = trio.Semaphore(max_concurrent)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            return await asgi_app(scope, receive, send)
+        http1 = scope.get("http_version") in ("1.0", "1.1")
+        body_unread = _request_has_body(scope)
+        holding = refused = False
+
+        async def take_slot() -> bool:
+            nonlocal holding
+            with trio.move_on_after(slot_wait):
+                await slots.acquire()
+                holding = True
+            return holding
+
+        async def receive_body() -> Any:
+            nonlocal body_unread, refused
+            message = await receive()
+            if message.get("type") == "http.request" and not message.get("more_body", False) and body_unread:
+                body_unread = False
+                if not holding and not await take_slot():
+                    await _busy(send_response)
+                    refused = True
+                    return {"type": "http.disconnect"}  # the app gives up; its answer would go nowhere
+            return message
+
+        async def send_response(message: Any) -> None:
+            nonlocal holding
+            if refused:
+                return
+            if message.get("type") == "http.response.start":
+                headers = list(message.get("headers", []))
+                if http1 and body_unread and not any(name.lower() == b"connection" for name, _ in headers):
+                    headers.append((b"connection", b"close"))  # Hypercorn closes: the body is never read
+                    message = {**message, "headers": headers}
+                if holding and any(name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+                                   for name, value in headers):
+                    holding = False
+                    slots.release()
+            await send(message)
+
+        if not body_unread and not await take_slot():
+            return await _busy(send_response)
+        try:
+            await asgi_app(scope, receive_body, send_response)
+        finally:
+            if holding:
+                slots.release()
+
+    return app
+
+
+async def _busy(send: Any) -> None:
+    body = json.dumps({"message": "server busy, try again later"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+               (b"retry-after", b"1")]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def same_host_redirect() -> Response | None:
+    """Before-request hook: werkzeug's routing redirect (merged slashes) as a path on this host.
+
+    Werkzeug builds an absolute URL from the request's Host header; `//evil.example//x` style requests
+    would then send clients elsewhere. The path starts with exactly one slash (`//x` would be a host)."""
+    redirect = request.routing_exception
+    if not isinstance(redirect, RequestRedirect):
+        return None
+    target = urlsplit(redirect.new_url)
+    location = "/" + target.path.lstrip("/\\")
+    if target.query:
+        location += "?" + target.query
+    return error_response(redirect.code, "moved", {"Location": location})
