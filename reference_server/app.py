@@ -37,6 +37,7 @@ from .storage.maintenance import MaintenanceRepository
 from .storage.messages import MessagesRepository
 from .storage.migrate import upgrade
 from .storage.settings import SettingsRepository
+from .storage.shared_state import shared_state_for
 from .storage.tokens import TokensRepository
 from .storage.users import UsersRepository
 from .storage.webhooks import WebhooksRepository
@@ -103,13 +104,14 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
         jwt = settings.jwt
         tokens = TokenService(tokens_repository, JwtConfig(jwt.secret, jwt.issuer, jwt.access_ttl, jwt.refresh_ttl),
                               count=metrics.count_jwt)
+    state = shared_state_for(settings.cache.url, db)  # one-time codes, credential epochs, failed logins
     otp = OtpConfig(settings.otp.enabled, settings.otp.length, settings.otp.ttl, settings.otp.retries)
     return Services(
         settings=settings,
         db=db,
         notifier=notifier,
         push_sink=push_sink or events.push_queue,
-        accounts=Accounts(UsersRepository(db), devices, otp, tokens, online),
+        accounts=Accounts(UsersRepository(db), devices, otp, tokens, online, state),
         messages=MessagesService(MessagesRepository(db), devices, notifier, settings.phones.default_region,
                                  count_state=metrics.count_message_state,
                                  limiter=QueueLimiter(queue_limits(settings), maintenance,
@@ -117,7 +119,7 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
         webhooks=WebhooksService(WebhooksRepository(db), devices, notifier),
         settings_service=SettingsService(SettingsRepository(db), notifier),
         upstream_limiter=upstream.SlidingWindowLimiter(limit=5, window=60),
-        login_limiter=FailedLoginLimiter(settings.auth.failed_login_limit),
+        login_limiter=FailedLoginLimiter(settings.auth.failed_login_limit, state=state),
         events=events,
         metrics=metrics,
         tokens=tokens,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -119,6 +120,10 @@ def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> N
             log.warning("%d workers with pubsub.url memory://: a device's SSE stream only gets the events raised "
                         "in its own worker; set pubsub.url to a Redis URL", workers)
 
+        if settings.cache.url.startswith("memory:"):
+            # the workers must share one-time codes, failed-login counts and credential epochs
+            log.info("%d workers with cache.url memory://: sharing that state through the database", workers)
+            os.environ["CACHE__URL"] = "database://"
         config.workers = workers
         config.application_path = "reference_server.asgi:app"
         run(config)

@@ -263,6 +263,15 @@ class PhonesSettings(_Section):
 class CacheSettings(_Section):
     url: str = Field(default="memory://", repr=False)  # a secret: a Redis URL may carry a password
 
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        """memory:// (one process), a Redis URL, or ours: database:// (several processes sharing the database)."""
+        value = value.strip() or "memory://"
+        if value.split(":", 1)[0] not in ("memory", "database", "redis", "rediss", "unix"):
+            raise ConfigError("expected memory://, database:// or a Redis URL (redis://host:6379/0)")
+        return value
+
 
 class PubSubSettings(_Section):
     # or redis://[:password@]host:port/db, rediss://..., unix:///path.sock; a secret (it may carry a password)

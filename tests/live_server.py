@@ -21,8 +21,10 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None, port: int | None = None,
+                 args: list[str] | None = None) -> None:
         self.workdir = workdir
+        self.args = args or []  # after `serve`, e.g. ["--workers", "2"]
         self.port = port or free_port()
         self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -37,8 +39,8 @@ class LiveServer:
         env = {k: v for k, v in os.environ.items() if "__" not in k and k != "CONFIG_PATH"}
         env.update({"HTTP__LISTEN": f"127.0.0.1:{self.port}", **self.env})
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen([sys.executable, "-m", "reference_server", "serve"], cwd=self.workdir,
-                                        env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        command = [sys.executable, "-m", "reference_server", "serve", *self.args]
+        self.process = subprocess.Popen(command, cwd=self.workdir, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

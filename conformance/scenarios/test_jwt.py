@@ -25,7 +25,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/webhooks", None, "webhooks:list"),
     ("POST", "/webhooks", {"url": "https://conformance.example.org/jwt", "event": "sms:sent"}, "webhooks:write"),
     ("DELETE", "/webhooks/no-such-hook", None, "webhooks:delete"),
-    ("POST", "/auth/token", {"scopes": ["messages:list"]}, "tokens:manage"),
+    ("POST", "/auth/token", {"scopes": ["tokens:manage"]}, "tokens:manage"),  # only scopes the token holds
 ]
 
 

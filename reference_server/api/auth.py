@@ -16,6 +16,7 @@ from quart import g, request
 
 from ..domain.errors import NotAuthenticated, NotPermitted
 from ..domain.models import Device, Principal
+from ..domain.shared_state import SharedStateUnavailable
 from .context import client_ip, services
 
 P = ParamSpec("P")
@@ -46,19 +47,33 @@ def decode_basic(credentials: str) -> tuple[str, str]:
 async def guarded_login(check: Callable[[], Awaitable[R]]) -> R:
     """Run a credential check (Basic, private token, one-time code) under the failed-login limit of this client."""
     limiter, client = services().login_limiter, client_ip()
-    limiter.check(client)
+    await limiter.check(client)
     try:
         return await check()
     except NotAuthenticated:
-        limiter.failed(client)
+        await limiter.failed(client)
         raise
 
 
 async def basic_user(credentials: str) -> str:
     """The user id of Basic `credentials`; NotAuthenticated, or RateLimited past the failed-login limit."""
+    accounts, limiter = services().accounts, services().login_limiter
+    try:
+        cached = accounts.cached_login(*decode_basic(credentials))
+    except NotAuthenticated:
+        cached = None  # malformed: a failed login, counted below
+    if cached is not None:  # one shared-state round trip: the cached check's epoch and this client's failures
+        user_id, epoch_key, epoch = cached
+        try:
+            current, failures, left = await accounts.state.read(epoch_key, limiter.key(client_ip()))
+        except SharedStateUnavailable:
+            current, failures, left = None, 0, 0.0  # checked below against the database, under a local limit
+        limiter.verdict(failures, left)
+        if current == epoch:
+            return user_id
 
     async def check() -> str:
-        return await services().accounts.authenticate_basic(*decode_basic(credentials))
+        return await accounts.authenticate_basic(*decode_basic(credentials))
 
     return await guarded_login(check)
 

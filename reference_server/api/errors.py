@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from quart import Quart, Response, request
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..domain import errors
@@ -38,7 +39,9 @@ COMMIT_UNKNOWN = "the database did not confirm in time: the request may have tak
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(errors.DomainError)
     async def domain_error(exc: errors.DomainError) -> Response:
-        return error_response(STATUS_OF.get(type(exc), 500), exc.message)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
+        status = next((STATUS_OF[kind] for kind in type(exc).__mro__ if kind in STATUS_OF), 500)
+        return error_response(status, exc.message, headers)
 
     @app.errorhandler(DatabaseUnavailable)
     @app.errorhandler(RequestExpired)
@@ -48,6 +51,12 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(CommitUnknown)
     async def commit_unknown(_exc: CommitUnknown) -> Response:
         return error_response(504, COMMIT_UNKNOWN)
+
+    @app.errorhandler(IntegrityError)
+    async def conflicting_write(_exc: IntegrityError) -> Response:
+        # A write that lost a race with a delete: e.g. the user or device it refers to was just removed.
+        log.warning("conflicting write on %s %s", request.method, request.path)
+        return error_response(409, "conflicting change, the data it refers to no longer exists")
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

@@ -1,50 +1,50 @@
 """Failed credential checks per client IP: past `auth.failed_login_limit` a minute, such requests get 429.
 
 Only failures count, and while a client is over the limit its credentials are not checked at all (a correct
-password gets 429 too), so that the limit caps guesses rather than just hiding their outcome. Trio's clock:
-MockClock drives it in tests.
+password gets 429 too), so that the limit caps guesses rather than just hiding their outcome. The counters
+live in the shared state (`cache.url`), so every process of a deployment counts toward one limit; a window
+opens at a client's first failure and the 429 says in Retry-After when it ends. While the shared state is
+unreachable, each process counts on its own (a limit per process beats none).
 """
 
 from __future__ import annotations
 
-from collections import deque
-
-import trio
+import math
 
 from ..domain.errors import RateLimited
-
-MAX_CLIENTS = 10_000  # tracked addresses before the stale ones are swept
+from ..domain.shared_state import MemoryState, SharedState, SharedStateUnavailable
 
 
 class FailedLoginLimiter:
-    def __init__(self, limit: int, window: float = 60.0) -> None:
+    def __init__(self, limit: int, window: float = 60.0, state: SharedState | None = None) -> None:
         self.limit = limit  # 0: no limit
         self.window = window
-        self._failures: dict[str, deque[float]] = {}
+        self.state: SharedState = state or MemoryState()
+        self._fallback = MemoryState()
 
-    def check(self, client: str) -> None:
+    @staticmethod
+    def key(client: str) -> str:
+        return f"failed-logins:{client}"
+
+    def verdict(self, count: int, left: float) -> None:
+        """Raises RateLimited when `count` failures (window ending in `left` seconds) reach the limit."""
+        if self.limit and count >= self.limit:
+            raise RateLimited("Too Many Requests", retry_after=max(1, math.ceil(left)))
+
+    async def check(self, client: str) -> None:
         """Raises RateLimited when `client` failed `limit` times within the window."""
-        if self.limit and len(self._recent(client)) >= self.limit:
-            raise RateLimited("Too Many Requests")
-
-    def failed(self, client: str) -> None:
         if not self.limit:
             return
-        if len(self._failures) >= MAX_CLIENTS:
-            self._sweep()
-        self._failures.setdefault(client, deque()).append(trio.current_time())
+        try:
+            self.verdict(*await self.state.count(self.key(client)))
+        except SharedStateUnavailable:
+            self.verdict(*await self._fallback.count(self.key(client)))
 
-    def _recent(self, client: str) -> deque[float]:
-        failures = self._failures.get(client)
-        if failures is None:
-            return deque()
-        horizon = trio.current_time() - self.window
-        while failures and failures[0] <= horizon:
-            failures.popleft()
-        if not failures:
-            del self._failures[client]
-        return failures
-
-    def _sweep(self) -> None:
-        for client in list(self._failures):
-            self._recent(client)
+    async def failed(self, client: str) -> None:
+        if not self.limit:
+            return
+        key = self.key(client)
+        try:
+            await self.state.hit(key, self.window)
+        except SharedStateUnavailable:
+            await self._fallback.hit(key, self.window)

@@ -30,7 +30,7 @@ async def _registering_user() -> str | None:
         return await basic_user(credentials)
     if scheme == "code":
         async def redeem() -> str:
-            return accounts.redeem_code(credentials)
+            return await accounts.redeem_code(credentials)
 
         return await guarded_login(redeem)
     if gateway.mode == "public":
@@ -84,7 +84,7 @@ async def user_code() -> Response:
     if scheme != "basic":
         raise NotAuthenticated("Unauthorized")
     user_id = await basic_user(credentials)
-    code, valid_until = services().accounts.issue_code(user_id)
+    code, valid_until = await services().accounts.issue_code(user_id)
     return json_response({"code": code, "validUntil": format_time(valid_until)})
 
 
@@ -92,7 +92,11 @@ async def user_code() -> Response:
 @device_route
 async def change_password() -> Response:
     body = parse_json(ChangePassword, await request.get_data())
-    await services().accounts.change_password(g.device.user_id, body.currentPassword, body.newPassword)
+
+    async def change() -> None:  # a wrong current password is a failed login: it counts toward the limit
+        await services().accounts.change_password(g.device.user_id, body.currentPassword, body.newPassword)
+
+    await guarded_login(change)
     return empty()
 
 

@@ -7,7 +7,7 @@ from quart.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
 from ..domain.clock import format_time
-from ..domain.errors import NotImplementedHere
+from ..domain.errors import NotImplementedHere, NotPermitted
 from ..domain.ids import check_client_id
 from ..domain.tokens import REFRESH_SCOPE, TokenPair, TokenService
 from .auth import authorization, user_route
@@ -54,6 +54,9 @@ def _answer(pair: TokenPair) -> Response:
 async def issue() -> Response:
     tokens = _service()
     body = parse_json(TokenRequest, await request.get_data())
+    held = g.principal.scopes
+    if "all:any" not in held and not set(body.scopes) <= held:  # ours: a token cannot mint a wider one
+        raise NotPermitted("a token may only issue scopes it holds")
     return _answer(await tokens.issue(g.principal.user_id, body.scopes, body.ttl))
 
 

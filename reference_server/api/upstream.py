@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import trio
@@ -35,6 +36,11 @@ class SlidingWindowLimiter:
         hits.append(moment)
         return True
 
+    def retry_after(self, key: str) -> int:
+        """Whole seconds until `key` may hit again (its oldest hit leaves the window)."""
+        hits = self._hits.get(key)
+        return max(1, math.ceil(hits[0] + self.window - trio.current_time())) if hits else 1
+
 
 @blueprint.before_request
 async def served_in_public_mode_only() -> None:
@@ -46,8 +52,9 @@ async def served_in_public_mode_only() -> None:
 
 @blueprint.post("/push")
 async def push() -> Response:
-    if not services().upstream_limiter.allow(client_ip()):
-        return error_response(429, "Too Many Requests")
+    limiter, client = services().upstream_limiter, client_ip()
+    if not limiter.allow(client):
+        return error_response(429, "Too Many Requests", {"Retry-After": str(limiter.retry_after(client))})
     items = parse_json(PushItems, await request.get_data())
     if not items:
         raise InvalidInput("Empty request")

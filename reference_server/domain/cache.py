@@ -31,17 +31,6 @@ class TTLCache(Generic[K, V]):
             self._evict_expired_or_oldest()
         self._items[key] = (trio.current_time() + self.ttl, value)
 
-    def set_if_absent(self, key: K, value: V) -> bool:
-        if self.get(key) is not None:
-            return False
-        self.set(key, value)
-        return True
-
-    def pop(self, key: K) -> V | None:
-        value = self.get(key)
-        self._items.pop(key, None)
-        return value
-
     def drop_where(self, predicate: Callable[[V], bool]) -> None:
         for key in [k for k, (_, v) in self._items.items() if predicate(v)]:
             del self._items[key]

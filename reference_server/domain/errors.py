@@ -36,4 +36,8 @@ class Unavailable(DomainError):
 
 
 class RateLimited(DomainError):
-    """Too many attempts from this client for now (429)."""
+    """Too many attempts from this client for now (429, with Retry-After in seconds)."""
+
+    def __init__(self, message: str, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -159,3 +159,15 @@ ca_requests = sa.Table(
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Index("idx_ca_requests_expires_at", "expires_at"),
 )
+
+# Shared state of the processes of one deployment without Redis (cache.url database://): one-time codes,
+# credential epochs, failed-login counters. `expires_at` is wall-clock milliseconds since the epoch.
+shared_state = sa.Table(
+    "shared_state",
+    metadata,
+    sa.Column("key", sa.String(191), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("idx_shared_state_expires_at", "expires_at"),
+)

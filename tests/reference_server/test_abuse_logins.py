@@ -27,23 +27,28 @@ def test_the_limit_is_on_by_default(tmp_path: Path) -> None:
 
 
 async def test_limiter_window(mock_clock: trio.testing.MockClock) -> None:
+    """A window opens at a client's first failure; past the limit, Retry-After is what is left of it."""
     limiter = FailedLoginLimiter(LIMIT, window=60)
     for _ in range(LIMIT):
-        limiter.check("10.0.0.1")
-        limiter.failed("10.0.0.1")
+        await limiter.check("10.0.0.1")
+        await limiter.failed("10.0.0.1")
         mock_clock.jump(10)
+    with pytest.raises(RateLimited) as limited:
+        await limiter.check("10.0.0.1")
+    assert limited.value.retry_after == 30
+    await limiter.check("10.0.0.2")  # another client is not affected
+    mock_clock.jump(31)  # 61 s after the first failure: the window is over
+    for _ in range(LIMIT - 1):
+        await limiter.check("10.0.0.1")
+        await limiter.failed("10.0.0.1")
+    await limiter.check("10.0.0.1")
+    await limiter.failed("10.0.0.1")
     with pytest.raises(RateLimited):
-        limiter.check("10.0.0.1")
-    limiter.check("10.0.0.2")  # another client is not affected
-    mock_clock.jump(31)  # 61 s after the first failure: it left the window
-    limiter.check("10.0.0.1")
-    limiter.failed("10.0.0.1")
-    with pytest.raises(RateLimited):
-        limiter.check("10.0.0.1")
+        await limiter.check("10.0.0.1")
     disabled = FailedLoginLimiter(0)
     for _ in range(100):
-        disabled.failed("10.0.0.1")
-    disabled.check("10.0.0.1")
+        await disabled.failed("10.0.0.1")
+    await disabled.check("10.0.0.1")
 
 
 @pytest.fixture

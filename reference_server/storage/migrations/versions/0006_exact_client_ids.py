@@ -4,14 +4,13 @@ The default collation (utf8mb4_general_ci) counts `wh-A` and `wh-a`, `a` and `á
 so one webhook silently replaced another. A binary NO PAD collation compares the bytes, as SQLite does.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 """
 
 from alembic import op
 
 revision = "0006"
-# 0006, not 0004: issues #14 and #23 add 0004 and 0005 beside it; chain it after whichever merges last.
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
