@@ -16,6 +16,7 @@ from .api import catalog, docs, health, metrics, mobile, thirdparty, tokens, ups
 from .api.auth import BearerScheme
 from .api.errors import register_error_handlers
 from .api.login_limit import FailedLoginLimiter
+from .api.request_id import with_request_id
 from .config import Settings
 from .domain.accounts import Accounts, OtpConfig
 from .domain.errors import Unavailable
@@ -179,6 +180,7 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
                   query_timeout=database.query_timeout.total_seconds())
     app = _App(__name__)
     app.asgi_app = _shield_final_send(app.asgi_app)  # type: ignore[method-assign]
+    app.asgi_app = with_request_id(app.asgi_app)  # type: ignore[method-assign]
     app.request_timeout = settings.http.request_timeout.total_seconds()
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = settings.http.read_timeout.total_seconds()

@@ -1,0 +1,74 @@
+"""Upstream's behaviours that a careful user of the Go server relies on (issue #16, part 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import Api, make_settings, open_api
+
+TEXT = {"textMessage": {"text": "hello"}, "phoneNumbers": ["+79990001122"]}
+SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!"
+
+
+def device(user: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {user['token']}"}
+
+
+async def test_a_report_with_an_unknown_state_keeps_the_others(api: Api) -> None:
+    user = await api.register()
+    first, second = [(await api.send(user, TEXT)).json()["id"] for _ in range(2)]
+    recipients = [{"phoneNumber": "+79990001122", "state": "Sent"}]
+    answer = await api.client.patch("/api/mobile/v1/message", headers=device(user), json=[
+        {"id": first, "state": "Teleported", "recipients": recipients},
+        {"id": second, "state": "Sent", "recipients": recipients},
+        {"id": first, "state": "Sent", "recipients": [{"phoneNumber": "+79990001122", "state": "Lost"}]},
+    ])
+    assert answer.status_code == 204, answer.text
+    auth = (user["login"], user["password"])
+    states = {m: (await api.client.get(f"/api/3rdparty/v1/messages/{m}", auth=auth)).json()["state"]
+              for m in (first, second)}
+    assert states == {first: "Pending", second: "Sent"}
+    # Any other fault still refuses the batch, as upstream's validator does.
+    broken = await api.client.patch("/api/mobile/v1/message", headers=device(user),
+                                    json=[{"id": second, "state": "Teleported"}, {"state": "Sent"}])
+    assert broken.status_code == 400
+
+
+async def test_inbox_read_is_a_scope(tmp_path: Any, sqlite_url: str) -> None:
+    async for api in open_api(make_settings(tmp_path, sqlite_url, JWT__SECRET=SECRET)):
+        user = await api.register()
+        issued = await api.client.post("/api/3rdparty/v1/auth/token", json={"scopes": ["inbox:read"]},
+                                       auth=(user["login"], user["password"]))
+        assert issued.status_code == 201, issued.text
+        refused = await api.client.post("/api/3rdparty/v1/auth/token", json={"scopes": ["inbox:write"]},
+                                        auth=(user["login"], user["password"]))
+        assert refused.status_code == 400
+
+
+async def test_every_answer_carries_a_request_id(sqlite_api: Api) -> None:
+    client = sqlite_api.client
+    echoed = await client.get("/health/live", headers={"X-Request-ID": "abc-123_XYZ"})
+    assert echoed.headers["X-Request-ID"] == "abc-123_XYZ"
+    made = {(await client.get("/api/3rdparty/v1/devices")).headers["X-Request-ID"] for _ in range(2)}
+    assert len(made) == 2 and all(len(rid) == 36 for rid in made)  # two fresh UUIDs, on 401 answers too
+    for insane in ("x" * 129, "has space", "tab\there", "ünïcode".encode()):
+        replaced = await client.get("/nowhere", headers={"X-Request-ID": insane})
+        assert replaced.status_code == 404 and replaced.headers["X-Request-ID"] not in (insane, "has")
+        assert len(replaced.headers["X-Request-ID"]) == 36
+    assert (await client.get("/health/live", headers={"X-Request-ID": "y" * 128})).headers["X-Request-ID"] == "y" * 128
+
+
+async def test_max_failed_age_zero_turns_the_failed_check_off(tmp_path: Any, sqlite_url: str) -> None:
+    # Upstream checks the failed streak only when both max_failed and max_failed_age are set.
+    settings = make_settings(tmp_path, sqlite_url, MESSAGES__QUEUE__MAX_FAILED="1",
+                             MESSAGES__QUEUE__MAX_FAILED_AGE="0", MESSAGES__QUEUE__STATS_REFRESH_INTERVAL="0s")
+    async for api in open_api(settings):
+        user = await api.register()
+        for _ in range(2):
+            sent = (await api.send(user, TEXT)).json()
+            assert "id" in sent, sent
+            reported = await api.client.patch("/api/mobile/v1/message", headers=device(user), json=[
+                {"id": sent["id"], "state": "Failed",
+                 "recipients": [{"phoneNumber": "+79990001122", "state": "Failed", "error": "x"}]}])
+            assert reported.status_code == 204
+        assert (await api.send(user, TEXT)).status_code == 202
