@@ -12,7 +12,7 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from .api import catalog, docs, health, metrics, mobile, thirdparty, tokens, upstream
+from .api import catalog, docs, health, inbox, metrics, mobile, thirdparty, tokens, upstream
 from .api.auth import BearerScheme
 from .api.errors import register_error_handlers
 from .api.login_limit import FailedLoginLimiter
@@ -30,6 +30,7 @@ from .events.runtime import Events
 from .metrics import Metrics
 from .storage.database import Database
 from .storage.devices import DevicesRepository
+from .storage.inbox import InboxRepository
 from .storage.maintenance import MaintenanceRepository
 from .storage.messages import MessagesRepository
 from .storage.migrate import upgrade
@@ -64,6 +65,7 @@ class Services:
     upstream_limiter: upstream.SlidingWindowLimiter
     login_limiter: FailedLoginLimiter
     events: Events  # SSE connections, push queue, routing (the default notifier and push sink)
+    inbox: InboxRepository  # the stored inbox (upstream 1.48)
     metrics: Metrics = field(default_factory=Metrics)
     tokens: TokenService | None = None  # None: JWT disabled (jwt.secret empty)
     online: OnlineTracker | None = None
@@ -95,6 +97,7 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
     tokens_repository = TokensRepository(db)
     maintenance = MaintenanceRepository(db)
     online = OnlineTracker(maintenance)
+    inbox_repository = InboxRepository(db)
     tokens = None
     if settings.jwt.enabled:
         jwt = settings.jwt
@@ -121,7 +124,8 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
         bearer_schemes=[tokens] if tokens else [],
         online=online,
         maintenance=maintenance,
-        periodic=periodic_tasks(settings, maintenance, tokens_repository),
+        periodic=periodic_tasks(settings, maintenance, tokens_repository, inbox_repository),
+        inbox=inbox_repository,
     )
 
 
@@ -194,6 +198,8 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     app.register_blueprint(thirdparty.blueprint)
     app.register_blueprint(tokens.blueprint)
     app.register_blueprint(mobile.blueprint)
+    app.register_blueprint(inbox.mobile_blueprint)
+    app.register_blueprint(inbox.thirdparty_blueprint)
     app.register_blueprint(catalog.blueprint)
     if settings.gateway.mode == "public":
         app.register_blueprint(upstream.blueprint)

@@ -333,6 +333,11 @@ class TokensCleanupTask(_Section):
     max_age: Duration = timedelta(hours=1)
 
 
+class InboxCleanupTask(_Section):
+    interval: Duration = timedelta(hours=24)
+    max_age: Duration = timedelta(hours=720)
+
+
 class LegacyHashingTask(_Section):
     interval_seconds: NonNegativeInt = 0  # declared upstream but unused; accepted so old files load
 
@@ -342,6 +347,7 @@ class TasksSettings(_Section):
     messages_cleanup: MessagesCleanupTask = MessagesCleanupTask()
     devices_cleanup: DevicesCleanupTask = DevicesCleanupTask()
     tokens_cleanup: TokensCleanupTask = TokensCleanupTask()
+    inbox_cleanup: InboxCleanupTask = InboxCleanupTask()
     hashing: LegacyHashingTask = LegacyHashingTask()
 
 
