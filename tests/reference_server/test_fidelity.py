@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import httpx
 from conftest import Api, make_settings, open_api
+from live_server import LiveServer
 
 TEXT = {"textMessage": {"text": "hello"}, "phoneNumbers": ["+79990001122"]}
 SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!"
@@ -72,3 +75,18 @@ async def test_max_failed_age_zero_turns_the_failed_check_off(tmp_path: Any, sql
                  "recipients": [{"phoneNumber": "+79990001122", "state": "Failed", "error": "x"}]}])
             assert reported.status_code == 204
         assert (await api.send(user, TEXT)).status_code == 202
+
+
+def test_a_live_server_goes_on_past_unknown_keys_and_logs_request_ids(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("gateway:\n  mode: public\nhttp:\n  proxys: [10.0.0.1]\ndatabase:\n  timezone: Asia/Tokyo\n")
+    env = {"CONFIG_PATH": str(config), "LOG__LEVEL": "DEBUG", "DATABASE__URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    with LiveServer(tmp_path, env=env) as server:
+        answer = httpx.get(f"{server.base_url}/health/live", headers={"X-Request-ID": "trace-4711"}, timeout=10)
+        assert answer.headers["X-Request-ID"] == "trace-4711"
+        made = httpx.get(f"{server.base_url}/api/3rdparty/v1/devices", timeout=10).headers["X-Request-ID"]
+    log = server.log()
+    assert "unknown key 'http.proxys' in" in log and "(did you mean 'http.proxies'?)" in log
+    assert "database.timezone is set but has no effect" in log
+    assert any('"GET /health/live' in line and line.endswith("request_id=trace-4711") for line in log.splitlines())
+    assert any("/api/3rdparty/v1/devices" in line and line.endswith(f"request_id={made}") for line in log.splitlines())
