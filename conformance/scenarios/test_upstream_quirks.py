@@ -27,3 +27,12 @@ async def test_answers_carry_the_request_id(suite: Suite) -> None:
     assert echoed.headers.get("X-Request-ID") == "conformance-1", f"X-Request-ID not echoed: {describe(echoed)}"
     made = await suite.http.get(suite.target.thirdparty + "/messages")
     assert made.headers.get("X-Request-ID"), f"no X-Request-ID: {describe(made)}"
+
+
+@pytest.mark.capability("send")
+async def test_body_keys_match_in_any_letter_case(suite: Suite) -> None:
+    """Go's decoder matches `PhoneNumbers` to `phoneNumbers`: upstream accepts such a message."""
+    account = await suite.account()
+    response = await suite.user(account).post("/messages", json={"TextMessage": {"Text": "any case"},
+                                                                 "PhoneNumbers": [PHONE]})
+    expect(response, 202)

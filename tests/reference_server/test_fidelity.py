@@ -90,3 +90,17 @@ def test_a_live_server_goes_on_past_unknown_keys_and_logs_request_ids(tmp_path: 
     assert "database.timezone is set but has no effect" in log
     assert any('"GET /health/live' in line and line.endswith("request_id=trace-4711") for line in log.splitlines())
     assert any("/api/3rdparty/v1/devices" in line and line.endswith(f"request_id={made}") for line in log.splitlines())
+
+
+async def test_json_keys_match_in_any_letter_case(sqlite_api: Api) -> None:
+    # Go's decoder matches a key to its field in any case; of two keys for one field, the later wins.
+    user = await sqlite_api.register()
+    sent = await sqlite_api.send(user, {"TextMessage": {"TEXT": "hi"}, "phonenumbers": ["+7 999 000 11 22"],
+                                        "ID": "any-case"})
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["id"] == "any-case" and sent.json()["recipients"][0]["phoneNumber"] == "+79990001122"
+    later = await sqlite_api.send(user, {**TEXT, "phoneNumbers": ["not a number"], "PhoneNumbers": ["+79990003344"]})
+    assert later.status_code == 202 and later.json()["recipients"][0]["phoneNumber"] == "+79990003344"
+    text = {"textMessage": TEXT["textMessage"]}
+    earlier = await sqlite_api.send(user, {**text, "PhoneNumbers": ["+79990003344"], "phoneNumbers": ["nope"]})
+    assert earlier.status_code == 400
