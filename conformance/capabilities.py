@@ -93,6 +93,11 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("errors", "Error format",
                "API errors are JSON {\"message\": ...} with application/json; 401 without or with wrong "
                "credentials, 404 for unknown ids"),
+    Capability("inbox", "Stored inbox",
+               "upstream 1.48: POST /mobile/v1/inbox stores encrypted received messages (repeats ignored, empty "
+               "or plain batches 400); GET /3rdparty/v1/inbox lists them newest first with filters, paging and "
+               "X-Total-Count; attachments download as raw bytes",
+               needs="a target with the stored inbox (upstream 1.48 or later); a 404 or 501 makes it Missing"),
     Capability("ca", "Certificate Authority",
                "POST /csr accepts a CSR for a private IP (202 pending), GET /csr/{id} returns the signed leaf; "
                "public IPs, mismatched names and garbage are refused (400); unknown ids 404",

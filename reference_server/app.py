@@ -14,10 +14,11 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from . import transport
-from .api import catalog, docs, health, metrics, mobile, thirdparty, tokens, upstream
+from .api import catalog, docs, health, inbox, metrics, mobile, thirdparty, tokens, upstream
 from .api.auth import BearerScheme
 from .api.errors import COMMIT_UNKNOWN, RETRY_AFTER, register_error_handlers
 from .api.login_limit import FailedLoginLimiter
+from .api.request_id import with_request_id
 from .api.responses import error_response
 from .api.watchdog import Watchdog
 from .config import Settings
@@ -33,6 +34,7 @@ from .metrics import Metrics
 from .storage import deadline as deadlines
 from .storage.database import Database
 from .storage.devices import DevicesRepository
+from .storage.inbox import InboxRepository
 from .storage.maintenance import MaintenanceRepository
 from .storage.messages import MessagesRepository
 from .storage.migrate import upgrade
@@ -68,6 +70,7 @@ class Services:
     upstream_limiter: upstream.SlidingWindowLimiter
     login_limiter: FailedLoginLimiter
     events: Events  # SSE connections, push queue, routing (the default notifier and push sink)
+    inbox: InboxRepository  # the stored inbox (upstream 1.48)
     metrics: Metrics = field(default_factory=Metrics)
     tokens: TokenService | None = None  # None: JWT disabled (jwt.secret empty)
     online: OnlineTracker | None = None
@@ -99,6 +102,7 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
     tokens_repository = TokensRepository(db)
     maintenance = MaintenanceRepository(db)
     online = OnlineTracker(maintenance)
+    inbox_repository = InboxRepository(db)
     tokens = None
     if settings.jwt.enabled:
         jwt = settings.jwt
@@ -126,7 +130,8 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
         bearer_schemes=[tokens] if tokens else [],
         online=online,
         maintenance=maintenance,
-        periodic=periodic_tasks(settings, maintenance, tokens_repository),
+        periodic=periodic_tasks(settings, maintenance, tokens_repository, inbox_repository),
+        inbox=inbox_repository,
     )
 
 
@@ -205,6 +210,7 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     app.asgi_app = _shield_final_send(app.asgi_app)  # type: ignore[method-assign]
     app.asgi_app = transport.guard_requests(  # type: ignore[method-assign]
         app.asgi_app, settings.http.max_concurrent_requests, settings.http.request_timeout.total_seconds())
+    app.asgi_app = with_request_id(app.asgi_app)  # type: ignore[method-assign]  # outermost: every answer has one
     app.request_timeout = settings.http.request_timeout.total_seconds()
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = settings.http.read_timeout.total_seconds()
@@ -219,6 +225,8 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     app.register_blueprint(thirdparty.blueprint)
     app.register_blueprint(tokens.blueprint)
     app.register_blueprint(mobile.blueprint)
+    app.register_blueprint(inbox.mobile_blueprint)
+    app.register_blueprint(inbox.thirdparty_blueprint)
     app.register_blueprint(catalog.blueprint)
     app.register_blueprint(upstream.blueprint)  # 404 on every route in private mode
     app.register_blueprint(docs.blueprint)  # 404 on every route while `http.openapi.enabled` is false

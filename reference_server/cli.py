@@ -16,6 +16,7 @@ import trio
 from alembic.util import CommandError
 from hypercorn.config import Config as HypercornConfig
 
+from .api.request_id import ACCESS_LOG_FORMAT
 from .config import ConfigError, Settings, load_settings
 from .storage.database import create_engine
 from .storage.migrate import MigrationLockTimeout, upgrade
@@ -113,6 +114,7 @@ def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> N
     config.graceful_timeout = 5
     config.h11_max_incomplete_size = 64 * 1024
     config.accesslog = "-" if settings.log.level == "DEBUG" else None
+    config.access_log_format = ACCESS_LOG_FORMAT
     if workers > 1:
         from hypercorn.run import run
 

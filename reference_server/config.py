@@ -6,7 +6,9 @@ Environment names are the upper-case key path joined by `__` (`HTTP__API__HOST`)
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -32,6 +34,7 @@ from pydantic import (
 )
 
 DEFAULT_CONFIG_FILE = "config.yml"
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -353,6 +356,11 @@ class TokensCleanupTask(_Section):
     max_age: Duration = timedelta(hours=1)
 
 
+class InboxCleanupTask(_Section):
+    interval: Duration = timedelta(hours=24)
+    max_age: Duration = timedelta(hours=720)
+
+
 class LegacyHashingTask(_Section):
     interval_seconds: NonNegativeInt = 0  # declared upstream but unused; accepted so old files load
 
@@ -362,6 +370,7 @@ class TasksSettings(_Section):
     messages_cleanup: MessagesCleanupTask = MessagesCleanupTask()
     devices_cleanup: DevicesCleanupTask = DevicesCleanupTask()
     tokens_cleanup: TokensCleanupTask = TokensCleanupTask()
+    inbox_cleanup: InboxCleanupTask = InboxCleanupTask()
     hashing: LegacyHashingTask = LegacyHashingTask()
 
 
@@ -476,13 +485,18 @@ def _secrets_from_files(env: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
-def _check_keys(data: Mapping[Any, Any], model: type[BaseModel], source: str, prefix: str = "") -> None:
-    for key, value in data.items():
+def _check_keys(data: dict[Any, Any], model: type[BaseModel], source: str, prefix: str = "") -> None:
+    """Drops unknown keys with a warning (naming a likely typo's fix) and goes on, as upstream ignores them."""
+    for key, value in list(data.items()):
         dotted = f"{prefix}{key}"
         if not isinstance(key, str) or key not in model.model_fields:
-            raise ConfigError(f"unknown key '{dotted}' in {source}")
+            del data[key]
+            close = difflib.get_close_matches(str(key), list(model.model_fields), n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            log.warning("unknown key '%s' in %s ignored%s", dotted, source, hint)
+            continue
         section = _section_type(model, key)
-        if section and isinstance(value, Mapping):
+        if section and isinstance(value, dict):
             _check_keys(value, section, source, f"{dotted}.")
 
 
@@ -560,6 +574,31 @@ def load_settings(
         _set(data, ("log", "level"), "DEBUG")
 
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc)) from None
+    warn_without_effect(settings)
+    return settings
+
+
+# Keys upstream reads that have no effect here (our design makes them moot): (key path, why).
+WITHOUT_EFFECT = (
+    (("messages", "cache_ttl_seconds"), "message states are read from the database, not a cache"),
+    (("messages", "queue", "stats_cache_ttl"), "queue-limit verdicts live for messages.queue.stats_refresh_interval"),
+    (("database", "timezone"), "times are stored and compared in UTC"),
+    (("database", "max_idle_conns"), "the pool keeps up to database.max_open_conns connections"),
+)
+
+
+def warn_without_effect(settings: Settings) -> list[str]:
+    """Warns about each key of WITHOUT_EFFECT set to other than its default; returns their names."""
+    named = []
+    for path, why in WITHOUT_EFFECT:
+        node: Any = settings
+        default: Any = Settings()
+        for part in path:
+            node, default = getattr(node, part), getattr(default, part)
+        if node != default:
+            named.append(".".join(path))
+            log.warning("%s is set but has no effect in this server: %s", ".".join(path), why)
+    return named

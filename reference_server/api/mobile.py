@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
+from pydantic_core import from_json, to_json
 from quart import Blueprint, Response, g, request
 
 from ..domain.accounts import private_token_matches
 from ..domain.clock import format_time
 from ..domain.errors import NotAuthenticated
-from ..domain.models import Recipient, SimCard, StateReport
+from ..domain.models import STATES, Recipient, SimCard, StateReport
 from . import query, views
 from .auth import authorization, basic_user, device_route, guarded_login, optional_device
 from .context import client_ip, services
@@ -15,6 +18,7 @@ from .responses import empty, json_response
 from .schemas import ChangePassword, RegisterDevice, SimCardBody, StateReports, UpdateDevice, parse_json
 
 PREFIX = "/api/mobile/v1"
+log = logging.getLogger(__name__)
 blueprint = Blueprint("mobile", __name__, url_prefix=PREFIX)
 
 
@@ -109,11 +113,41 @@ async def pending_messages() -> Response:
     return json_response([views.mobile_message(m) for m in found])
 
 
+def _names_unknown_state(item: object) -> bool:
+    if not isinstance(item, dict):
+        return False
+    recipients = item.get("recipients")
+    named = [item.get("state"), *(r.get("state") for r in recipients if isinstance(r, dict))] \
+        if isinstance(recipients, list) else [item.get("state")]
+    named += list(item["states"]) if isinstance(item.get("states"), dict) else []
+    return any(isinstance(state, str) and state not in STATES for state in named)
+
+
+def _without_unknown_states(raw: str | bytes) -> str | bytes:
+    """Drops (and logs) the items naming a state we do not know; the others still apply.
+
+    As upstream, where such an item fails at its database write only: a phone's report is never lost
+    over one odd field. Any other fault still refuses the whole batch (400).
+    """
+    try:
+        document = from_json(raw or b"null")
+    except ValueError:
+        return raw  # parse_json answers 400
+    if not isinstance(document, list) or not any(_names_unknown_state(item) for item in document):
+        return raw
+    kept = [item for item in document if not _names_unknown_state(item)]
+    for item in document:
+        if _names_unknown_state(item):
+            log.warning("device %s: state report for message %r skipped: unknown state", g.device.id,
+                        str(item.get("id"))[:64])
+    return to_json(kept)
+
+
 @blueprint.patch("/message")
 @blueprint.patch("/messages")
 @device_route
 async def report_states() -> Response:
-    items = parse_json(StateReports, await request.get_data())
+    items = parse_json(StateReports, _without_unknown_states(await request.get_data()))
     reports = [
         StateReport(ext_id=item.id, state=item.state,
                     recipients=[Recipient(r.phoneNumber, r.state, r.error) for r in item.recipients],

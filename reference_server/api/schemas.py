@@ -7,6 +7,7 @@ import binascii
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
+import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import from_json
 
@@ -60,6 +61,15 @@ Id21 = Annotated[str, _length(0, 21), AfterValidator(_printable)]
 class Body(BaseModel):
     # Strict types as Go's decoder has them; unknown keys are ignored as Go does.
     model_config = ConfigDict(strict=True, extra="ignore")
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _keys_in_any_case(cls, data: Any) -> Any:
+        """As Go's decoder: a key matches its field in any letter case; of two keys for one field, the last wins."""
+        if not isinstance(data, dict) or all(key in cls.model_fields for key in data):
+            return data
+        fields = {name.lower(): name for name in cls.model_fields}
+        return {fields.get(key.lower(), key) if isinstance(key, str) else key: value for key, value in data.items()}
 
 
 class TextMessage(Body):

@@ -102,13 +102,7 @@ async def export_inbox() -> Response:
     return json_response({}, 202, {"Deprecation": "true"})
 
 
-# --- inbox and logs: served by the phone's local server, not by a cloud/private server ------------------
-@blueprint.get("/inbox")
-@user_route("inbox:list")
-async def list_inbox() -> Response:
-    raise NotImplementedHere("Inbox API is not implemented yet")
-
-
+# --- inbox (listing and attachments: api/inbox.py) and logs (the phone's local server) ------------------
 @blueprint.post("/inbox/refresh")
 @user_route("inbox:refresh")
 async def refresh_inbox() -> Response:

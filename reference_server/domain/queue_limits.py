@@ -51,12 +51,15 @@ class QueueLimiter:
     async def _verdict(self, device_id: str) -> str:
         """The first limit this device breaks, or "" when none."""
         limits, moment = self.limits, now()
-        failed_since = moment - limits.max_failed_age if limits.max_failed_age else None
-        oldest, pending, recent = await self.stats.queue_stats(device_id, moment, limits.max_failed, failed_since)
+        # As upstream: the failed-streak check needs both max_failed and a window (max_failed_age 0 = off).
+        check_failed = limits.max_failed and limits.max_failed_age
+        failed_since = moment - limits.max_failed_age if check_failed else None
+        oldest, pending, recent = await self.stats.queue_stats(
+            device_id, moment, limits.max_failed if check_failed else 0, failed_since)
         if limits.max_pending_age and oldest is not None and oldest < moment - limits.max_pending_age:
             return f"too old pending message: {format_time(oldest)}"
         if limits.max_pending and pending >= limits.max_pending:
             return f"too many pending messages: {pending} / {limits.max_pending}"
-        if limits.max_failed and len(recent) >= limits.max_failed and all(s == "Failed" for s in recent):
+        if check_failed and len(recent) >= limits.max_failed and all(s == "Failed" for s in recent):
             return "too many failed messages"
         return ""

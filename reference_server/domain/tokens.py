@@ -19,7 +19,7 @@ REFRESH_SCOPE = "tokens:refresh"
 SCOPES = (
     "all:any", "devices:list", "devices:delete", "inbox:list", "inbox:refresh", "logs:read", "messages:cancel",
     "messages:send", "messages:read", "messages:list", "messages:export", "settings:read", "settings:write",
-    "tokens:manage", "webhooks:list", "webhooks:write", "webhooks:delete",
+    "tokens:manage", "webhooks:list", "webhooks:write", "webhooks:delete", "inbox:read",
 )
 
 

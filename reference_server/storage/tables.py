@@ -171,3 +171,39 @@ shared_state = sa.Table(
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Index("idx_shared_state_expires_at", "expires_at"),
 )
+
+# The stored inbox (upstream 1.48): messages the phones upload, and their MMS parts.
+INBOX_TYPES = ("SMS", "DATA_SMS", "MMS", "MMS_DOWNLOADED")
+Blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("ext_id", sa.String(36), nullable=False),
+    sa.Column("device_id", sa.CHAR(21), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("type", sa.Enum(*INBOX_TYPES, name="inbox_type", create_constraint=False), nullable=False),
+    sa.Column("sender", sa.String(512), nullable=False),
+    sa.Column("recipient", sa.String(512), nullable=True),
+    sa.Column("sim_number", sa.SmallInteger, nullable=True),
+    sa.Column("content", LongText, nullable=False),
+    sa.Column("is_encrypted", sa.Boolean, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),  # when the phone received it
+    sa.Column("uploaded_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("ext_id", "device_id", name="unq_inbox_ext_device"),
+    sa.Index("idx_inbox_device_created", "device_id", "created_at"),
+    sa.Index("idx_inbox_created", "created_at"),
+)
+
+inbox_attachments = sa.Table(
+    "inbox_attachments",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", BigId, sa.ForeignKey("inbox.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("part_id", sa.BigInteger, nullable=False),
+    sa.Column("content_type", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("data", Blob, nullable=False),
+    sa.UniqueConstraint("message_id", "part_id", name="unq_inbox_att_msg_part"),
+)

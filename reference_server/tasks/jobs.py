@@ -6,17 +6,19 @@ from datetime import timedelta
 
 from ..config import Settings
 from ..domain.clock import now
+from ..storage.inbox import InboxRepository
 from ..storage.maintenance import MaintenanceRepository
 from ..storage.tokens import TokensRepository
 from .periodic import PeriodicTask
 
 
 def periodic_tasks(settings: Settings, maintenance: MaintenanceRepository,
-                   tokens: TokensRepository | None) -> list[PeriodicTask]:
+                   tokens: TokensRepository | None, inbox: InboxRepository | None = None) -> list[PeriodicTask]:
     tasks_config = settings.tasks
     messages_max_age = tasks_config.messages_cleanup.max_age
     devices_max_age = tasks_config.devices_cleanup.max_age
     tokens_max_age = tasks_config.tokens_cleanup.max_age
+    inbox_max_age = tasks_config.inbox_cleanup.max_age
 
     async def hash_messages() -> int:
         total = 0
@@ -33,6 +35,9 @@ def periodic_tasks(settings: Settings, maintenance: MaintenanceRepository,
     async def clean_tokens() -> int:
         return await tokens.delete_expired(now() - tokens_max_age) if tokens else 0
 
+    async def clean_inbox() -> int:
+        return await inbox.cleanup(now() - inbox_max_age) if inbox else 0
+
     # Upstream hashes in the server every messages.hashing_interval_seconds and again in its worker every
     # tasks.messages_hashing.interval; one process does both here, so the shorter interval wins.
     hashing_interval = timedelta(seconds=settings.messages.hashing_interval_seconds)
@@ -42,6 +47,7 @@ def periodic_tasks(settings: Settings, maintenance: MaintenanceRepository,
         PeriodicTask("messages:cleanup", tasks_config.messages_cleanup.interval, clean_messages),
         PeriodicTask("devices:cleanup", tasks_config.devices_cleanup.interval, clean_devices),
         PeriodicTask("tokens:cleanup", tasks_config.tokens_cleanup.interval, clean_tokens),
+        PeriodicTask("inbox:cleanup", tasks_config.inbox_cleanup.interval, clean_inbox),
     ]
     if settings.messages.hashing_enabled:
         tasks.append(PeriodicTask("messages:hashing", hashing_interval, hash_messages))

@@ -13,7 +13,7 @@ from openapi import SPEC_PATH, load_spec, spec_json_bytes
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Operations that exist only to answer 501 (served for real by the phone's local server).
-NOT_IMPLEMENTED = frozenset({"listInbox", "getLogs"})
+NOT_IMPLEMENTED = frozenset({"getLogs"})
 # Operations whose only outcome is a redirect.
 REDIRECT_ONLY = frozenset({"redirectToDocs"})
 ERROR_SCHEMA = "#/components/schemas/ErrorResponse"

@@ -40,7 +40,7 @@ WRONG_TYPES = [
     ("PATCH", f"{TP}/settings", {"messages": {"limit_value": "many"}}),
     ("PATCH", f"{TP}/settings", {"messages": []}),
     ("PATCH", f"{MB}/message", {"id": "x", "state": "Sent"}),
-    ("PATCH", f"{MB}/message", [{"id": "x", "state": "Teleported", "recipients": [{"phoneNumber": PHONE,
+    ("PATCH", f"{MB}/message", [{"id": "x", "state": 5, "recipients": [{"phoneNumber": PHONE,
                                                                                   "state": "Sent"}]}]),
     ("PATCH", f"{MB}/user/password", {"currentPassword": 1, "newPassword": 2}),
 ]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from reference_server.config import ConfigError, Settings, load_settings, parse_duration
+from reference_server.config import ConfigError, Settings, load_settings, parse_duration, warn_without_effect
 
 SECRET = "s" * 32
 
@@ -222,11 +222,28 @@ def test_private_mode_without_token_is_allowed(tmp_path):
     assert (s.gateway.mode, s.gateway.private_token) == ("private", "")
 
 
-def test_unknown_yaml_key(tmp_path):
-    assert "unknown key 'gatway'" in config_error(tmp_path, yaml_text="gatway: {mode: private}\n")
-    message = config_error(tmp_path, yaml_text="gateway: {mdoe: private}\n")
-    assert "unknown key 'gateway.mdoe'" in message and "custom.yml" in message
-    assert "'http.api.hots'" in config_error(tmp_path, yaml_text="http: {api: {hots: x}}\n")
+def test_unknown_yaml_key_warns_and_is_ignored(tmp_path, caplog):
+    # Upstream ignores unknown keys; we go on too, but say which key, and the likely fix of a typo.
+    caplog.set_level("WARNING", logger="reference_server.config")
+    settings = load(tmp_path, yaml_text="gatway: {mode: private}\ngateway: {mdoe: private, private_token: t}\n"
+                                        "http: {api: {hots: x, path: /p}}\nzzz: 1\n")
+    assert (settings.gateway.mode, settings.gateway.private_token, settings.http.api.path) == ("public", "t", "/p")
+    lines = [record.getMessage() for record in caplog.records]
+    assert "unknown key 'gatway' in " + str(tmp_path / "custom.yml") + " ignored (did you mean 'gateway'?)" in lines
+    assert any("'gateway.mdoe'" in line and "did you mean 'gateway.mode'?" in line for line in lines)
+    assert any("'http.api.hots'" in line and "did you mean 'http.api.host'?" in line for line in lines)
+    assert any(line.startswith("unknown key 'zzz' ") and line.endswith(" ignored") for line in lines)
+
+
+def test_keys_without_effect_warn_when_set(tmp_path, caplog):
+    caplog.set_level("WARNING", logger="reference_server.config")
+    load(tmp_path, yaml_text="database: {timezone: UTC, max_idle_conns: 0}\nmessages: {cache_ttl_seconds: 300}\n")
+    assert not caplog.records  # the defaults, written out, say nothing
+    settings = load(tmp_path, yaml_text="database: {timezone: Europe/Moscow, max_idle_conns: 5}\n"
+                                        "messages: {cache_ttl_seconds: 10, queue: {stats_cache_ttl: 2m}}\n")
+    assert warn_without_effect(settings) == ["messages.cache_ttl_seconds", "messages.queue.stats_cache_ttl",
+                                             "database.timezone", "database.max_idle_conns"]
+    assert any(r.getMessage().startswith("database.timezone is set but has no effect") for r in caplog.records)
 
 
 def test_yaml_type_error_names_key(tmp_path):

@@ -73,6 +73,11 @@ async def _user(api: Api, tag: str, text: str, hook: str, limit: int, name: str 
     patched = await http.patch(f"{TP}/settings", auth=basic,
                                json={"messages": {"limit_period": "PerDay", "limit_value": limit}})
     assert patched.status_code == 200, patched.text
+    uploaded = await http.post(f"{MB}/inbox", headers={"Authorization": f"Bearer {first['token']}"}, json=[{
+        "id": f"{tag}-inbox", "type": "MMS", "sender": "+79990001122", "content": text, "isEncrypted": True,
+        "createdAt": "2026-01-01T00:00:00Z", "attachments": [{"partId": 1, "contentType": "text/plain",
+                                                               "name": name or "part", "data": "AA=="}]}])
+    assert uploaded.status_code == 201, uploaded.text
     issued = await http.post(f"{TP}/auth/token", auth=basic, json={"scopes": ["all:any"]})
     assert issued.status_code == 201, issued.text
     token = issued.json()
@@ -97,7 +102,7 @@ async def _view_of(world: World, user: User) -> dict[str, Any]:
     device = {"Authorization": f"Bearer {user.token}"}
     view: dict[str, Any] = {}
     for key, path in (("messages", f"{TP}/messages?includeContent=true"), ("devices", f"{TP}/devices"),
-                      ("webhooks", f"{TP}/webhooks"), ("settings", f"{TP}/settings")):
+                      ("webhooks", f"{TP}/webhooks"), ("settings", f"{TP}/settings"), ("inbox", f"{TP}/inbox")):
         response = await http.get(path, auth=basic)
         assert response.status_code == 200, (key, response.text)
         view[key] = _stable(response.json())
@@ -139,6 +144,8 @@ ATTACKS: dict[tuple[str, str], Callable[[World], Request]] = {
     ("GET", f"{TP}/inbox"): lambda w: ("GET", f"{TP}/inbox", {**_a_basic(w), "params": {"deviceId": w.b.device_id}}),
     ("POST", f"{TP}/inbox/refresh"): lambda w: ("POST", f"{TP}/inbox/refresh", {**_a_basic(w), "json": {
         "since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z", "deviceId": w.b.device_id}}),
+    ("GET", f"{TP}/inbox/<string:message_id>/attachments/<string:part_id>"): lambda w: (
+        "GET", f"{TP}/inbox/b-inbox/attachments/1", _a_basic(w)),
     ("GET", f"{TP}/logs"): lambda w: ("GET", f"{TP}/logs", {**_a_basic(w), "params": {"deviceId": w.b.device_id}}),
     # sending through B's device; the plain send (A's own device) collides with B's message id instead
     ("POST", f"{TP}/message"): lambda w: ("POST", f"{TP}/message", {**_a_basic(w), "json": {
@@ -179,6 +186,9 @@ ATTACKS: dict[tuple[str, str], Callable[[World], Request]] = {
     ("GET", f"{MB}/messages"): lambda w: ("GET", f"{MB}/messages", _a_device(w)),
     ("PATCH", f"{MB}/message"): lambda w: ("PATCH", f"{MB}/message", {**_a_device(w), "json": _report(w)}),
     ("PATCH", f"{MB}/messages"): lambda w: ("PATCH", f"{MB}/messages", {**_a_device(w), "json": _report(w)}),
+    ("POST", f"{MB}/inbox"): lambda w: ("POST", f"{MB}/inbox", {**_a_device(w), "json": [{  # B's id: no clash
+        "id": "b-inbox", "type": "SMS", "sender": "+1", "content": "by a", "isEncrypted": True,
+        "createdAt": "2026-01-01T00:00:00Z"}]}),
     ("GET", f"{MB}/settings"): lambda w: ("GET", f"{MB}/settings", _a_device(w)),
     ("GET", f"{MB}/webhooks"): lambda w: ("GET", f"{MB}/webhooks", _a_device(w)),
     ("GET", f"{MB}/user/code"): lambda w: ("GET", f"{MB}/user/code", _a_basic(w)),
@@ -212,7 +222,7 @@ async def test_a_cannot_reach_b(world: World, route: tuple[str, str]) -> None:
     before = await _view_of(world, world.b)
     method, path, options = ATTACKS[route](world)
     response = await world.api.client.request(method, path, **options)
-    assert response.status_code < 500 or response.status_code == 501, response.text  # 501: inbox, logs
+    assert response.status_code < 500 or response.status_code == 501, response.text  # 501: logs
     leaked = [marker for marker in MARKERS if marker in response.text]
     assert not leaked, f"{method} {path} showed B's data: {response.text[:300]}"
     assert await _view_of(world, world.b) == before, f"{method} {path} changed B's data"

@@ -32,7 +32,7 @@ STATEFUL_EXAMPLES = 25
 
 # Operations that exist only to answer 501 (the phone's local server serves them), or answer 501 when a
 # feature is off (`/user/code` without OTP): a documented 501 is the contract, not a server failure.
-NOT_IMPLEMENTED = ["listInbox", "getLogs", "getUserCode"]
+NOT_IMPLEMENTED = ["getLogs", "getUserCode"]
 # Documented 503s: a health probe reports a failing check with 503; sending is refused with 503 while a
 # device's queue is over its limits.
 UNAVAILABLE = ["healthCheck", "livenessCheck", "readinessCheck", "startupCheck", "userHealthCheck",
