@@ -330,6 +330,12 @@ class TokensCleanupTask(_Section):
     max_age: Duration = timedelta(hours=1)
 
 
+class MessagesCountsTask(_Section):
+    """ours: rebuilds the per-device/state/day message counts behind X-Total-Count from the rows (repairs drift)."""
+
+    interval: Duration = timedelta(hours=24)
+
+
 class LegacyHashingTask(_Section):
     interval_seconds: NonNegativeInt = 0  # declared upstream but unused; accepted so old files load
 
@@ -339,6 +345,7 @@ class TasksSettings(_Section):
     messages_cleanup: MessagesCleanupTask = MessagesCleanupTask()
     devices_cleanup: DevicesCleanupTask = DevicesCleanupTask()
     tokens_cleanup: TokensCleanupTask = TokensCleanupTask()
+    messages_counts: MessagesCountsTask = MessagesCountsTask()
     hashing: LegacyHashingTask = LegacyHashingTask()
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from . import counts
 from .database import Database
 from .messages import hash_phone
 from .tables import devices, message_recipients, messages, task_leases
@@ -21,13 +22,25 @@ class MaintenanceRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def delete_messages_created_before(self, before: datetime) -> int:
-        return await self.db.run(_delete_messages, before)
+    async def delete_messages_created_before(self, before: datetime, batch: int = 200) -> int:
+        """Deletes in batches, each a short transaction of its own, so that no request waits long for it."""
+        total = 0
+        while (done := await self.db.run(_delete_messages, before, batch)) > 0:
+            total += done
+        return total
+
+    async def recount_messages(self) -> int:
+        """Rebuilds the message counts from the rows, a device-day per transaction; returns the rows fixed."""
+        fixed = 0
+        for device_id in await self.db.run(counts.device_ids):
+            for day in await self.db.run(counts.days_of, device_id):
+                fixed += await self.db.run(counts.recount_day, device_id, day)
+        return fixed
 
     async def delete_devices_unseen_since(self, before: datetime) -> int:
         return await self.db.run(_delete_devices, before)
 
-    async def hash_messages(self, ids: list[int] | None = None, batch: int = 500) -> int:
+    async def hash_messages(self, ids: list[int] | None = None, batch: int = 50) -> int:
         """Hashes eligible messages (all of them when `ids` is None); returns how many."""
         return await self.db.run(_hash_messages, ids, batch)
 
@@ -42,9 +55,15 @@ class MaintenanceRepository:
         return await self.db.run(_acquire_lease, name, owner, now, until)
 
 
-def _delete_messages(conn: Connection, before: datetime) -> int:
-    query = messages.delete().where(messages.c.created_at < before, messages.c.state.not_in(UNFINISHED))
-    return int(conn.execute(query).rowcount)
+def _delete_messages(conn: Connection, before: datetime, batch: int) -> int:
+    rows = conn.execute(sa.select(messages.c.id, messages.c.device_id, messages.c.state, messages.c.created_at)
+                        .where(messages.c.created_at < before, messages.c.state.not_in(UNFINISHED))
+                        .order_by(messages.c.created_at).limit(batch).with_for_update()).all()
+    if not rows:
+        return 0
+    conn.execute(messages.delete().where(messages.c.id.in_([row.id for row in rows])))
+    counts.bump(conn, counts.of_rows(rows, -1))
+    return len(rows)
 
 
 def _delete_devices(conn: Connection, before: datetime) -> int:
