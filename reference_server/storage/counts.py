@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from .tables import devices, message_counts, messages
 
@@ -27,11 +27,36 @@ def day_of(moment: datetime) -> date:
 
 
 def bump(conn: Connection, deltas: Counter[Key]) -> None:
-    """Adds each delta to its count row, creating it at need; in key order so that concurrent transactions lock
-    count rows in the same order (no deadlock between two of them)."""
-    rows = [{"device_id": d, "state": s, "day": day, "total": n} for (d, s, day), n in sorted(deltas.items()) if n]
+    """Adds the deltas to the counts when this transaction commits (see `install`)."""
+    pending: Counter[Key] = conn.info.setdefault(_PENDING, Counter())
+    pending.update(deltas)
+
+
+_PENDING = "smsgate_count_deltas"
+
+
+def install(engine: Engine) -> None:
+    """Writes each transaction's count deltas just before its COMMIT, all at once and in key order.
+
+    Count rows are hot (every send to a device adds to the same row): taken last, after every message row a
+    transaction locks, and always in the same order, they cannot close a lock cycle on MariaDB, even when
+    group commit puts the units of several requests (each locking messages) in one transaction.
+    """
+    if not sa.event.contains(engine, "commit", _flush):
+        sa.event.listen(engine, "commit", _flush)
+        sa.event.listen(engine, "rollback", _discard)
+
+
+def _flush(conn: Connection) -> None:
+    deltas: Counter[Key] | None = conn.info.pop(_PENDING, None)
+    rows = [{"device_id": d, "state": s, "day": day, "total": n}
+            for (d, s, day), n in sorted((deltas or {}).items()) if n]
     if rows:
         conn.execute(_upsert(conn.dialect.name), rows)
+
+
+def _discard(conn: Connection) -> None:
+    conn.info.pop(_PENDING, None)
 
 
 def moved(deltas: Counter[Key], device_id: str, created_at: datetime, old: str, new: str) -> None:
@@ -92,16 +117,13 @@ def _count_rows(conn: Connection, device_ids: Sequence[str], state: str | None, 
 
 
 def days_of(conn: Connection, device_id: str) -> list[date]:
-    """Every day a recount of this device must visit: from its oldest row or count to its newest."""
-    first, last = conn.execute(sa.select(sa.func.min(messages.c.created_at), sa.func.max(messages.c.created_at))
-                               .where(messages.c.device_id == device_id)).one()
-    low, high = conn.execute(sa.select(sa.func.min(message_counts.c.day), sa.func.max(message_counts.c.day))
-                             .where(message_counts.c.device_id == device_id)).one()
-    ends = [d for d in (first and day_of(first), last and day_of(last), _as_date(low), _as_date(high)) if d]
-    if not ends:
-        return []
-    start, stop = min(ends), max(ends)
-    return [start + timedelta(days=i) for i in range((stop - start).days + 1)]
+    """Every day a recount of this device must visit: each day it has rows or counts of (a read of its
+    (device_id, created_at) index, no lock)."""
+    day = sa.func.date(messages.c.created_at)
+    found = set(conn.execute(sa.select(day).where(messages.c.device_id == device_id).distinct()).scalars())
+    found |= set(conn.execute(sa.select(message_counts.c.day).where(message_counts.c.device_id == device_id)
+                              .distinct()).scalars())
+    return sorted(d for d in (_as_date(value) for value in found) if d is not None)
 
 
 def recount_day(conn: Connection, device_id: str, on: date) -> int:

@@ -21,6 +21,7 @@ UNFINISHED = ("Pending", "Cancelling")
 class MaintenanceRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        counts.install(db.engine)
 
     async def delete_messages_created_before(self, before: datetime, batch: int = 200) -> int:
         """Deletes in batches, each a short transaction of its own, so that no request waits long for it."""

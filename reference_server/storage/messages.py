@@ -46,15 +46,16 @@ class MessageFilter:
 class MessagesRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        counts.install(db.engine)
 
     async def insert(self, message: Message) -> Message:
         return await self.db.batched(_insert, message)
 
     async def find_for_user(self, user_id: str, ext_id: str) -> list[Message]:
-        return await self.db.run(_find_for_user, user_id, ext_id)
+        return await self.db.read(_find_for_user, user_id, ext_id)
 
     async def search(self, query: MessageFilter) -> tuple[list[Message], int]:
-        return await self.db.run(_list, query)
+        return await self.db.read(_list, query)
 
     async def mark_cancelling(self, user_id: str, ext_id: str) -> tuple[list[Message], bool]:
         """Moves the message to Cancelling if it is Pending; returns the matches and whether it moved."""

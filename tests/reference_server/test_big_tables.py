@@ -89,7 +89,7 @@ async def test_counts_stay_exact_under_concurrent_writes_and_the_repair_task_res
 
     async def cancel(ext: str) -> None:
         response = await api.client.delete(f"{TP}/messages/{ext}", auth=creds(user))
-        assert response.status_code == 200, response.text
+        assert response.status_code in (200, 409), response.text  # 409: a report moved it on first
 
     async with trio.open_nursery() as nursery:  # state changes and cancels race each other and new sends
         for ext in ids[:8]:
