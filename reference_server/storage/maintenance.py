@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import trio
 from sqlalchemy.engine import Connection
 
 from . import counts
@@ -16,6 +18,7 @@ from .messages import hash_phone
 from .tables import devices, message_recipients, messages, task_leases
 
 UNFINISHED = ("Pending", "Cancelling")
+T = TypeVar("T")
 
 
 class MaintenanceRepository:
@@ -26,7 +29,7 @@ class MaintenanceRepository:
     async def delete_messages_created_before(self, before: datetime, batch: int = 200) -> int:
         """Deletes in batches, each a short transaction of its own, so that no request waits long for it."""
         total = 0
-        while (done := await self.db.run(_delete_messages, before, batch)) > 0:
+        while (done := await paced(self.db.run(_delete_messages, before, batch))) > 0:
             total += done
         return total
 
@@ -42,8 +45,8 @@ class MaintenanceRepository:
         return await self.db.run(_delete_devices, before)
 
     async def hash_messages(self, ids: list[int] | None = None, batch: int = 50) -> int:
-        """Hashes eligible messages (all of them when `ids` is None); returns how many."""
-        return await self.db.run(_hash_messages, ids, batch)
+        """Hashes a batch of eligible messages (among `ids` when given); returns how many."""
+        return await paced(self.db.run(_hash_messages, ids, batch))
 
     async def record_last_seen(self, seen: dict[str, datetime]) -> None:
         await self.db.run(_record_last_seen, seen)
@@ -54,6 +57,15 @@ class MaintenanceRepository:
 
     async def acquire_lease(self, name: str, owner: str, now: datetime, until: datetime) -> bool:
         return await self.db.run(_acquire_lease, name, owner, now, until)
+
+
+async def paced(batch: Awaitable[T]) -> T:
+    """Runs one batch of a background job, then rests as long as it took: the job holds the database (SQLite's
+    one writer, a share of the CPU) at most half the time, so requests are not queued behind a run of batches."""
+    started = trio.current_time()
+    result = await batch
+    await trio.sleep(trio.current_time() - started)
+    return result
 
 
 def _delete_messages(conn: Connection, before: datetime, batch: int) -> int:

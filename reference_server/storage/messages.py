@@ -170,12 +170,13 @@ def _keys(conn: Connection, device_id: str, query: MessageFilter, until: datetim
         conditions.append(messages.c.created_at < until)
     if query.after is not None:
         moment, last_id = query.after
+        # The plain bound on created_at is what the index range starts from; the OR only sorts out equal times.
         if query.newest_first:
-            conditions.append(sa.or_(messages.c.created_at < moment,
-                                     sa.and_(messages.c.created_at == moment, messages.c.id < last_id)))
+            conditions += [messages.c.created_at <= moment,
+                           sa.or_(messages.c.created_at < moment, messages.c.id < last_id)]
         else:
-            conditions.append(sa.or_(messages.c.created_at > moment,
-                                     sa.and_(messages.c.created_at == moment, messages.c.id > last_id)))
+            conditions += [messages.c.created_at >= moment,
+                           sa.or_(messages.c.created_at > moment, messages.c.id > last_id)]
     order = ([messages.c.created_at.desc(), messages.c.id.desc()] if query.newest_first
              else [messages.c.created_at.asc(), messages.c.id.asc()])
     found = conn.execute(sa.select(messages.c.created_at, messages.c.id).where(*conditions)

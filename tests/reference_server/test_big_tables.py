@@ -245,10 +245,11 @@ async def test_the_pull_reads_the_index_not_every_pending_row(sqlite_url: str) -
     """SQLite's plan for the pull: the device/state/schedule/priority/id index, no temporary B-tree."""
     db = Database(sqlite_url)
     try:
-        statement = _pending_query("Pending", False, 100, "sqlite").compile(dialect=db.engine.dialect)
-        plan = await db.run(lambda c: [str(r[-1]) for r in c.exec_driver_sql(
-            f"EXPLAIN QUERY PLAN {statement}", ("x" * 21, "Pending", 100, 0)).all()])
+        for fifo, index in ((False, "idx_messages_device_state_pull "), (True, "idx_messages_device_state_pull_fifo")):
+            statement = _pending_query("Pending", fifo, 100, "sqlite").compile(dialect=db.engine.dialect)
+            plan = await db.run(lambda c, s=statement: [str(r[-1]) for r in c.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {s}", ("x" * 21, "Pending", 100, 0)).all()])
+            assert any(index in line for line in plan), plan
+            assert not any("TEMP B-TREE" in line for line in plan), plan
     finally:
         db.dispose()
-    assert any("idx_messages_device_state_pull" in line for line in plan), plan
-    assert not any("TEMP B-TREE" in line for line in plan), plan

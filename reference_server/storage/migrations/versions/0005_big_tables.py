@@ -21,6 +21,7 @@ INDEXES = {
     "idx_messages_device_created": "device_id, created_at, id",
     "idx_messages_device_state_created": "device_id, state, created_at, id",
     "idx_messages_device_state_pull": "device_id, state, schedule_at, priority DESC, id DESC",
+    "idx_messages_device_state_pull_fifo": "device_id, state, schedule_at, priority DESC, id",
 }
 
 
