@@ -107,7 +107,7 @@ def fill(url: str, devices: list[str], hot: str, puller: str, size: int, pending
     """Writes `size` finished messages (half on `hot`) and `pending` Pending ones on `puller`; returns the
     seconds it took and a sample of the hot phone's ext ids."""
     started = time.monotonic()
-    engine = create_engine(url)
+    engine = create_engine(url, query_timeout=900)  # building an index on 1M rows takes longer than 30 s
     sqlite = engine.dialect.name == "sqlite"
     mark = "?" if sqlite else "%s"
     end = datetime.utcnow().replace(microsecond=0) - timedelta(minutes=5)
