@@ -149,6 +149,16 @@ async def test_counts_with_from_to_match_the_rows(api: Api, database_url: str) -
                     and (until is None or base + timedelta(hours=18 * i) < until)]
         assert response.headers["X-Total-Count"] == str(len(expected)), params
         assert len(response.json()) == len(expected)
+    # Deep offsets skip whole days by their counts: every page is still the right slice, with `to` too.
+    newest_first = [m["id"] for m in (await api.client.get(f"{TP}/messages", auth=creds(user))).json()]
+    assert len(newest_first) == 6
+    until = base + timedelta(hours=18 * 4, minutes=1)  # inside the fourth message's day, after it
+    for offset in range(7):
+        page = await api.client.get(f"{TP}/messages", params={"limit": 2, "offset": offset}, auth=creds(user))
+        assert [m["id"] for m in page.json()] == newest_first[offset:offset + 2], offset
+        page = await api.client.get(f"{TP}/messages", auth=creds(user), params={
+            "limit": 2, "offset": offset, "to": until.replace(tzinfo=UTC).isoformat()})
+        assert [m["id"] for m in page.json()] == newest_first[1:][offset:offset + 2], offset
 
 
 def next_after(response: Any) -> str | None:
