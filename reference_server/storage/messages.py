@@ -151,16 +151,19 @@ def _list(conn: Connection, query: MessageFilter) -> tuple[list[Message], int]:
     if query.newest_first and query.after is None and offset > 0 and query.since is None:
         until, offset = _skip_days(conn, device_ids, query.state, until, offset)
     # Each device's page is read from its own index in list order (no sort of its history), keys only;
-    # merged here, then the page's rows are read by id.
-    keys = heapq.merge(*(_keys(conn, device_id, query, until, offset + query.limit) for device_id in device_ids),
-                       reverse=query.newest_first)
-    page = [key[1] for key in itertools.islice(keys, offset, offset + query.limit)]
+    # merged here (one device: the database skips the offset), then the page's rows are read by id.
+    if len(device_ids) == 1:
+        page = [key[1] for key in _keys(conn, device_ids[0], query, until, query.limit, offset)]
+    else:
+        keys = heapq.merge(*(_keys(conn, device_id, query, until, offset + query.limit) for device_id in device_ids),
+                           reverse=query.newest_first)
+        page = [key[1] for key in itertools.islice(keys, offset, offset + query.limit)]
     rows = {row.id: row for row in conn.execute(sa.select(messages).where(messages.c.id.in_(page)))}
     return _load(conn, [rows[i] for i in page if i in rows]), total
 
 
-def _keys(conn: Connection, device_id: str, query: MessageFilter, until: datetime | None,
-          limit: int) -> list[tuple[datetime, int]]:
+def _keys(conn: Connection, device_id: str, query: MessageFilter, until: datetime | None, limit: int,
+          offset: int = 0) -> list[tuple[datetime, int]]:
     conditions: list[sa.ColumnElement[bool]] = [messages.c.device_id == device_id]
     if query.state:
         conditions.append(messages.c.state == query.state)
@@ -180,7 +183,7 @@ def _keys(conn: Connection, device_id: str, query: MessageFilter, until: datetim
     order = ([messages.c.created_at.desc(), messages.c.id.desc()] if query.newest_first
              else [messages.c.created_at.asc(), messages.c.id.asc()])
     found = conn.execute(sa.select(messages.c.created_at, messages.c.id).where(*conditions)
-                         .order_by(*order).limit(limit))
+                         .order_by(*order).limit(limit).offset(offset))
     return [(row.created_at, row.id) for row in found]
 
 

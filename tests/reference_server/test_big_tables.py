@@ -169,7 +169,9 @@ def next_after(response: Any) -> str | None:
 @pytest.mark.parametrize("sort", ["-created_at", "created_at"])
 async def test_keyset_pages_never_skip_or_repeat_while_messages_arrive(api: Api, sort: str) -> None:
     user = await api.register()
-    first = [await send(api, user) for _ in range(11)]
+    other = await api.register(auth=creds(user))  # a second phone of the account: pages merge both
+    phones = [user["id"], other["id"]]
+    first = [await send(api, user, deviceId=phones[i % 3 == 0]) for i in range(11)]
     seen: list[str] = []
     after: str | None = None
     for page in range(10):
