@@ -77,6 +77,15 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "simulator.bench", *session.posargs)
 
 
+@nox.session(name="bench-bigtables")
+def bench_bigtables(session: nox.Session) -> None:
+    """Each request's p50/p99 on 1,000 and on 1,000,000 stored messages (SQLite, then MariaDB) and the ratio,
+    the phone's pull with 50,000 pending, and reads while cleanup or hashing runs. `-- --backend sqlite`,
+    `-- --size 200000` narrow it."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/bench_bigtables.py", *session.posargs)
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
     """The reference server on its embedded defaults (SQLite, port 3000), 50 simulated phones, steady traffic,

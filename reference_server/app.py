@@ -240,7 +240,9 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     @app.after_request
     async def link_header(response: Response) -> Response:
         third_party = request.path.startswith(thirdparty.PREFIX)
-        response.headers["Link"] = '</.well-known/api-catalog>; rel="api-catalog"' if third_party else service_links
+        links = '</.well-known/api-catalog>; rel="api-catalog"' if third_party else service_links
+        own = response.headers.get("Link")  # a route's own links (a list's rel="next") come first
+        response.headers["Link"] = f"{own}, {links}" if own else links
         return response
 
     background = trio.CancelScope()  # our loops; cancelled first thing on shutdown

@@ -361,6 +361,12 @@ class InboxCleanupTask(_Section):
     max_age: Duration = timedelta(hours=720)
 
 
+class MessagesCountsTask(_Section):
+    """ours: rebuilds the per-device/state/day message counts behind X-Total-Count from the rows (repairs drift)."""
+
+    interval: Duration = timedelta(hours=24)
+
+
 class LegacyHashingTask(_Section):
     interval_seconds: NonNegativeInt = 0  # declared upstream but unused; accepted so old files load
 
@@ -371,6 +377,7 @@ class TasksSettings(_Section):
     devices_cleanup: DevicesCleanupTask = DevicesCleanupTask()
     tokens_cleanup: TokensCleanupTask = TokensCleanupTask()
     inbox_cleanup: InboxCleanupTask = InboxCleanupTask()
+    messages_counts: MessagesCountsTask = MessagesCountsTask()
     hashing: LegacyHashingTask = LegacyHashingTask()
 
 

@@ -82,6 +82,8 @@ MEANINGS: dict[str, str] = {
     "tasks.devices_cleanup.max_age": "devices not seen for this long are deleted (with their messages)",
     "tasks.tokens_cleanup.interval": "how often expired token rows are deleted",
     "tasks.tokens_cleanup.max_age": "token rows expired for longer than this are deleted",
+    "tasks.messages_counts.interval": OURS + "how often the per-device/state/day message counts behind "
+                                              "`X-Total-Count` are rebuilt from the rows (repairs drift)",
     "tasks.inbox_cleanup.interval": "how often stored inbox messages older than `max_age` are deleted",
     "tasks.inbox_cleanup.max_age": "age (from when the phone received it) past which an inbox message is deleted",
     "tasks.hashing.interval_seconds": "declared upstream but unused; accepted so old files load",

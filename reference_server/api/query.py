@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -54,6 +55,25 @@ def timestamp(name: str) -> datetime | None:
         return parse_rfc3339(value)
     except ValueError:
         raise _bad(name, value, "not an RFC 3339 date-time") from None
+
+
+def cursor(name: str) -> tuple[datetime, int] | None:
+    """A keyset cursor as `cursor_token` writes it: the (created_at, id) of the last row of a page."""
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        moment, _, number = base64.urlsafe_b64decode(value.encode() + b"==").decode().partition("|")
+        key = (datetime.fromisoformat(moment), int(number, 10))
+    except ValueError:
+        raise _bad(name, value, "not a cursor from a Link header") from None
+    if key[0].tzinfo is not None or not 0 < key[1] <= INT64_MAX:
+        raise _bad(name, value, "not a cursor from a Link header")
+    return key
+
+
+def cursor_token(created_at: datetime, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{row_id}".encode()).decode().rstrip("=")
 
 
 def choice(name: str, allowed: Iterable[str], default: str | None = None) -> str | None:

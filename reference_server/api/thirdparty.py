@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from pydantic_core import from_json
 from quart import Blueprint, Response, g, request
@@ -12,7 +12,7 @@ from ..domain.errors import InvalidInput, NotImplementedHere
 from ..domain.ids import check_client_id
 from ..domain.inbox import request_export
 from ..domain.messages import SendRequest
-from ..domain.models import STATES
+from ..domain.models import STATES, Message
 from ..storage.messages import MessageFilter
 from . import query, views
 from .auth import user_route
@@ -68,11 +68,21 @@ async def list_messages() -> Response:
         limit=query.integer("limit", 50, 1, 100),
         offset=query.integer("offset", 0, 0),
         newest_first=query.choice("sort", ("created_at", "-created_at"), "-created_at") == "-created_at",
+        after=query.cursor("after"),
     )
     include_content = query.flag("includeContent")
     found, total = await services().messages.search(filter_)
-    return json_response([views.message_state(m, include_content) for m in found], 200,
-                         {"X-Total-Count": str(total)})
+    headers = {"X-Total-Count": str(total)}
+    if len(found) == filter_.limit:  # keyset pagination: the next page starts after this one's last row
+        headers["Link"] = _next_link(found[-1])
+    return json_response([views.message_state(m, include_content) for m in found], 200, headers)
+
+
+def _next_link(last: Message) -> str:
+    assert last.created_at is not None and last.id is not None
+    args = [(k, v) for k, v in request.args.items(multi=True) if k not in ("after", "offset")]
+    args.append(("after", query.cursor_token(last.created_at, last.id)))
+    return f'<{services().public_api_path}/3rdparty/v1/messages?{urlencode(args)}>; rel="next"'
 
 
 @blueprint.get("/messages/<string:message_id>")

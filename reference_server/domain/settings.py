@@ -114,9 +114,12 @@ def validated(document: Any) -> Document:
 
 
 def merged(stored: Document, patch: Document) -> Document:
-    """Two-level merge: sections are merged key by key; a null key is stored as null."""
+    """Two-level merge, as upstream's `appendMap`: sections are merged key by key, a null key is stored as null,
+    and a section sent as null leaves the stored section alone."""
     result = copy.deepcopy(stored)
     for section, values in patch.items():
+        if values is None:
+            continue
         if isinstance(values, dict) and isinstance(result.get(section), dict):
             result[section].update(values)
         else:

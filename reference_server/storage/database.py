@@ -16,6 +16,7 @@ from .batching import Batcher, statement_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+READERS = 4  # SQLite reader threads (and connections) beside the writer
 
 
 class DatabaseUnavailable(Exception):
@@ -77,6 +78,9 @@ class Database:
         # SQLite has one writer at a time: serialising in-process avoids "database is locked" churn.
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.limiter = trio.CapacityLimiter(1 if self.is_sqlite else pool_size)
+        # Reads on SQLite (WAL) take their own connections beside the one writer: they wait neither for the
+        # writer nor for each other. Elsewhere they share the pool's limiter.
+        self.read_limiter = trio.CapacityLimiter(READERS) if self.is_sqlite else self.limiter
         self.batcher = Batcher(self.engine, self.limiter, self._transaction, self._mapped,
                                concurrency=1 if self.is_sqlite else min(pool_size, 4))
         deadlines.track_writes(self.engine)
@@ -89,6 +93,20 @@ class Database:
         deadline = deadlines.current.get()
         return await trio.to_thread.run_sync(self._transaction, fn, args, deadline, limiter=self.limiter,
                                              abandon_on_cancel=deadline is not None)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """As `run`, for units that only read (nothing is committed)."""
+        return await trio.to_thread.run_sync(self._read, fn, args, limiter=self.read_limiter)
+
+    def _read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        try:
+            with self.engine.connect() as conn:
+                return fn(conn, *args)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+            mapped = self._mapped(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     async def batched(self, fn: Callable[..., T], *args: Any) -> T:
         """As `run`, but `fn` may share its transaction with the units of concurrent requests (group commit,

@@ -4,32 +4,49 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import trio
 from sqlalchemy.engine import Connection
 
+from . import counts
 from .database import Database
 from .messages import hash_phone
 from .tables import devices, message_recipients, messages, task_leases
 
 UNFINISHED = ("Pending", "Cancelling")
+T = TypeVar("T")
 
 
 class MaintenanceRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        counts.install(db.engine)
 
-    async def delete_messages_created_before(self, before: datetime) -> int:
-        return await self.db.run(_delete_messages, before)
+    async def delete_messages_created_before(self, before: datetime, batch: int = 200) -> int:
+        """Deletes in batches, each a short transaction of its own, so that no request waits long for it."""
+        total = 0
+        while (done := await paced(self.db.run(_delete_messages, before, batch))) > 0:
+            total += done
+        return total
+
+    async def recount_messages(self) -> int:
+        """Rebuilds the message counts from the rows, a device-day per transaction; returns the rows fixed."""
+        fixed = 0
+        for device_id in await self.db.run(counts.device_ids):
+            for day in await self.db.run(counts.days_of, device_id):
+                fixed += await self.db.run(counts.recount_day, device_id, day)
+        return fixed
 
     async def delete_devices_unseen_since(self, before: datetime) -> int:
         return await self.db.run(_delete_devices, before)
 
-    async def hash_messages(self, ids: list[int] | None = None, batch: int = 500) -> int:
-        """Hashes eligible messages (all of them when `ids` is None); returns how many."""
-        return await self.db.run(_hash_messages, ids, batch)
+    async def hash_messages(self, ids: list[int] | None = None, batch: int = 50) -> int:
+        """Hashes a batch of eligible messages (among `ids` when given); returns how many."""
+        return await paced(self.db.run(_hash_messages, ids, batch))
 
     async def record_last_seen(self, seen: dict[str, datetime]) -> None:
         await self.db.run(_record_last_seen, seen)
@@ -42,9 +59,24 @@ class MaintenanceRepository:
         return await self.db.run(_acquire_lease, name, owner, now, until)
 
 
-def _delete_messages(conn: Connection, before: datetime) -> int:
-    query = messages.delete().where(messages.c.created_at < before, messages.c.state.not_in(UNFINISHED))
-    return int(conn.execute(query).rowcount)
+async def paced(batch: Awaitable[T]) -> T:
+    """Runs one batch of a background job, then rests as long as it took: the job holds the database (SQLite's
+    one writer, a share of the CPU) at most half the time, so requests are not queued behind a run of batches."""
+    started = trio.current_time()
+    result = await batch
+    await trio.sleep(trio.current_time() - started)
+    return result
+
+
+def _delete_messages(conn: Connection, before: datetime, batch: int) -> int:
+    rows = conn.execute(sa.select(messages.c.id, messages.c.device_id, messages.c.state, messages.c.created_at)
+                        .where(messages.c.created_at < before, messages.c.state.not_in(UNFINISHED))
+                        .order_by(messages.c.created_at).limit(batch).with_for_update()).all()
+    if not rows:
+        return 0
+    conn.execute(messages.delete().where(messages.c.id.in_([row.id for row in rows])))
+    counts.bump(conn, counts.of_rows(rows, -1))
+    return len(rows)
 
 
 def _delete_devices(conn: Connection, before: datetime) -> int:

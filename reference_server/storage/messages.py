@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections import defaultdict
+import heapq
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,8 +17,9 @@ from sqlalchemy.engine import Connection
 
 from ..domain.clock import now
 from ..domain.models import Message, Recipient, StateReport
+from . import counts
 from .database import Database
-from .tables import devices, message_recipients, message_states, messages
+from .tables import devices, message_counts, message_recipients, message_states, messages
 
 
 class DuplicateMessage(Exception):
@@ -36,20 +40,22 @@ class MessageFilter:
     limit: int = 50
     offset: int = 0
     newest_first: bool = True
+    after: tuple[datetime, int] | None = None  # keyset cursor: the (created_at, id) of the last row seen
 
 
 class MessagesRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        counts.install(db.engine)
 
     async def insert(self, message: Message) -> Message:
         return await self.db.batched(_insert, message)
 
     async def find_for_user(self, user_id: str, ext_id: str) -> list[Message]:
-        return await self.db.run(_find_for_user, user_id, ext_id)
+        return await self.db.read(_find_for_user, user_id, ext_id)
 
     async def search(self, query: MessageFilter) -> tuple[list[Message], int]:
-        return await self.db.run(_list, query)
+        return await self.db.read(_list, query)
 
     async def mark_cancelling(self, user_id: str, ext_id: str) -> tuple[list[Message], bool]:
         """Moves the message to Cancelling if it is Pending; returns the matches and whether it moved."""
@@ -92,6 +98,7 @@ def _insert(conn: Connection, message: Message) -> Message:
     except sa.exc.IntegrityError as exc:
         raise DuplicateRecipient(message.ext_id) from exc
     conn.execute(_INSERT_STATE, {"message_id": message.id, "state": "Pending", "updated_at": moment})
+    counts.bump(conn, Counter({(message.device_id, message.state, counts.day_of(moment)): 1}))
     message.created_at = message.updated_at = moment
     message.states = {"Pending": moment}
     return message
@@ -134,50 +141,121 @@ def _find_for_user(conn: Connection, user_id: str, ext_id: str) -> list[Message]
 
 
 def _list(conn: Connection, query: MessageFilter) -> tuple[list[Message], int]:
-    conditions = [_owned_by(query.user_id)]
-    if query.since is not None:
-        conditions.append(messages.c.created_at >= query.since)
-    if query.until is not None:
-        conditions.append(messages.c.created_at < query.until)
+    # The account's devices first: MariaDB ignores the (device_id, created_at) index behind IN (subquery) or
+    # a JOIN and sorts the whole account instead.
+    device_ids = counts.owned_devices(conn, query.user_id, query.device_id)
+    total = counts.count(conn, device_ids, query.state, query.since, query.until)
+    if not device_ids or query.offset >= total:
+        return [], total
+    until, offset = query.until, query.offset
+    if query.newest_first and query.after is None and offset > 0 and query.since is None:
+        until, offset = _skip_days(conn, device_ids, query.state, until, offset)
+    # Each device's page is read from its own index in list order (no sort of its history), keys only;
+    # merged here (one device: the database skips the offset), then the page's rows are read by id.
+    if len(device_ids) == 1:
+        page = [key[1] for key in _keys(conn, device_ids[0], query, until, query.limit, offset)]
+    else:
+        keys = heapq.merge(*(_keys(conn, device_id, query, until, offset + query.limit) for device_id in device_ids),
+                           reverse=query.newest_first)
+        page = [key[1] for key in itertools.islice(keys, offset, offset + query.limit)]
+    rows = {row.id: row for row in conn.execute(sa.select(messages).where(messages.c.id.in_(page)))}
+    return _load(conn, [rows[i] for i in page if i in rows]), total
+
+
+def _keys(conn: Connection, device_id: str, query: MessageFilter, until: datetime | None, limit: int,
+          offset: int = 0) -> list[tuple[datetime, int]]:
+    conditions: list[sa.ColumnElement[bool]] = [messages.c.device_id == device_id]
     if query.state:
         conditions.append(messages.c.state == query.state)
-    if query.device_id:
-        conditions.append(messages.c.device_id == query.device_id)
-    total = conn.execute(sa.select(sa.func.count()).select_from(messages).where(*conditions)).scalar_one()
-    order = (
-        [messages.c.created_at.desc(), messages.c.id.desc()] if query.newest_first
-        else [messages.c.created_at.asc(), messages.c.id.asc()]
-    )
-    rows = conn.execute(sa.select(messages).where(*conditions).order_by(*order)
-                        .limit(query.limit).offset(query.offset)).all()
-    return _load(conn, list(rows)), int(total)
+    if query.since is not None:
+        conditions.append(messages.c.created_at >= query.since)
+    if until is not None:
+        conditions.append(messages.c.created_at < until)
+    if query.after is not None:
+        moment, last_id = query.after
+        # The plain bound on created_at is what the index range starts from; the OR only sorts out equal times.
+        if query.newest_first:
+            conditions += [messages.c.created_at <= moment,
+                           sa.or_(messages.c.created_at < moment, messages.c.id < last_id)]
+        else:
+            conditions += [messages.c.created_at >= moment,
+                           sa.or_(messages.c.created_at > moment, messages.c.id > last_id)]
+    order = ([messages.c.created_at.desc(), messages.c.id.desc()] if query.newest_first
+             else [messages.c.created_at.asc(), messages.c.id.asc()])
+    found = conn.execute(sa.select(messages.c.created_at, messages.c.id).where(*conditions)
+                         .order_by(*order).limit(limit).offset(offset))
+    return [(row.created_at, row.id) for row in found]
+
+
+def _skip_days(conn: Connection, device_ids: list[str], state: str | None, until: datetime | None,
+               offset: int) -> tuple[datetime | None, int]:
+    """A deep offset, newest first: whole days newer than the page are skipped by their counts, so the rows
+    read are at most one day's plus the page. Returns the new upper bound and what remains of the offset."""
+    conditions: list[sa.ColumnElement[bool]] = [message_counts.c.device_id.in_(device_ids)]
+    if state:
+        conditions.append(message_counts.c.state == state)
+    if until is not None:
+        conditions.append(message_counts.c.day < counts.day_of(until))  # `until`'s own day: counted on rows
+    skipped, bound = 0, until
+    per_day = conn.execute(sa.select(message_counts.c.day, sa.func.sum(message_counts.c.total))
+                           .where(*conditions).group_by(message_counts.c.day)
+                           .order_by(message_counts.c.day.desc())).all()
+    if until is not None:  # rows of `until`'s own day come first and are not in the sums
+        start = datetime.combine(counts.day_of(until), datetime.min.time())
+        head = counts.count(conn, device_ids, state, start, until)
+        if head > offset:
+            return until, offset
+        skipped, bound = head, start
+    for on, total in per_day:
+        total = int(total)
+        if skipped + total > offset:
+            break
+        skipped += total
+        bound = datetime.combine(on if isinstance(on, date) else date.fromisoformat(str(on)), datetime.min.time())
+    return bound, offset - skipped
 
 
 def _mark_cancelling(conn: Connection, user_id: str, ext_id: str) -> tuple[list[Message], bool]:
     condition = sa.and_(messages.c.ext_id == ext_id, _owned_by(user_id))
-    found = conn.execute(sa.select(messages.c.id).where(condition)).all()
+    found = conn.execute(sa.select(messages.c.id, messages.c.device_id, messages.c.created_at)
+                         .where(condition)).all()
     moved = False
     if len(found) == 1:
         result = conn.execute(messages.update().where(messages.c.id == found[0].id, messages.c.state == "Pending")
                               .values(state="Cancelling", updated_at=now()))
         moved = bool(result.rowcount)
+        if moved:  # the UPDATE matched on the current row (a locking read on MariaDB): the move is this one's
+            deltas: Counter[counts.Key] = Counter()
+            counts.moved(deltas, found[0].device_id, found[0].created_at, "Pending", "Cancelling")
+            counts.bump(conn, deltas)
     return _load(conn, list(conn.execute(sa.select(messages).where(condition)).all())), moved
 
 
-@functools.lru_cache(maxsize=16)  # built once per (order, limit): see _INSERT_MESSAGE
-def _pending_query(fifo: bool, limit: int) -> Any:
-    # NULL schedule_at first (as MySQL sorts them), then priority, then arrival order.
+@functools.lru_cache(maxsize=32)  # built once per (state, order, limit, dialect): see _INSERT_MESSAGE
+def _pending_query(state: str, fifo: bool, limit: int, dialect: str) -> Any:
+    # NULL schedule_at first (as MySQL and SQLite sort them; PostgreSQL is told), then priority, then arrival
+    # order: for LIFO exactly the index idx_messages_device_state_pull, so no pending row is sorted.
+    schedule = messages.c.schedule_at.asc()
     return (
         sa.select(messages)
-        .where(messages.c.device_id == sa.bindparam("device_id"), messages.c.state.in_(("Pending", "Cancelling")))
-        .order_by(messages.c.schedule_at.is_not(None), messages.c.schedule_at.asc(), messages.c.priority.desc(),
+        .where(messages.c.device_id == sa.bindparam("device_id"), messages.c.state == state)
+        .order_by(schedule.nulls_first() if dialect == "postgresql" else schedule, messages.c.priority.desc(),
                   messages.c.id.asc() if fifo else messages.c.id.desc())
         .limit(limit)
     )
 
 
+def _pull_order(fifo: bool) -> Callable[[Any], tuple[Any, ...]]:
+    return lambda row: (row.schedule_at is not None, row.schedule_at or datetime.min, -row.priority,
+                        row.id if fifo else -row.id)
+
+
 def _pending_for_device(conn: Connection, device_id: str, fifo: bool, limit: int) -> list[Message]:
-    return _load(conn, list(conn.execute(_pending_query(fifo, limit), {"device_id": device_id}).all()))
+    # One indexed query per state (an IN over two states would need a sort), merged in the same order.
+    parts = [conn.execute(_pending_query(state, fifo, limit, conn.dialect.name), {"device_id": device_id}).all()
+             for state in ("Pending", "Cancelling")]
+    merged = list(itertools.islice(heapq.merge(*parts, key=_pull_order(fifo)), limit))
+    return _load(conn, merged)
 
 
 def hash_phone(phone: str) -> str:
@@ -185,11 +263,13 @@ def hash_phone(phone: str) -> str:
 
 
 # The reported message and its stored history, in one statement: a row per history entry.
+# Locked (FOR UPDATE) so the state read is the one replaced: the counts move from it.
 _REPORTED = (
     sa.select(messages.c.id, messages.c.state, messages.c.is_hashed, messages.c.is_encrypted,
-              message_states.c.state.label("reached"))
+              messages.c.created_at, message_states.c.state.label("reached"))
     .select_from(messages.outerjoin(message_states, message_states.c.message_id == messages.c.id))
     .where(messages.c.device_id == sa.bindparam("device_id"), messages.c.ext_id == sa.bindparam("ext_id"))
+    .with_for_update()
 )
 _SET_STATE = (messages.update().where(messages.c.id == sa.bindparam("b_id"))
               .values(state=sa.bindparam("new_state"), updated_at=sa.bindparam("moment")))
@@ -232,6 +312,7 @@ def _outdated(stored: set[str], report: StateReport) -> bool:
 
 def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport]) -> list[str]:
     known: list[str] = []
+    deltas: Counter[counts.Key] = Counter()
     for report in reports:
         rows = conn.execute(_REPORTED, {"device_id": device_id, "ext_id": report.ext_id}).all()
         if not rows:
@@ -245,6 +326,7 @@ def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport])
         # so a message that moved on quickly is reported several times alike) leaves the message row alone.
         if report.state != row.state or not set(report.states) <= stored:
             conn.execute(_SET_STATE, {"b_id": row.id, "new_state": report.state, "moment": now()})
+            counts.moved(deltas, device_id, row.created_at, str(row.state), report.state)
         updates = []
         stored_phones: set[str] | None = None
         for recipient in report.recipients:
@@ -260,4 +342,5 @@ def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport])
                  for state, at in report.states.items() if state not in stored]
         if fresh:
             conn.execute(_INSERT_NEW_STATES, fresh)
+    counts.bump(conn, deltas)
     return known

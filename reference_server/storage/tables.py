@@ -70,6 +70,26 @@ messages = sa.Table(
     sa.Index("idx_messages_device_state", "device_id", "state"),
     sa.Index("idx_messages_is_hashed", "is_hashed"),
     sa.Index("idx_messages_created_at", "created_at"),
+    # Big-table indexes (migration 0005): a page of one device in list order, the same within a state,
+    # and the phone's pull in its order (schedule_at ASC, priority DESC, id DESC; id ASC for FIFO) without a sort.
+    sa.Index("idx_messages_device_created", "device_id", "created_at", "id"),
+    sa.Index("idx_messages_device_state_created", "device_id", "state", "created_at", "id"),
+    sa.Index("idx_messages_device_state_pull", "device_id", "state", "schedule_at", sa.text("priority DESC"),
+             sa.text("id DESC")),
+    sa.Index("idx_messages_device_state_pull_fifo", "device_id", "state", "schedule_at", sa.text("priority DESC"),
+             "id"),
+)
+
+# How many messages each device holds per state and creation day (UTC), kept in the same transaction as
+# the rows so X-Total-Count sums a few rows instead of counting the table; the "messages:counts" task
+# recomputes them (repairing any drift).
+message_counts = sa.Table(
+    "message_counts",
+    metadata,
+    sa.Column("device_id", sa.CHAR(21), sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("state", state_enum(), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("total", sa.BigInteger, nullable=False),
 )
 
 message_recipients = sa.Table(

@@ -45,6 +45,7 @@ def periodic_tasks(settings: Settings, maintenance: MaintenanceRepository,
         hashing_interval = min(hashing_interval, tasks_config.messages_hashing.interval)
     tasks = [
         PeriodicTask("messages:cleanup", tasks_config.messages_cleanup.interval, clean_messages),
+        PeriodicTask("messages:counts", tasks_config.messages_counts.interval, maintenance.recount_messages),
         PeriodicTask("devices:cleanup", tasks_config.devices_cleanup.interval, clean_devices),
         PeriodicTask("tokens:cleanup", tasks_config.tokens_cleanup.interval, clean_tokens),
         PeriodicTask("inbox:cleanup", tasks_config.inbox_cleanup.interval, clean_inbox),

@@ -104,3 +104,17 @@ async def test_json_keys_match_in_any_letter_case(sqlite_api: Api) -> None:
     text = {"textMessage": TEXT["textMessage"]}
     earlier = await sqlite_api.send(user, {**text, "PhoneNumbers": ["+79990003344"], "phoneNumbers": ["nope"]})
     assert earlier.status_code == 400
+
+
+async def test_patch_with_a_null_section_leaves_it_alone(api: Api) -> None:
+    """As upstream's `appendMap`: a section sent as null is skipped; a key sent as null is stored as null."""
+    user = await api.register()
+    auth = (user["login"], user["password"])
+    stored = {"messages": {"send_interval_min": 5, "send_interval_max": 10}, "ping": {"interval_seconds": 60}}
+    assert (await api.client.put("/api/3rdparty/v1/settings", json=stored, auth=auth)).status_code == 200
+    answer = await api.client.patch("/api/3rdparty/v1/settings", auth=auth,
+                                    json={"messages": None, "ping": {"interval_seconds": None}})
+    assert answer.status_code == 200, answer.text
+    settings = (await api.client.get("/api/3rdparty/v1/settings", auth=auth)).json()
+    assert settings["messages"] == {"send_interval_min": 5, "send_interval_max": 10}
+    assert settings["ping"] == {"interval_seconds": None}

@@ -4,13 +4,13 @@ The default collation (utf8mb4_general_ci) counts `wh-A` and `wh-a`, `a` and `á
 so one webhook silently replaced another. A binary NO PAD collation compares the bytes, as SQLite does.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

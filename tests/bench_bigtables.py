@@ -1,0 +1,324 @@
+"""Big tables: each request's p50/p99 on 1,000 and on 1,000,000 stored messages, and the ratio.
+
+`nox -s bench-bigtables` (or `python tests/bench_bigtables.py --backend sqlite --size 1000000`). Per backend:
+a fresh database migrated to head, a live server (real HTTP), ten phones registered through the API, then
+messages written straight into the database in the server's own row shapes (message, recipients, state
+history; ids assigned here so one executemany per table does it), and the counts filled as migration 0005
+fills them. One account holds half the messages on one phone; another phone has 50,000 pending (200 on the
+small database). Requests run sequentially; then the same reads while a cleanup or the hashing job runs
+from a second process's worth of repository calls on the same database.
+
+It lives under tests/ because it writes the server's tables (the simulator may not import reference_server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+import trio
+from live_server import LiveServer  # type: ignore[import-not-found]
+
+from reference_server.storage.database import Database, create_engine
+from reference_server.storage.maintenance import MaintenanceRepository
+from reference_server.storage.migrate import upgrade
+
+MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4"
+TP = "/api/3rdparty/v1"
+DAYS = 30
+SAMPLES = 100
+CHUNK = 50_000
+LATE_INDEXES = {  # on MariaDB, built after the rows are in (the FK keeps idx_messages_device_state)
+    "unq_messages_id_device": "ext_id, device_id", "idx_messages_is_hashed": "is_hashed",
+    "idx_messages_created_at": "created_at", "idx_messages_device_created": "device_id, created_at, id",
+    "idx_messages_device_state_created": "device_id, state, created_at, id",
+    "idx_messages_device_state_pull": "device_id, state, schedule_at, priority DESC, id DESC",
+    "idx_messages_device_state_pull_fifo": "device_id, state, schedule_at, priority DESC, id",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", action="append", choices=["sqlite", "mariadb"])
+    parser.add_argument("--size", type=int, default=1_000_000, help="messages in the big database")
+    parser.add_argument("--samples", type=int, default=SAMPLES)
+    args = parser.parse_args()
+    rows: list[str] = []
+    for backend in args.backend or ["sqlite", "mariadb"]:
+        small = measure(backend, 1_000, args.samples)
+        big = measure(backend, args.size, args.samples)
+        rows += table(backend, small, big, args.size)
+    print("\n".join(rows))
+
+
+def table(backend: str, small: dict[str, list[float]], big: dict[str, list[float]], size: int) -> list[str]:
+    lines = [f"\n{backend}: p50 / p99 in ms, 1,000 vs {size:,} messages",
+             "| request | 1,000 p50 | 1,000 p99 | big p50 | big p99 | p50 ratio | p99 ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for name in small:
+        a, b = pct(small[name]), pct(big[name])
+        lines.append(f"| {name} | {a[0]:.1f} | {a[1]:.1f} | {b[0]:.1f} | {b[1]:.1f} | "
+                     f"{b[0] / a[0]:.2f}x | {b[1] / a[1]:.2f}x |")
+    for name in small:
+        if " during " in name:
+            alone = name.split(" during ")[0]
+            lines.append(f"{backend} {size:,}: {name}: p99 {pct(big[name])[1] - pct(big[alone])[1]:+.1f} ms "
+                         "beside the same request with no job running")
+    return lines
+
+
+def pct(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+# --- the database ------------------------------------------------------------------------------------------
+def database_url(backend: str, workdir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / 'big.db'}"
+    name = f"smsgate_bench_{random.randrange(1 << 30):x}"
+    admin = sa.create_engine(MARIADB_ADMIN)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    admin.dispose()
+    return sa.make_url(MARIADB_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def drop(url: str) -> None:
+    if url.startswith("mysql"):
+        admin = sa.create_engine(MARIADB_ADMIN)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {sa.make_url(url).database}"))
+        admin.dispose()
+
+
+def fill(url: str, devices: list[str], hot: str, puller: str, size: int, pending: int) -> tuple[float, list[str]]:
+    """Writes `size` finished messages (half on `hot`) and `pending` Pending ones on `puller`; returns the
+    seconds it took and a sample of the hot phone's ext ids."""
+    started = time.monotonic()
+    engine = create_engine(url, query_timeout=900)  # building an index on 1M rows takes longer than 30 s
+    sqlite = engine.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    end = datetime.utcnow().replace(microsecond=0) - timedelta(minutes=5)
+    others = [d for d in devices if d not in (hot, puller)]
+    sample: list[str] = []
+
+    def stamp(moment: datetime) -> Any:
+        return moment.isoformat(sep=" ", timespec="microseconds") if sqlite else moment
+
+    def rows() -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+        step = DAYS * 86400 / max(size, 1)
+        for i in range(size):
+            device = hot if i % 2 == 0 else others[i % len(others)]
+            created = end - timedelta(seconds=(size - i) * step)
+            state = "Failed" if i % 50 == 1 else "Delivered"
+            ext = f"b{i:020d}"
+            if device == hot and i % 97 == 0 and i > size // 5:  # past what the cleanup deletes
+                sample.append(ext)
+            msg_id = i + 1
+            message = (msg_id, device, ext, "Text", '{"text":"hello from the bench"}', state, None, None, None, 1,
+                       0, 0, 0, stamp(created), stamp(created + timedelta(seconds=9)))
+            recipients = [(msg_id, f"+1555{i:07d}", state)]
+            if i % 7 == 0:
+                recipients.append((msg_id, f"+1666{i:07d}", state))
+            states = [(msg_id, "Pending", stamp(created)), (msg_id, "Sent", stamp(created + timedelta(seconds=3))),
+                      (msg_id, state, stamp(created + timedelta(seconds=9)))]
+            yield message, recipients, states
+        for j in range(pending):
+            i = size + j
+            created = end - timedelta(seconds=pending - j)
+            schedule = stamp(end + timedelta(hours=j % 5)) if j % 10 == 0 else None
+            msg_id = i + 1
+            yield ((msg_id, puller, f"p{i:020d}", "Text", '{"text":"waiting"}', "Pending", None, schedule, None, 1,
+                    j % 3 - 1, 0, 0, stamp(created), stamp(created)),
+                   [(msg_id, f"+1777{j:07d}", "Pending")], [(msg_id, "Pending", stamp(created))])
+
+    insert_message = ("INSERT INTO messages (id, device_id, ext_id, type, content, state, valid_until, schedule_at, "
+                      "sim_number, with_delivery_report, priority, is_hashed, is_encrypted, created_at, updated_at) "
+                      f"VALUES ({', '.join([mark] * 15)})")
+    insert_recipient = ("INSERT INTO message_recipients (message_id, phone_number, state) "
+                        f"VALUES ({mark}, {mark}, {mark})")
+    insert_state = f"INSERT INTO message_states (message_id, state, updated_at) VALUES ({mark}, {mark}, {mark})"
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if not sqlite:  # InnoDB builds an index far faster by sorting once than row by row: indexes come after
+            cursor.execute("SET unique_checks=0, foreign_key_checks=0")
+            cursor.execute(f"ALTER TABLE messages {', '.join(f'DROP INDEX {name}' for name in LATE_INDEXES)}")
+        batch: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+        for message, recipients, states in rows():
+            batch[0].append(message)
+            batch[1].extend(recipients)
+            batch[2].extend(states)
+            if len(batch[0]) >= CHUNK:
+                flush(cursor, batch, insert_message, insert_recipient, insert_state)
+                raw.commit()
+        flush(cursor, batch, insert_message, insert_recipient, insert_state)
+        if not sqlite:
+            cursor.execute("ALTER TABLE messages " + ", ".join(
+                f"ADD {'UNIQUE ' if name.startswith('unq') else ''}INDEX {name} ({columns})"
+                for name, columns in LATE_INDEXES.items()))
+        cursor.execute("DELETE FROM message_counts")
+        cursor.execute("INSERT INTO message_counts (device_id, state, day, total) SELECT device_id, state, "
+                       "DATE(created_at), COUNT(*) FROM messages GROUP BY device_id, state, DATE(created_at)")
+        cursor.execute("ANALYZE" if sqlite else "ANALYZE TABLE messages, message_counts")
+        raw.commit()
+    finally:
+        raw.close()
+        engine.dispose()
+    return time.monotonic() - started, sample
+
+
+def flush(cursor: Any, batch: tuple[list[Any], list[Any], list[Any]], *statements: str) -> None:
+    for rows, statement in zip(batch, statements, strict=True):
+        if rows:
+            cursor.executemany(statement, rows)
+        rows.clear()
+
+
+# --- the requests ---------------------------------------------------------------------------------------------
+def timed(samples: int, call: Callable[[int], httpx.Response]) -> list[float]:
+    out = []
+    for i in range(samples):
+        started = time.perf_counter()
+        response = call(i)
+        out.append((time.perf_counter() - started) * 1000)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text}")
+    return out
+
+
+def measure(backend: str, size: int, samples: int) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory(prefix="bigtables-") as tmp:
+        workdir = Path(tmp)
+        url = database_url(backend, workdir)
+        engine = create_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        server = LiveServer(workdir, env={
+            "DATABASE__URL": url, "GATEWAY__MODE": "public", "JWT__SECRET": "bench-" + "0123456789abcdef" * 3,
+            "AUTH__FAILED_LOGIN_LIMIT": "0", "MESSAGES__HASHING_ENABLED": "false",
+            "TASKS__MESSAGES_CLEANUP__INTERVAL": "0s", "TASKS__DEVICES_CLEANUP__INTERVAL": "0s",
+            "TASKS__MESSAGES_COUNTS__INTERVAL": "0s",
+        })
+        server.start(timeout=60)
+        try:
+            return run(server, url, size, samples)
+        finally:
+            server.stop()
+            drop(url)
+
+
+def run(server: LiveServer, url: str, size: int, samples: int) -> dict[str, list[float]]:
+    http = httpx.Client(base_url=server.base_url, timeout=60)
+    phones = [http.post("/api/mobile/v1/device", json={"name": f"bench/{i}"}).json() for i in range(10)]
+    hot, puller = phones[0], phones[1]
+    pending = 50_000 if size >= 100_000 else 200
+    seconds, sample = fill(url, [p["id"] for p in phones], hot["id"], puller["id"], size, pending)
+    print(f"{url.split(':')[0]} {size:,}: filled in {seconds:.1f} s", file=sys.stderr)
+    token = http.post(f"{TP}/auth/token", json={"scopes": ["all:any"]},
+                      auth=(hot["login"], hot["password"])).json()["access_token"]
+    user = {"Authorization": f"Bearer {token}"}
+    phone = {"Authorization": f"Bearer {hot['token']}"}
+    pull = {"Authorization": f"Bearer {puller['token']}"}
+    hot_total = int(http.get(f"{TP}/messages", params={"limit": 1}, headers=user).headers["X-Total-Count"])
+    deep = int(hot_total * 0.8)
+    now = datetime.utcnow()
+    window = {"from": (now - timedelta(days=20)).isoformat() + "Z", "to": (now - timedelta(days=5)).isoformat() + "Z"}
+    deep_link = http.get(f"{TP}/messages", params={"limit": 50, "offset": deep}, headers=user).headers["Link"]
+    after = deep_link.split("after=")[1].split(">")[0]
+    sent: list[str] = []
+
+    def send(i: int) -> httpx.Response:
+        response = http.post(f"{TP}/messages", json={"textMessage": {"text": f"bench {i}"},
+                                                      "phoneNumbers": ["+12025550143"]}, headers=user)
+        if response.status_code >= 400:
+            raise RuntimeError(response.text)
+        sent.append(response.json()["id"])
+        return response
+
+    def report(i: int) -> httpx.Response:
+        ext = sample[i % len(sample)]
+        return http.patch("/api/mobile/v1/messages", headers=phone, json=[{
+            "id": ext, "state": "Delivered", "recipients": [{"phoneNumber": "+15550000000", "state": "Delivered"}],
+            "states": {"Delivered": now.isoformat() + "Z"}}])
+
+    def listing(**params: Any) -> Callable[[int], httpx.Response]:
+        return lambda _i: http.get(f"{TP}/messages", params={"limit": 50, **params}, headers=user)
+
+    reads: dict[str, Callable[[int], httpx.Response]] = {
+        "GET /messages?limit=50": listing(),
+        "... &from&to (15 days)": listing(**window),
+        "... &state=Delivered": listing(state="Delivered"),
+        "... &state=Failed": listing(state="Failed"),
+        "... &offset=80% (deep page)": listing(offset=deep),
+        "... &after=cursor at 80%": listing(after=after),
+        "GET /messages/{id}": lambda i: http.get(f"{TP}/messages/{sample[i % len(sample)]}", headers=user),
+    }
+    for call in reads.values():  # warm the server's and the database's caches
+        timed(5, call)
+    results = {name: timed(samples, call) for name, call in reads.items()}
+    results["phone pull (200 pending; 50,000 on the big db)"] = timed(samples, lambda _i: http.get(
+        "/api/mobile/v1/messages", headers=pull))
+    results["POST /messages"] = timed(samples, send)
+    results["DELETE /messages/{id} (cancel)"] = timed(samples, lambda i: http.delete(
+        f"{TP}/messages/{sent[i]}", headers=user))
+    results["PATCH (phone report)"] = timed(samples, report)
+    for job in ("cleanup", "hashing"):
+        during = _while_job(job, url, samples, reads)
+        for name in ("GET /messages?limit=50", "GET /messages/{id}"):
+            results[f"{name} during {job}"] = during[name]
+    http.close()
+    for name, samples_ms in results.items():  # as measured, in case a later stage fails
+        p50, p99 = pct(samples_ms)
+        print(f"  {size:,} {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms", file=sys.stderr)
+    return results
+
+
+def _while_job(job: str, url: str, samples: int,
+               reads: dict[str, Callable[[int], httpx.Response]]) -> dict[str, list[float]]:
+    """The reads, timed while a job works through the database from a second process (as another server's
+    periodic task would), so the job's Python does not share this process's interpreter lock."""
+    worker = multiprocessing.get_context("spawn").Process(target=_job_main, args=(job, url), daemon=True)
+    worker.start()
+    time.sleep(1)  # the worker's imports and first batches
+    try:
+        return {name: timed(samples, reads[name]) for name in ("GET /messages?limit=50", "GET /messages/{id}")}
+    finally:
+        if worker.is_alive():
+            worker.terminate()  # mid-batch: that batch's transaction is rolled back
+        worker.join(10)
+
+
+def _job_main(job: str, url: str) -> None:
+    trio.run(_job, job, url)
+
+
+async def _job(job: str, url: str) -> None:
+    db = Database(url)
+    maintenance = MaintenanceRepository(db)
+    try:
+        if job == "cleanup":  # a day's worth of the oldest messages
+            oldest = await db.run(lambda c: c.execute(sa.text("SELECT MIN(created_at) FROM messages")).scalar())
+            moment = oldest if isinstance(oldest, datetime) else datetime.fromisoformat(str(oldest))
+            await maintenance.delete_messages_created_before(moment + timedelta(days=1))
+        else:
+            while await maintenance.hash_messages() > 0:
+                pass
+    finally:
+        db.dispose()
+
+
+if __name__ == "__main__":
+    main()
