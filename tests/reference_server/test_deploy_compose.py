@@ -82,4 +82,4 @@ def test_simulator_and_conformance_profiles_run_real_commands() -> None:
     suite = SERVICES["conformance"]
     assert suite["profiles"] == ["conformance"] and suite["command"][0] == "smsgate-conformance"
     args = run_parser().parse_args([interpolate(a, {"PRIVATE_TOKEN": "t"}) for a in suite["command"][1:]])
-    assert args.server == "http://server:3000" and args.private_token == "t"
+    assert args.server == ["http://server:3000"] and args.private_token == "t"
