@@ -12,13 +12,23 @@ nox.options.reuse_existing_virtualenvs = True
 
 
 
+# schemathesis' parametrized tests share one node id per test function, which pytest-xdist's file scheduling
+# collapses into one item (one operation run instead of 52): these files run in one process after the others.
+ONE_PROCESS = ["tests/reference_server/test_schemathesis.py", "tests/reference_server/test_schemathesis_input.py"]
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite, in two worker processes (each test file runs in one of them, so a module's server is
-    started once); with CI=true the MariaDB, Redis and fault tests must run (a missing server fails them).
-    `nox -s tests -- -n 0 -k mobile` runs in one process."""
+    """The whole test suite: in two worker processes (a file per worker, so a module's server starts once), then the
+    schemathesis files in one; with CI=true the MariaDB, Redis and fault tests must run (a missing server fails
+    them). With arguments, one pytest run in one process: `nox -s tests -- -k mobile`."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile", *session.posargs)
+    pytest = ["pytest", "-q", "-p", "no:cacheprovider"]
+    if session.posargs:
+        session.run(*pytest, *session.posargs)
+        return
+    session.run(*pytest, "-n", "2", "--dist", "loadfile", *(f"--ignore={path}" for path in ONE_PROCESS))
+    session.run(*pytest, *ONE_PROCESS)
 
 
 @nox.session
