@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pydantic_core import from_json, to_json
 from quart import Blueprint, Response, g, request
@@ -123,31 +124,48 @@ def _names_unknown_state(item: object) -> bool:
     return any(isinstance(state, str) and state not in STATES for state in named)
 
 
-def _without_unknown_states(raw: str | bytes) -> str | bytes:
-    """Drops (and logs) the items naming a state we do not know; the others still apply.
+def _as_known(item: dict[str, Any]) -> dict[str, Any]:
+    """The item with each unknown state read as a known one, so that everything else in it is still validated."""
+    def known(state: object) -> object:
+        return "Pending" if isinstance(state, str) and state not in STATES else state
 
-    As upstream, where such an item fails at its database write only: a phone's report is never lost
-    over one odd field. Any other fault still refuses the whole batch (400).
+    item = {**item, "state": known(item.get("state"))}
+    if isinstance(item.get("recipients"), list):
+        item["recipients"] = [{**r, "state": known(r.get("state"))} if isinstance(r, dict) else r
+                              for r in item["recipients"]]
+    if isinstance(item.get("states"), dict):
+        spare = iter([state for state in STATES if state not in item["states"]])
+        item["states"] = {key if key in STATES else next(spare, key): value for key, value in item["states"].items()}
+    return item
+
+
+def _unknown_states_read_as_known(raw: str | bytes) -> tuple[str | bytes, set[int]]:
+    """The body with unknown states read as known ones, and the indexes of the items that named one.
+
+    As upstream, where such an item fails at its database write only: a phone's report is never lost over one
+    odd state, and the item is skipped (logged). Any other fault, in any item, still refuses the batch (400).
     """
     try:
         document = from_json(raw or b"null")
     except ValueError:
-        return raw  # parse_json answers 400
-    if not isinstance(document, list) or not any(_names_unknown_state(item) for item in document):
-        return raw
-    kept = [item for item in document if not _names_unknown_state(item)]
-    for item in document:
-        if _names_unknown_state(item):
-            log.warning("device %s: state report for message %r skipped: unknown state", g.device.id,
-                        str(item.get("id"))[:64])
-    return to_json(kept)
+        return raw, set()  # parse_json answers 400
+    if not isinstance(document, list):
+        return raw, set()
+    unknown = {index for index, item in enumerate(document) if _names_unknown_state(item)}
+    for index in sorted(unknown):
+        log.warning("device %s: state report for message %r skipped: unknown state", g.device.id,
+                    str(document[index].get("id"))[:64])
+    if not unknown:
+        return raw, unknown
+    return to_json([_as_known(item) if index in unknown else item for index, item in enumerate(document)]), unknown
 
 
 @blueprint.patch("/message")
 @blueprint.patch("/messages")
 @device_route
 async def report_states() -> Response:
-    items = parse_json(StateReports, _without_unknown_states(await request.get_data()))
+    body, skipped = _unknown_states_read_as_known(await request.get_data())
+    items = [item for index, item in enumerate(parse_json(StateReports, body)) if index not in skipped]
     reports = [
         StateReport(ext_id=item.id, state=item.state,
                     recipients=[Recipient(r.phoneNumber, r.state, r.error) for r in item.recipients],

@@ -58,8 +58,8 @@ class Targets:
 
 
 def _database(backend: str, workdir: Path, name: str, stack: contextlib.ExitStack) -> dict[str, str]:
-    if backend == "sqlite":
-        return {"DATABASE__URL": f"sqlite:///{workdir / name}.db"}
+    if backend == "sqlite":  # the processes of one deployment share their state through the database
+        return {"DATABASE__URL": f"sqlite:///{workdir / name}.db", "CACHE__URL": "database://"}
     import sqlalchemy as sa
 
     database = f"smsgate_conf_{name}_{secrets.token_hex(4)}"

@@ -626,7 +626,7 @@ async def test_device_settings_are_raw(api: Api) -> None:
     response = await api.client.get(f"{MOBILE}/settings", headers=bearer(user["token"]))
     assert response.status_code == 200
     raw = response.json()
-    assert raw == document
+    assert raw == {k: v for k, v in document.items() if v is not None}  # a null section is skipped, as upstream
     assert raw != public
 
 

@@ -23,44 +23,19 @@ import pytest
 import schemathesis
 from live_server import LiveServer
 
-from openapi import load_spec
+from openapi import load_spec, schemathesis_operations
 
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 25
 STATEFUL_EXAMPLES = 25
 
-# Operations that exist only to answer 501 (the phone's local server serves them), or answer 501 when a
-# feature is off (`/user/code` without OTP): a documented 501 is the contract, not a server failure.
+# The documented exceptions (501s, 503s, rules JSON Schema cannot state, cancel is not delete, ...) are those of
+# openapi/schemathesis.toml, each with its reason there: the same that `nox -s schema` and the conformance suite
+# apply. The names below are the groups other runs (test_schemathesis_input.py) need on their own.
 NOT_IMPLEMENTED = ["getLogs", "getUserCode"]
-# Documented 503s: a health probe reports a failing check with 503; sending is refused with 503 while a
-# device's queue is over its limits.
 UNAVAILABLE = ["healthCheck", "livenessCheck", "readinessCheck", "startupCheck", "userHealthCheck",
                "userLivenessCheck", "userReadinessCheck", "userStartupCheck", "sendMessage", "sendMessageLegacy"]
-# The spec states rules JSON Schema cannot (each documented on the operation, each answered with 400):
-# phone numbers must parse as real mobile numbers; `since` <= `until`; `send_interval_max` >= `send_interval_min`
-# and work hours need both ends; `deviceId` must be one of the user's devices; a password is at most 72
-# *bytes* (bcrypt) while `maxLength` counts characters; cancelling an id that messages on two of the user's
-# devices share is ambiguous (server contract §2.2.5). Schema-valid data is rightly rejected there, so
-# `positive_data_acceptance` says nothing about them; it stays on everywhere else.
-SEMANTIC_RULES = ["sendMessage", "sendMessageLegacy", "exportInbox", "exportInboxLegacy", "refreshInbox",
-                  "replaceSettings", "updateSettings", "createWebhook", "changePassword", "cancelMessage",
-                  "cancelMessageLegacy"]
-# Upstream authenticates before routing under /api/3rdparty/v1/: there an undeclared method without
-# credentials is 401, like an unknown path (reference_server/api/errors.py). The health probes are the only
-# operations under that prefix that declare no security, so schemathesis sends its TRACE probe to them
-# without credentials and gets that 401 instead of a 405. With credentials the same probe is a 405.
-OPEN_UNDER_AUTH_PREFIX = ["userHealthCheck", "userLivenessCheck", "userReadinessCheck", "userStartupCheck"]
-# DELETE /auth/token/{jti} also matches jti=refresh (as upstream's router does), so OPTIONS on
-# /auth/token/refresh rightly lists DELETE in `Allow`; schemathesis reads only the concrete path item.
-OVERLAPPING_TEMPLATE = ["refreshToken"]
-# DELETE /messages/{id} *cancels*: the message is not deleted and stays readable with GET (the spec says so).
-# `use_after_free` fails a 2xx GET that follows a 2xx DELETE of the same path, which is right for a delete
-# and wrong for this cancel. Per-operation check config is the schemathesis 4 way to switch one check off:
-# the check runs on the reading operation, and the only DELETEs above these GET paths are the cancels.
-CANCEL_READERS = ["getMessage", "getMessageLegacy"]
-# The device event stream stays open until the client leaves and is quiet while nothing happens: each
-# accepted request is read for `request-timeout` seconds. A short timeout and few fuzzed examples keep it cheap.
 EVENT_STREAMS = ["streamDeviceEvents"]
 # Aliases served by the same handlers as their canonical routes: fuzzing them checks the wiring, and the
 # deterministic coverage phase (boundary values, one request per constraint) runs on the canonical route only.
@@ -79,17 +54,8 @@ CONFIG = schemathesis.Config.from_dict({
     # Every check schemathesis has, plus a response-time bound that flags a hanging request.
     "checks": {"enabled": True, "max_response_time": 5},
     "operations": [
-        {"include-operation-id": NOT_IMPLEMENTED,
-         "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "501"]}}},
-        {"include-operation-id": UNAVAILABLE,
-         "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "503"]}}},
+        *schemathesis_operations(),
         {"include-operation-id": ALIASES, "phases": {"coverage": {"enabled": False}}},
-        {"include-operation-id": EVENT_STREAMS, "request-timeout": 1, "generation": {"max-examples": 3}},
-        {"include-operation-id": CANCEL_READERS, "checks": {"use_after_free": {"enabled": False}}},
-        {"include-operation-id": SEMANTIC_RULES, "checks": {"positive_data_acceptance": {"enabled": False}}},
-        {"include-operation-id": OPEN_UNDER_AUTH_PREFIX, "checks": {"unsupported_method": {"enabled": False}}},
-        {"include-operation-id": OVERLAPPING_TEMPLATE,
-         "checks": {"allow_header_conformance": {"enabled": False}}},
     ],
 })
 
