@@ -165,7 +165,8 @@ def _unknown_states_read_as_known(raw: str | bytes) -> tuple[str | bytes, set[in
 @device_route
 async def report_states() -> Response:
     body, skipped = _unknown_states_read_as_known(await request.get_data())
-    items = [item for index, item in enumerate(parse_json(StateReports, body)) if index not in skipped]
+    parsed = parse_json(StateReports, body)
+    items = [item for index, item in enumerate(parsed) if index not in skipped]
     reports = [
         StateReport(ext_id=item.id, state=item.state,
                     recipients=[Recipient(r.phoneNumber, r.state, r.error) for r in item.recipients],
