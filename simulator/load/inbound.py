@@ -26,6 +26,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from ..report.stats import summary
+from ..tiny_asgi import read_body, serve_lifespan
 from .tls import make_ca_and_leaf
 
 log = logging.getLogger(__name__)
@@ -109,21 +110,11 @@ class Receiver:
 
     async def _asgi(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                event = await receive()
-                if event["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif event["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await serve_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            event = await receive()
-            body += event.get("body", b"")
-            if not event.get("more_body"):
-                break
+        body = await read_body(receive)
         if scope["method"] == "POST":
             self.tracker.arrived(body, time.time())
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
