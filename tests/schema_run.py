@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The repository first, tests/ last: tests/openapi (a folder of tests) must not shadow the openapi package.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+sys.path.append(str(Path(__file__).resolve().parent))
 from live_server import LiveServer  # noqa: E402
 
 from openapi import SCHEMATHESIS_CONFIG, SPEC_PATH  # noqa: E402
