@@ -101,9 +101,7 @@ def _view(message: IncomingMessage) -> dict[str, object]:
 @thirdparty_blueprint.get("/inbox")
 @user_route("inbox:list")
 async def list_inbox() -> Response:
-    device_id = request.args.get("deviceId") or None
-    if device_id is not None and len(device_id) != 21:
-        raise InvalidInput(f"failed to parse query: deviceId={device_id!r}: must be 21 characters")
+    device_id = query.device_id()
     since, until = query.timestamp("from"), query.timestamp("to")
     filter_ = InboxFilter(
         user_id=g.principal.user_id, device_id=device_id, type=query.choice("type", INBOX_TYPES),

@@ -11,6 +11,7 @@ from quart import request
 
 from ..domain.clock import parse_rfc3339
 from ..domain.errors import InvalidInput
+from ..domain.ids import check_client_id
 
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
@@ -83,4 +84,14 @@ def choice(name: str, allowed: Iterable[str], default: str | None = None) -> str
     options = list(allowed)
     if value not in options:
         raise _bad(name, value, f"must be one of {', '.join(options)}")
+    return value
+
+
+def device_id(name: str = "deviceId") -> str | None:
+    """A device id filter: absent, or 21 printable characters (a device id's length)."""
+    value = request.args.get(name) or None
+    if value is not None:
+        check_client_id(name, value)
+        if len(value) != 21:
+            raise InvalidInput(f"failed to parse query: {name}={value!r}: must be 21 characters")
     return value

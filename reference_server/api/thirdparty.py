@@ -53,11 +53,7 @@ async def send_message() -> Response:
 @blueprint.get("/message")
 @user_route("messages:list")
 async def list_messages() -> Response:
-    device_id = request.args.get("deviceId") or None
-    if device_id is not None:
-        check_client_id("deviceId", device_id)
-    if device_id is not None and len(device_id) != 21:
-        raise InvalidInput(f"failed to parse query: deviceId={device_id!r}: must be 21 characters")
+    device_id = query.device_id()
     since, until = query.timestamp("from"), query.timestamp("to")
     filter_ = MessageFilter(
         user_id=g.principal.user_id,

@@ -123,3 +123,10 @@ async def test_scopes_and_cleanup(tmp_path: Any, sqlite_url: str) -> None:
         assert await task.job() == 1
         assert [m["id"] for m in (await api.client.get(INBOX, headers=lister)).json()] == ["recent"]
         error_of(await api.client.get(f"{INBOX}/old/attachments/1", headers=reader), 404)
+
+
+async def test_device_filter_with_control_characters_is_refused(sqlite_api: Api) -> None:
+    user = await sqlite_api.register()
+    response = await sqlite_api.client.get("/api/3rdparty/v1/inbox", params={"deviceId": "a\x0bbcdefghijklmnopqrst"},
+                                           auth=(user["login"], user["password"]))
+    assert "control characters" in error_of(response, 400)
