@@ -88,11 +88,12 @@ def _insert_batch(conn: Connection, device_id: str, messages: list[IncomingMessa
         if not result.rowcount:
             continue  # a repeated upload: the stored copy stays
         inserted += 1
-        if message.attachments:
+        parts = {a.part_id: a for a in reversed(message.attachments)}  # a part sent twice: the first copy counts
+        if parts:
             message_id = result.inserted_primary_key[0]
             conn.execute(inbox_attachments.insert(), [
                 {"message_id": message_id, "part_id": a.part_id, "content_type": a.content_type, "name": a.name,
-                 "size": a.size, "data": a.data} for a in message.attachments])
+                 "size": a.size, "data": a.data} for a in reversed(parts.values())])
     return inserted
 
 

@@ -130,3 +130,13 @@ async def test_device_filter_with_control_characters_is_refused(sqlite_api: Api)
     response = await sqlite_api.client.get("/api/3rdparty/v1/inbox", params={"deviceId": "a\x0bbcdefghijklmnopqrst"},
                                            auth=(user["login"], user["password"]))
     assert "control characters" in error_of(response, 400)
+
+
+async def test_a_part_sent_twice_is_stored_once(sqlite_api: Api) -> None:
+    user = await sqlite_api.register()
+    parts = [{"partId": 1, "contentType": "text/plain", "name": "a.txt", "data": base64.b64encode(data).decode()}
+             for data in (b"first", b"second")]
+    sent = item("mms-twice", "2026-01-01T10:00:00.000Z", type="MMS", attachments=parts)
+    assert await upload(sqlite_api, user, [sent]) == 201
+    part = await sqlite_api.client.get(f"{INBOX}/mms-twice/attachments/1", auth=auth(user))
+    assert part.status_code == 200 and part.content == b"first"
