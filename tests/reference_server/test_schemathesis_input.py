@@ -6,8 +6,8 @@ in test_schemathesis.py applies every check on SQLite, and `nox -s fuzz` runs lo
 Ids in paths carry `pattern: '^[^\\x00-\\x1F\\x7F-\\x9F]*$'` in the spec, so negative generation puts control
 characters into them; non-ASCII text comes from Hypothesis' full-Unicode strings. Both are counted per backend, and
 each backend's figures test fails if either did not occur, if an operation was never called, or if fewer cases
-ran than the size asks for. Size: FUZZ_INPUT_EXAMPLES per operation (2, small, for `nox -s tests`);
-`nox -s fuzz-input` runs at least 2,000 cases per backend (FUZZ_INPUT_MIN_CASES) and prints the figures.
+ran than the size asks for. Size: FUZZ_INPUT_EXAMPLES per operation (2 by default); `nox -s tests` and
+`nox -s fuzz-input` run 60, at least 2,000 cases per backend (FUZZ_INPUT_MIN_CASES), the latter printing the figures.
 """
 
 from __future__ import annotations
