@@ -25,7 +25,8 @@ MUTANTS = Path(__file__).resolve().parent / "mutants"
 COPIED = ("reference_server", "openapi")
 # The checks whose server behaviour has not landed fail on every copy: a mutant must cause another failure.
 NOT_LANDED = Path(__file__).resolve().parent / "not_landed.txt"
-SUITE_OPTIONS = ("--examples", "3", "--push-wait", "12", "--baseline", str(NOT_LANDED))
+# --strict: a mutant may break a SHOULD only (its check then fails the run instead of a Non-strict verdict).
+SUITE_OPTIONS = ("--examples", "3", "--push-wait", "12", "--baseline", str(NOT_LANDED), "--strict")
 
 
 @dataclass
