@@ -3,7 +3,7 @@ violation. One at a time, in a temporary copy of the server, it is applied (`pat
 servers start from that copy, and the suite (the real one, a lighter schemathesis profile) runs against them.
 Every mutant must make the suite fail; the table names the capabilities that caught it.
 
-    python tests/conformance/conf_mutants.py [--jobs 2] [--json mutants.json] [NAME ...]
+    python tests/conformance/conf_mutants.py [--jobs 2] [--json mutants.json] [--expected-only] [NAME ...]
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ MUTANTS = Path(__file__).resolve().parent / "mutants"
 COPIED = ("reference_server", "openapi")
 # The checks whose server behaviour has not landed fail on every copy: a mutant must cause another failure.
 NOT_LANDED = Path(__file__).resolve().parent / "not_landed.txt"
-SUITE_OPTIONS = ("--examples", "3", "--push-wait", "12", "--baseline", str(NOT_LANDED))
+# --strict: a mutant may break a SHOULD only (its check then fails the run instead of a Non-strict verdict).
+SUITE_OPTIONS = ("--examples", "3", "--push-wait", "12", "--baseline", str(NOT_LANDED), "--strict")
 
 
 @dataclass
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="only these mutants (file stems)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (each starts two servers)")
     parser.add_argument("--json", metavar="FILE", help="write the outcomes here")
+    parser.add_argument("--expected-only", action="store_true",
+                        help="run only each mutant's expected capability (a quick check of a new mutant)")
     parser.add_argument("--reports", metavar="DIR", type=Path, help="keep each mutant's suite report (JSON) here")
     args = parser.parse_args(argv)
     patches = sorted(MUTANTS.glob("*.patch"))
@@ -114,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         args.reports.mkdir(parents=True, exist_ok=True)
     print(f"{len(patches)} mutants, {args.jobs} at a time", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(run_mutant, patch, args.reports) for patch in patches]
+        futures = [pool.submit(run_mutant, patch, args.reports,
+                               SUITE_OPTIONS + (("--only", header(patch)[1]) if args.expected_only else ()))
+                   for patch in patches]
         for done, future in enumerate(as_completed(futures), 1):
             o = future.result()
             print(f"[{done:>2}/{len(patches)}] {o.name}: {o.result} in {o.seconds:.0f} s", flush=True)
