@@ -3,11 +3,9 @@ process of the public one, FCM pointed at the suite, the CA mounted, the relay p
 every capability in certification mode; and a deliberately broken server must fail it. `nox -s conformance`
 is the full run (MariaDB too).
 
-The suite's new checks are judged on the same run, one test each: where the server behaviour a check needs
-has not landed on this branch yet, its test is a strict expected failure naming the issue that brings it (CI
-reports it as XFAIL; an unexpected pass fails, so the mark goes when the behaviour lands), and the check is
-listed in not_landed.txt, the run's baseline. Each new check is proven able to fail by a mutant in mutants/
-where the server already has the behaviour to break (see conf_mutants.py)."""
+The suite's new checks are judged on the same run, one test each, and each must pass: every behaviour they
+check has landed in the server (not_landed.txt, the run's baseline, lists none). Each new check is proven
+able to fail by a mutant in mutants/ (see conf_mutants.py)."""
 
 from __future__ import annotations
 
@@ -63,10 +61,6 @@ def test_a_broken_server_fails_the_suite(tmp_path: Path) -> None:
     assert outcome.killed and outcome.caught_by == ["listing"], outcome
 
 
-def not_landed(issue: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"the server behaviour has not landed yet: {issue}")
-
-
 NEW_CHECKS: list[Any] = [
     pytest.param("send::test_send_option_reaches_the_phone", id="send-options"),
     pytest.param("jwt::test_cannot_mint_scopes_it_lacks", id="jwt-mint-scopes"),
@@ -94,7 +88,7 @@ def test_new_check_passes_on_the_reference_server(reference_run: tuple[dict[str,
 
 
 def test_the_baseline_lists_exactly_the_checks_not_landed() -> None:
-    """not_landed.txt (the reference run's baseline) and the xfail marks agree."""
+    """not_landed.txt (the reference run's baseline) lists exactly the new checks marked as not landed (none)."""
     lines = NOT_LANDED.read_text().splitlines()
     listed = {line.strip().rstrip("*") for line in lines if line.strip() and not line.startswith("#")}
     assert listed == {p.values[0] for p in NEW_CHECKS if p.marks}
