@@ -215,7 +215,7 @@ def verify(scratch: Engine, engine: Engine, plan: Plan) -> None:
             theirs = original.execute(sa.text(f"SELECT COUNT(*) FROM {_quote(table)}")).scalar_one()
             if ours != theirs:
                 raise AdoptRefused(f"`{table}`: {theirs} rows in the original, {ours} copied (is the Go server "
-                                   "still running?); nothing was changed")
+                                   f"still running?); `{plan.database}` was left as it was")
 
 
 def _swap_statement(plan: Plan) -> str:
