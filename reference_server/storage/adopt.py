@@ -72,7 +72,8 @@ class Plan:
                  f"1. build this server's schema (revision {ADOPT_REVISION}) in a scratch database "
                  f"`{self.scratch}`",
                  "2. copy the rows of each table (same columns; SIM cards renamed to this server's fields):"]
-        lines += [f"     {table:<{width}}  {self.rows[table]} rows" for table in CARRIED]
+        lines += [f"     {table:<{width}}  {n} row{'' if n == 1 else 's'}"
+                  for table, n in ((t, self.rows[t]) for t in CARRIED)]
         lines += [f"     {'message_counts':<{width}}  computed from messages (ours only)",
                   f"   and create empty: {', '.join(t for t in OURS_ONLY if t not in ('message_counts',))}",
                   "3. check the copied row counts, then in one atomic RENAME TABLE:",
@@ -176,6 +177,9 @@ def adopt(engine: Engine, *, dry_run: bool = False, say: Callable[[str], None] =
 def _build_and_swap(engine: Engine, plan: Plan, query_timeout: float) -> None:
     with _scratch_database(engine, plan.scratch, query_timeout) as scratch:
         command.upgrade(alembic_config(scratch), ADOPT_REVISION)
+        built = set(sa.inspect(scratch).get_table_names())
+        if built != {*CARRIED, *OURS_ONLY}:  # the lists above were not kept in step with ADOPT_REVISION
+            raise RuntimeError(f"revision {ADOPT_REVISION} built the tables {sorted(built)}, not those listed here")
         with scratch.begin() as conn:
             for table, columns in CARRIED.items():
                 copy_table(conn, plan.database, table, columns)
