@@ -18,8 +18,10 @@ from hypercorn.config import Config as HypercornConfig
 
 from .api.request_id import ACCESS_LOG_FORMAT
 from .config import ConfigError, Settings, load_settings
+from .storage.adopt import AdoptRefused
+from .storage.adopt import adopt as adopt_database
 from .storage.database import create_engine
-from .storage.migrate import MigrationLockTimeout, upgrade
+from .storage.migrate import MigrationLockTimeout, UpstreamDatabase, upgrade
 
 log = logging.getLogger("smsgate")
 GIL_SWITCH_INTERVAL = 0.001
@@ -43,7 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default 1)")
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
     db = commands.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade"], help="upgrade: apply all migrations")
+    db.add_argument("action", choices=["upgrade", "adopt"],
+                    help="upgrade: apply all migrations; adopt: take over a database of the Go server (v1.46.2 to "
+                         "v1.47.1) in place, keeping its users, phones, messages, webhooks, settings and tokens")
+    db.add_argument("--dry-run", action="store_true", help="adopt: say what would be done, change nothing")
+    db.add_argument("--url", help="the database URL to act on instead of database.url (e.g. one with the rights "
+                                  "to create a scratch database, which adopt needs)")
     commands.add_parser("health", help="ask the server at http.listen for /health/live; exit 0 when it passes")
     return parser
 
@@ -75,14 +82,21 @@ def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def migrate(settings: Settings) -> None:
+def migrate(settings: Settings, url: str | None = None, adopt: bool = False, dry_run: bool = False) -> None:
+    """`upgrade` the database (of `url`, else database.url) or, with `adopt`, take over the Go server's."""
     database = settings.database
-    engine = create_engine(settings.database_url(), connect_timeout=database.connect_timeout.total_seconds(),
-                           query_timeout=max(database.query_timeout.total_seconds(), 300))  # DDL takes its time
+    query_timeout = max(database.query_timeout.total_seconds(), 300)  # DDL takes its time
+    engine = create_engine(url or settings.database_url(), connect_timeout=database.connect_timeout.total_seconds(),
+                           query_timeout=query_timeout)
     try:
-        upgrade(engine)
+        if adopt:
+            adopt_database(engine, dry_run=dry_run, query_timeout=query_timeout)
+        else:
+            upgrade(engine)
     except (sa.exc.SQLAlchemyError, CommandError, MigrationLockTimeout) as exc:
         raise MigrationFailed(_one_line(exc)) from None
+    except (UpstreamDatabase, AdoptRefused) as exc:
+        raise MigrationFailed(str(exc)) from None
     finally:
         engine.dispose()
 
@@ -179,12 +193,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return health(settings)
     try:
         if args.command == "db":
-            migrate(settings)
-            print("database is up to date")
+            migrate(settings, args.url, adopt=args.action == "adopt", dry_run=args.dry_run)
+            if args.action == "upgrade":
+                print("database is up to date")
             return 0
         serve(settings, getattr(args, "workers", 1), not getattr(args, "no_migrate", False))
     except MigrationFailed as exc:
-        log.error("database migration failed: %s", exc)
+        if args.command == "db" and args.action == "adopt":
+            print(f"db adopt: {exc}", file=sys.stderr)
+        else:
+            log.error("database migration failed: %s", exc)
         return 1
     except KeyboardInterrupt:
         pass

@@ -32,6 +32,13 @@ LOCK_WAIT_SECONDS = 600.0  # a long migration of a big table may take minutes; t
 _POLL_SECONDS = 0.5
 
 
+GOOSE_TABLE = "goose_db_version"  # upstream's (goose) record of its migrations
+
+
+class UpstreamDatabase(RuntimeError):
+    """A plain upgrade met a database of upstream's Go server: it must be adopted (`db adopt`), not migrated over."""
+
+
 class MigrationLockTimeout(RuntimeError):
     """Another process held the migration lock for longer than we were willing to wait."""
 
@@ -55,7 +62,20 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head", wait: float = LOCK_WAIT_SECONDS) -> None:
     with migration_lock(engine, wait):
+        with engine.connect() as connection:
+            check_not_upstream(connection)
         command.upgrade(alembic_config(engine), revision)
+
+
+def check_not_upstream(connection: Connection) -> None:
+    """Raises UpstreamDatabase when the database was made by the Go server and is not ours yet: our migrations
+    would build this server's tables beside (or fail over) upstream's, and the data would be lost to the server."""
+    names = set(sa.inspect(connection).get_table_names())
+    if GOOSE_TABLE in names and "alembic_version" not in names:
+        raise UpstreamDatabase(
+            f"this database was made by upstream's Go server (it has goose's `{GOOSE_TABLE}` table and no "
+            "`alembic_version`), so this server's migrations were not run over it. Take it over with "
+            "`smsgate-server db adopt --dry-run`, then `smsgate-server db adopt` (docs: moving from the Go server)")
 
 
 def downgrade(engine: Engine, revision: str, wait: float = LOCK_WAIT_SECONDS) -> None:
