@@ -79,6 +79,7 @@ class Phone:
         self.signing_key = config.signing_key or nanoid(8)
         self.settings.passphrase, self.settings.signing_key = config.passphrase, self.signing_key
         self.push_token = (config.fcm_token or made_up_push_token(self.rng)) if config.push == "fcm" else None
+        self.sse_only = False  # the server's notification_channel, as of the last start
         self.local_device_id = local_device_id(config.name, self.clock.millis())
         self.webhook_http: httpx.AsyncClient | None = None  # set to override the webhook client
         self._http = http  # shared by many phones; None: each run() opens its own client
@@ -122,6 +123,9 @@ class Phone:
             # A later start (the app registered before: a restart, or the sign-in screen's POST /device
             # just now) sends PATCH /device; a first anonymous start sends POST /device.
             later_start = self.registration is not None or joins_without_token(self.config)
+            # `gateway.notification_channel` from the server takes effect at a start (the app asks for a
+            # restart): SSE_ONLY skips FCM, registers (or PATCHes) without a push token and listens on SSE.
+            self.sse_only = self.settings.cloud.get("notification_channel") == "SSE_ONLY"
             if self.registration is None:
                 await self._register(update=False)
             async with trio.open_nursery() as nursery:
@@ -145,7 +149,7 @@ class Phone:
                 nursery.start_soon(self._incoming)
                 if self.uploader is not None:
                     nursery.start_soon(self.uploader.run)
-                if self.config.push == "fcm":
+                if self.config.push == "fcm" and not self.sse_only:
                     nursery.start_soon(self._push_loop)
                     if self.fcm is not None and self.push_token:
                         self.fcm.attach(self.push_token, self)
@@ -178,7 +182,7 @@ class Phone:
             try:
                 self.registration, _ = await register(self.api, self.config,
                                                       self.registration if update else None,
-                                                      self.push_token, self.sims)
+                                                      None if self.sse_only else self.push_token, self.sims)
                 notify(self.observer, "registered", self.registration.device_id)
                 return
             except (ApiError, httpx.HTTPError, OSError, KeyError, ValueError) as exc:
