@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,11 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from conftest import make_settings
+from live_server import LiveServer
 from sse_client import served
 from test_phone_live import FAST, running, until
 
 from reference_server.app import create_app
+from simulator.load.inbound import TEXT_PREFIX
 from simulator.phone import Phone, PhoneConfig
 from simulator.phone.crypto import decrypt_text
 
@@ -140,3 +146,22 @@ async def test_a_refused_item_is_dropped_and_the_rest_of_its_batch_kept(tmp_path
     assert uploader.dropped == 1 and uploader.uploaded == 6
     assert sizes[0] == 7 and sizes.count(1) >= 1  # split in halves down to the one at fault
     assert {m["id"] for m in shown.json()} == {e.message_id for e in entries} - {"x" * 37}
+
+
+def test_smsgate_sim_inbox_upload_flag(tmp_path: Path) -> None:
+    """`smsgate-sim run --inbox-upload PASSPHRASE`: the fleet's inbound SMS end up in the server's inbox."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGATE_SIM_")}
+    database = tmp_path / "inbox.db"
+    with LiveServer(tmp_path, env={"DATABASE__URL": f"sqlite:///{database}"}) as server:
+        result = subprocess.run(
+            [sys.executable, "-m", "simulator.cli", "run", "--server", server.base_url, "--devices", "2",
+             "--phones-per-account", "2", "--rate", "1", "--duration", "2", "--grace", "15",
+             "--inbound-rate", "10", "--inbox-upload", PASSPHRASE, "--threshold", "inbound_lost==0", "--no-live"],
+            env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        engine = sa.create_engine(f"sqlite:///{database}")
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT type, content, is_encrypted FROM inbox")).all()
+        engine.dispose()
+    assert len(rows) == 20 and {row.type for row in rows} == {"SMS"} and all(row.is_encrypted for row in rows)
+    assert all(decrypt_text(PASSPHRASE, row.content).startswith(TEXT_PREFIX) for row in rows)
