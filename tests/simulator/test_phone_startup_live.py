@@ -164,10 +164,11 @@ async def test_secrets_the_server_delivers_are_applied_as_the_app_applies_them(t
                                               json={"url": f"{receiver_url}/in", "event": "sms:received"})
                 assert hook.status_code == 201, hook.text
                 assert await phone.refresh_webhooks()
-                # a secret with a value: the server refuses it, as upstream (`isdefault`)
+                # a secret with a value: the server refuses it, as upstream (`isdefault`); so is a bad enum
+                # value, which is why the phone's own rejection of one is checked against fakes only
                 for body in ({"encryption": {"passphrase": "x"}}, {"webhooks": {"signing_key": "k"}},
                              {"gateway": {"cloud_url": "https://elsewhere.example/mobile/v1"}},
-                             {"gateway": {"private_token": "t"}}):
+                             {"gateway": {"private_token": "t"}}, {"messages": {"limit_period": "Weekly"}}):
                     refused = await patch(body)
                     assert refused.status_code == 400, (body, refused.text)
                 # empty values are stored and delivered (the gateway pair is dropped): the app takes them as they are
