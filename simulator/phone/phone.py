@@ -1,8 +1,10 @@
 """One simulated phone: a Trio task tree running the app's cloud-mode services.
 
-`run()` registers (or PATCHes /device), loads webhooks and settings, then runs: events (SSE, or
-pushes routed by an `FcmEndpoint`), the periodic pull, the send loop and its radio, state reports,
-the webhook queue, the ping service and incoming SMS, until cancelled.
+`run()` registers (POST /device) or, on a registered phone, PATCHes /device while it pulls and fetches
+webhooks and settings (side by side, as WorkManager runs the app's jobs), then runs: events (SSE, or
+pushes routed by an `FcmEndpoint`), the periodic pull, the 24-hour refresh jobs, the send loop and its
+radio, state reports, the webhook queue, the ping service, incoming SMS and (an option) the inbox
+upload, until cancelled.
 """
 
 from __future__ import annotations
