@@ -112,6 +112,8 @@ RUN_OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("inbound-rate", float, 0.0, "SMS per second received by the fleet, firing sms:received (default none)"),
     ("webhook-url", str, None, "with --inbound-rate: the user's https webhook receiver instead of ours"),
     ("webhook-listen", str, "127.0.0.1:0", "HOST:PORT of the simulator's webhook receiver (default %(default)s)"),
+    ("inbox-upload", str, None, "PASSPHRASE: phones upload the SMS they receive to POST /mobile/v1/inbox, "
+                                "encrypted with it (the app's pending inbox upload; off by default)"),
 ]
 
 
@@ -186,7 +188,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
                      live=args.live, max_in_flight=args.max_in_flight, seed=args.seed,
                      thresholds=tuple(_flatten(args.threshold)), stages=args.stages, rate_stages=args.rate_stages,
                      model=args.model, csv=args.csv, inbound_rate=args.inbound_rate, webhook_url=args.webhook_url,
-                     webhook_listen=args.webhook_listen)
+                     webhook_listen=args.webhook_listen, inbox_upload=args.inbox_upload)
 
 
 def _flatten(values: Any) -> list[str]:

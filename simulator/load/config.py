@@ -78,6 +78,7 @@ class RunConfig:
     inbound_rate: float = 0.0  # SMS per second received by the fleet (fires sms:received webhooks)
     webhook_url: str | None = None  # where the webhooks go; None: the simulator's own receiver
     webhook_listen: str = "127.0.0.1:0"  # HOST:PORT of that receiver
+    inbox_upload: str | None = None  # a passphrase: phones upload received SMS (POST /mobile/v1/inbox) with it
 
     def __post_init__(self) -> None:
         if self.stages is not None:

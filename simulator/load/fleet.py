@@ -138,7 +138,7 @@ class Fleet:
             login=None if first else account.login, password=None if first else account.password,
             push=config.push,
             fcm_token=f"sim-{number}-{secrets.token_hex(8)}" if config.push == "fcm" else None,
-            radio=radio,
+            radio=radio, passphrase=config.inbox_upload, inbox_upload=config.inbox_upload is not None,
         )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

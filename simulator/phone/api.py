@@ -66,6 +66,9 @@ class GatewayApi:
     async def webhooks(self) -> list[dict[str, Any]]:
         return list((await self._call("GET", "/webhooks")).json())
 
+    async def upload_inbox(self, items: list[dict[str, Any]]) -> None:
+        await self._call("POST", "/inbox", items)
+
     async def settings(self) -> dict[str, Any]:
         document = (await self._call("GET", "/settings")).json()
         return document if isinstance(document, dict) else {}

@@ -73,6 +73,8 @@ class PhoneConfig:
     local_webhooks: tuple[tuple[str, str], ...] = ()  # (event, url) registered through the local API
     cleartext_webhooks: bool = False  # the "insecure" build: http:// webhooks to any host
     app_version: str = "1.68.0"
+    # The app's pending inbox upload (POST /mobile/v1/inbox, encrypted with the passphrase; needs one).
+    inbox_upload: bool = False
     seed: int | None = None  # the phone's own randomness (SIM choice, intervals, incoming SMS)
 
 

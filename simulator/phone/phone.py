@@ -1,8 +1,10 @@
 """One simulated phone: a Trio task tree running the app's cloud-mode services.
 
-`run()` registers (or PATCHes /device), loads webhooks and settings, then runs: events (SSE, or
-pushes routed by an `FcmEndpoint`), the periodic pull, the send loop and its radio, state reports,
-the webhook queue, the ping service and incoming SMS, until cancelled.
+`run()` registers (POST /device) or, on a registered phone, PATCHes /device while it pulls and fetches
+webhooks and settings (side by side, as WorkManager runs the app's jobs), then runs: events (SSE, or
+pushes routed by an `FcmEndpoint`), the periodic pull, the 24-hour refresh jobs, the send loop and its
+radio, state reports, the webhook queue, the ping service, incoming SMS and (an option) the inbox
+upload, until cancelled.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import json
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -34,9 +36,11 @@ from .inbox import (
     received_payload,
     text_message_id,
 )
+from .inbox_upload import InboxUploader
 from .observer import PhoneObserver, notify
 from .pull import Puller
 from .radio import Radio
+from .refresh import DAILY, Refresher
 from .registration import joins_without_token, register, sim_cards, update_device
 from .reports import Reporter
 from .sender import Sender
@@ -55,10 +59,8 @@ from .webhooks import (
 if TYPE_CHECKING:
     from .fcm_endpoint import FcmEndpoint
 
-REGISTRATION_BACKOFF = 10.0
-BACKOFF = 10.0  # WorkManager's minimum (and the app's) exponential backoff
+REGISTRATION_BACKOFF = 10.0  # WorkManager's minimum (and the app's) exponential backoff
 MAX_BACKOFF = 5 * 3600.0
-DAILY = 24 * 3600.0
 INBOX_SIZE = 1000
 
 
@@ -79,6 +81,7 @@ class Phone:
         self.signing_key = config.signing_key or nanoid(8)
         self.settings.passphrase, self.settings.signing_key = config.passphrase, self.signing_key
         self.push_token = (config.fcm_token or made_up_push_token(self.rng)) if config.push == "fcm" else None
+        self.sse_only = False  # the server's notification_channel, as of the last start
         self.local_device_id = local_device_id(config.name, self.clock.millis())
         self.webhook_http: httpx.AsyncClient | None = None  # set to override the webhook client
         self._http = http  # shared by many phones; None: each run() opens its own client
@@ -92,6 +95,9 @@ class Phone:
                              sims=self.sims, passphrase=config.passphrase, rng=self.rng, update=self.update_state)
         self.reporter = Reporter(self.api, self.clock, self.store.get, lambda e: self.notify_error("report", e))
         self.puller = Puller(self)
+        self.refresher = Refresher({"webhooks": self.refresh_webhooks, "settings": self.refresh_settings})
+        self.uploader = InboxUploader(self.api, lambda: self.settings.passphrase,
+                                      partial(self.notify_error, "inbox")) if config.inbox_upload else None
         self.sse: SseEvents | None = None
         self._nursery: trio.Nursery | None = None
         self._pushes_in, self._pushes_out = trio.open_memory_channel[tuple[str, str]](256)
@@ -116,20 +122,36 @@ class Phone:
                 self.webhooks.http = self.api.http
             assert self.api.http is not None
             http = self.api.http
-            await self._register()
-            await self.refresh_webhooks()
-            await self.refresh_settings()
+            # A later start (the app registered before: a restart, or the sign-in screen's POST /device
+            # just now) sends PATCH /device; a first anonymous start sends POST /device.
+            later_start = self.registration is not None or joins_without_token(self.config)
+            # `gateway.notification_channel` from the server takes effect at a start (the app asks for a
+            # restart): SSE_ONLY skips FCM, registers (or PATCHes) without a push token and listens on SSE.
+            self.sse_only = self.settings.cloud.get("notification_channel") == "SSE_ONLY"
+            if self.registration is None:
+                await self._register(update=False)
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self.puller.run)
-                self.puller.trigger()  # PullMessagesWorker.start: the periodic job, its first run at once
-                nursery.start_soon(self._daily_refresh)
+                nursery.start_soon(self.refresher.run)
+                if later_start:
+                    await self._start_workers()
+                else:
+                    # GatewayService.start enqueued the pull, webhooks and settings jobs while the first
+                    # registration was still under way: they found no registration and fetched nothing.
+                    # The pull's timer runs; the SSE connection (or a push) pulls; webhooks and
+                    # settings wait for their event or the 24-hour period.
+                    self.puller.trigger(now=False)
+                    for name in self.refresher.due:
+                        self.refresher.due[name] = trio.current_time() + DAILY
                 nursery.start_soon(self.sender.run, nursery)
                 nursery.start_soon(self.reporter.run)
                 nursery.start_soon(self.webhooks.run)
                 nursery.start_soon(self._ping)
                 nursery.start_soon(self._incoming)
-                if self.config.push == "fcm":
+                if self.uploader is not None:
+                    nursery.start_soon(self.uploader.run)
+                if self.config.push == "fcm" and not self.sse_only:
                     nursery.start_soon(self._push_loop)
                     if self.fcm is not None and self.push_token:
                         self.fcm.attach(self.push_token, self)
@@ -143,17 +165,26 @@ class Phone:
                 assert self.registration is not None
                 task_status.started(self.registration)
 
-    async def _register(self) -> None:
+    async def _start_workers(self) -> None:
+        """`GatewayService.start` on a registered phone: the RegistrationWorker (PATCH /device with the
+        push token), PullMessagesWorker, WebhooksUpdateWorker and SettingsUpdateWorker are enqueued
+        together and WorkManager runs them side by side, each with the stored token."""
+        assert self.registration is not None
+        self.api.token = self.registration.token
+        self.puller.trigger()
+        async with trio.open_nursery() as start:
+            start.start_soon(partial(self._register, update=True))
+            start.start_soon(self.refresher.start, *self.refresher.jobs)
+
+    async def _register(self, update: bool) -> None:
+        """POST /device (`update=False`) or PATCH /device (which registers again on a 401), retried
+        with WorkManager's backoff until it succeeds."""
         failures = 0
         while True:
             try:
-                fresh = self.registration is None
-                if self.registration is None:
-                    self.registration, _ = await register(self.api, self.config, None, self.push_token, self.sims)
-                if not fresh or joins_without_token(self.config):
-                    # a later start, or the start after signing in: PATCH /device with the push token
-                    self.registration, _ = await register(self.api, self.config, self.registration,
-                                                          self.push_token, self.sims)
+                self.registration, _ = await register(self.api, self.config,
+                                                      self.registration if update else None,
+                                                      None if self.sse_only else self.push_token, self.sims)
                 notify(self.observer, "registered", self.registration.device_id)
                 return
             except (ApiError, httpx.HTTPError, OSError, KeyError, ValueError) as exc:
@@ -196,23 +227,6 @@ class Phone:
         if self.settings.signing_key is None:
             self.settings.signing_key = nanoid(8)
         self.signing_key = self.webhooks.signing_key = self.settings.signing_key
-
-    async def _daily_refresh(self) -> None:
-        """WebhooksUpdateWorker and SettingsUpdateWorker: periodic (24 h) after the first run at start,
-        retried with WorkManager's backoff (10 s x 2^(n-1), cap 5 h) when the GET fails. One task for
-        both (a phone is cheap only if it has few tasks): each job keeps its own due time and failures."""
-        jobs: list[tuple[Callable[[], Awaitable[bool]], list[float]]] = [
-            (self.refresh_webhooks, [trio.current_time() + DAILY, 0]),
-            (self.refresh_settings, [trio.current_time() + DAILY, 0]),
-        ]
-        while True:
-            await trio.sleep_until(min(state[0] for _, state in jobs))
-            for refresh, state in jobs:
-                if state[0] <= trio.current_time():
-                    state[1] = 0 if await refresh() else state[1] + 1
-                    failures = state[1]
-                    state[0] = trio.current_time() + (min(BACKOFF * 2 ** (failures - 1), MAX_BACKOFF)
-                                                      if failures else DAILY)
 
     async def _ping(self) -> None:
         """PingService: the first ping at once (when enabled), then every interval."""
@@ -262,14 +276,12 @@ class Phone:
             payload = json.loads(data) if data else None
         except ValueError:
             payload = None
-        nursery = self._nursery
-        assert nursery is not None
         if event == "MessageEnqueued":
             self.puller.trigger()
         elif event == "WebhooksUpdated":
-            nursery.start_soon(self.refresh_webhooks)
+            self.refresher.trigger("webhooks")
         elif event == "SettingsUpdated":
-            nursery.start_soon(self.refresh_settings)
+            self.refresher.trigger("settings")
         elif event == "MessageCancelled":
             local = self.store.get(str((payload or {}).get("messageId", "")))
             if local is not None and local.state == "Pending":
@@ -373,10 +385,13 @@ class Phone:
             return
         self.processed_inbox.add(key)
         notify(self.observer, "sms_received", self.device_id, entry.sender, entry.text)
+        recipient = self.sims[entry.slot_index].phone_number if entry.slot_index is not None else None
+        received_at = self.clock.format(entry.date_ms)
         if trigger_webhooks:
-            recipient = self.sims[entry.slot_index].phone_number if entry.slot_index is not None else None
-            event, payload = received_payload(entry, recipient, self.clock.format(entry.date_ms))
+            event, payload = received_payload(entry, recipient, received_at)
             self.emit_webhook(event, payload)
+        if self.uploader is not None:
+            self.uploader.enqueue(entry, recipient, received_at)
 
     def export_inbox(self, request: dict[str, Any]) -> None:
         """`MessagesExportRequested`: re-read the inbox for the period, of the requested message types,

@@ -34,9 +34,13 @@ class Puller:
         self.phone = phone
         self.pulls = 0
         self.aborted = 0  # pulls a later trigger replaced while in flight
+        self._now = False  # whether the waiting trigger pulls at once
         self._send, self._receive = trio.open_memory_channel[None](1)
 
-    def trigger(self) -> None:
+    def trigger(self, now: bool = True) -> None:
+        """Replace the periodic job; `now=False` starts its timer without a pull (a start that finds
+        no registration yet: the app's first run pulls nothing)."""
+        self._now = now or (self._now and self._receive.statistics().current_buffer_used > 0)
         try:
             self._send.send_nowait(None)
         except trio.WouldBlock:
@@ -49,15 +53,18 @@ class Puller:
             async for _ in self._receive:
                 if job is not None:
                     job.cancel()
-                job = await nursery.start(self._job)
+                job = await nursery.start(self._job, self._now)
 
-    async def _job(self, *, task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _job(self, now: bool, *,
+                   task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED) -> None:
         """The periodic work: pull now, then every `pull_interval`, with backoff after failures."""
         failures = 0
         pulling = False
         with trio.CancelScope() as scope:
             task_status.started(scope)
             try:
+                if not now:
+                    await trio.sleep(self.phone.config.pull_interval)
                 while True:
                     pulling = True
                     try:

@@ -25,9 +25,14 @@ LOCAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+05:30$")
 
 
 @asynccontextmanager
-async def running(server: FakeServer, phone: Phone | None = None, **config: Any) -> AsyncIterator[Phone]:
+async def running(server: FakeServer, phone: Phone | None = None, fresh: bool = False,
+                  **config: Any) -> AsyncIterator[Phone]:
+    """A phone that registered on an earlier start (so it PATCHes /device and fetches the account's webhooks
+    and settings at once, as the app does), or a `fresh` one that registers now (and fetches none of them)."""
     config.setdefault("radio", RADIO)
     phone = phone or Phone(PhoneConfig(server=BASE, **config), http=server.client())
+    if not fresh and phone.registration is None:
+        phone.registration = Registration("device-1", "token-1", "LOGIN1", "password-1")
     async with trio.open_nursery() as nursery:
         await nursery.start(phone.run)
         yield phone
@@ -52,9 +57,10 @@ def webhook_bodies(server: FakeServer, name: str) -> list[dict[str, Any]]:
 async def test_registration_modes(autojump_clock: Any, mode: str, extra: dict[str, Any],
                                   authorization: str | None) -> None:
     server = FakeServer()
-    async with running(server, registration=mode, sim_cards=2, sim_phone_numbers=("+15551230001", "4477"),
-                       **extra) as phone:
+    async with running(server, fresh=True, registration=mode, sim_cards=2,
+                       sim_phone_numbers=("+15551230001", "4477"), **extra) as phone:
         assert phone.registration == Registration("device-1", "token-1", "LOGIN1", "password-1")
+        await trio.sleep(1)  # the SSE connection opens and pulls
     [seen] = server.calls("POST", "/device")
     assert seen.headers.get("authorization") == authorization
     assert seen.headers["user-agent"] == "me.capcom.smsgateway/1.68.0"
@@ -72,7 +78,7 @@ async def test_restart_patches_the_device_and_re_registers_anonymously_on_401(au
     server = FakeServer()
     phone = Phone(PhoneConfig(server=BASE, registration="basic", login="L", password="P", private_token="pt",
                               push="fcm", fcm_token="fcm-token-1"), http=server.client())
-    async with running(server, phone):
+    async with running(server, phone, fresh=True):
         pass
     [join] = server.calls("POST", "/device")
     assert "pushToken" not in join.json()  # signing in to an account: no push token, it comes with a PATCH

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,6 +14,11 @@ import trio
 from simulator.phone import Phone, PhoneConfig, RadioConfig
 
 PHONES = 1000
+
+
+async def idle() -> AsyncIterator[bytes]:
+    await trio.sleep_forever()
+    yield b""
 
 
 @pytest.mark.slow
@@ -35,8 +41,8 @@ async def test_a_thousand_phones_register_send_and_report() -> None:
             if json.loads(request.content)[0]["state"] == "Delivered":
                 delivered.add(token)
             return httpx.Response(204)
-        if path == "/events":
-            return httpx.Response(503)
+        if path == "/events":  # a stream that stays open: its opening is what makes a new phone pull
+            return httpx.Response(200, headers={"Content-Type": "text/event-stream"}, content=idle())
         return httpx.Response(200, json=[] if path == "/webhooks" else {})
 
     radio = RadioConfig(sent_latency=(0.1, 0.5), delivered_latency=(0.1, 0.5))

@@ -14,15 +14,17 @@ import pytest
 import trio
 from phone_fake_server import BASE, FakeServer, message
 
-from simulator.phone import Phone, PhoneConfig, RadioConfig
+from simulator.phone import Phone, PhoneConfig, RadioConfig, Registration
 
 INSTANT = RadioConfig(sent_latency=(0.0, 0.0), delivered_latency=(1.0, 1.0), seed=1)
 
 
 @asynccontextmanager
 async def running(server: FakeServer, **config: Any) -> AsyncIterator[Phone]:
+    """A phone that registered on an earlier start: it PATCHes /device and fetches webhooks and settings."""
     config.setdefault("radio", INSTANT)
     phone = Phone(PhoneConfig(server=BASE, **config), http=server.client())
+    phone.registration = Registration("device-1", "token-1", "LOGIN1", "password-1")
     async with trio.open_nursery() as nursery:
         await nursery.start(phone.run)
         yield phone
@@ -190,6 +192,7 @@ async def test_cleartext_webhooks_only_to_loopback(autojump_clock: Any) -> None:
             errors.append(detail)
 
     phone = Phone(PhoneConfig(server=BASE, radio=INSTANT), Observer(), http=server.client())
+    phone.registration = Registration("device-1", "token-1", "LOGIN1", "password-1")  # it fetches the hooks
     async with trio.open_nursery() as nursery:
         await nursery.start(phone.run)
         await phone.receive_sms("+15550002", "hi")
