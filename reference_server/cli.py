@@ -16,9 +16,10 @@ import trio
 from alembic.util import CommandError
 from hypercorn.config import Config as HypercornConfig
 
+from . import db_copy_cli
 from .api.request_id import ACCESS_LOG_FORMAT
 from .config import ConfigError, Settings, load_settings
-from .storage.database import create_engine
+from .storage.database import create_engine, one_line
 from .storage.migrate import MigrationLockTimeout, upgrade
 
 log = logging.getLogger("smsgate")
@@ -43,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default 1)")
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
     db = commands.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade"], help="upgrade: apply all migrations")
+    db_commands = db.add_subparsers(dest="action", metavar="ACTION", required=True)
+    db_commands.add_parser("upgrade", help="apply all migrations")
+    db_copy_cli.add_parser(db_commands)
     commands.add_parser("health", help="ask the server at http.listen for /health/live; exit 0 when it passes")
     return parser
 
@@ -82,20 +85,13 @@ def migrate(settings: Settings) -> None:
     try:
         upgrade(engine)
     except (sa.exc.SQLAlchemyError, CommandError, MigrationLockTimeout) as exc:
-        raise MigrationFailed(_one_line(exc)) from None
+        raise MigrationFailed(one_line(exc)) from None
     finally:
         engine.dispose()
 
 
 class MigrationFailed(Exception):
     """The database could not be upgraded; the message is one line, fit for a log."""
-
-
-def _one_line(exc: BaseException) -> str:
-    # SQLAlchemy's text carries the statement and a link over several lines; the driver's own message is the news.
-    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-    text = " ".join(str(cause).split()) or type(cause).__name__
-    return f"{type(cause).__name__}: {text}"
 
 
 def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> None:
@@ -178,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "health":
         return health(settings)
     try:
+        if args.command == "db" and args.action == "copy":
+            return db_copy_cli.run(args)
         if args.command == "db":
             migrate(settings)
             print("database is up to date")

@@ -57,6 +57,14 @@ def create_engine(url: str, *, pool_size: int = 8, echo: bool = False, connect_t
     )
 
 
+def one_line(exc: BaseException) -> str:
+    """A driver error in one line fit for a log: SQLAlchemy's text carries the statement and a link over several
+    lines; the driver's own message is the news."""
+    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    return f"{type(cause).__name__}: {text}"
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL survives a killed process without losing committed transactions and lets readers run alongside.

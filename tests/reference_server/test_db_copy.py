@@ -1,0 +1,299 @@
+"""`smsgate-server db copy`: a deployment populated through the API moves SQLite -> PostgreSQL / MariaDB -> SQLite
+row for row, a server on the copy serves the old credentials, an interrupted copy resumes, bad input exits 2."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from ca_testing import ca_client, ca_settings, make_csr
+from conftest import Api, make_settings, unavailable
+from live_server import LiveServer
+
+from reference_server.app import create_app
+from reference_server.ca.authority import init_root
+from reference_server.config import Settings
+from reference_server.events.notifier import MemoryNotifier
+from reference_server.storage.copy import CopyResult, copy_database, data_tables
+from reference_server.storage.database import create_engine
+from reference_server.storage.migrate import upgrade
+from reference_server.storage.tables import shared_state
+
+JWT_SECRET = "copy-s3cret-copy-s3cret-copy-s3cret!"
+POSTGRES_ADMIN_URL = os.environ.get("SMSGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PHONE = "+79990001122"
+THIRDPARTY = "/api/3rdparty/v1"
+MOBILE = "/api/mobile/v1"
+
+
+@asynccontextmanager
+async def _app(settings: Settings) -> AsyncIterator[Api]:
+    """open_api as a context manager: an assertion failing inside leaves Trio's nurseries in order."""
+    app = create_app(settings, notifier=MemoryNotifier())
+    async with app.test_app():
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Api(client, MemoryNotifier(), app)
+
+
+# --- a populated deployment -------------------------------------------------------------------------------
+async def populate(tmp_path: Path, url: str) -> dict[str, Any]:
+    """Everything a deployment holds, made through the APIs: a user with a phone, messages in several states
+    with their history, a webhook, settings, JWTs (one revoked), the inbox with an attachment, a CA request."""
+    settings = make_settings(tmp_path, url, JWT__SECRET=JWT_SECRET)
+    async with _app(settings) as api:
+        user = await api.register()
+        auth = (user["login"], user["password"])
+        device = {"Authorization": f"Bearer {user['token']}"}
+        ids = []
+        for n in range(5):
+            sent = await api.send(user, {"textMessage": {"text": f"hello {n}"}, "phoneNumbers": [PHONE, "+79990003344"],
+                                         "deviceId": user["id"], "withDeliveryReport": True})
+            assert sent.status_code == 202, sent.text
+            ids.append(sent.json()["id"])
+        pulled = await api.client.get(f"{MOBILE}/message", headers=device)
+        assert pulled.status_code == 200 and len(pulled.json()) == 5
+        reports = [{"id": ids[0], "state": "Delivered", "recipients": [{"phoneNumber": PHONE, "state": "Delivered"},
+                                                                      {"phoneNumber": "+79990003344", "state": "Sent"}]},
+                   {"id": ids[1], "state": "Failed", "recipients": [{"phoneNumber": PHONE, "state": "Failed",
+                                                                     "error": "no signal"}]}]
+        assert (await api.client.patch(f"{MOBILE}/message", headers=device, json=reports)).status_code == 204
+        hook = await api.client.post(f"{THIRDPARTY}/webhooks", auth=auth,
+                                     json={"url": "https://example.com/hook", "event": "sms:received"})
+        assert hook.status_code == 201, hook.text
+        assert (await api.client.patch(f"{THIRDPARTY}/settings", auth=auth,
+                                       json={"messages": {"limitPeriod": "PerDay", "limitValue": 50}})).status_code \
+            == 200
+        tokens = []
+        for _ in range(2):
+            issued = await api.client.post(f"{THIRDPARTY}/auth/token", auth=auth,
+                                           json={"scopes": ["messages:list", "messages:send"]})
+            assert issued.status_code == 201, issued.text
+            tokens.append(issued.json()["access_token"])
+        revoked = await api.client.post(f"{THIRDPARTY}/auth/token", auth=auth, json={"scopes": ["messages:list"]})
+        assert (await api.client.delete(f"{THIRDPARTY}/auth/token/{revoked.json()['id']}", auth=auth)).status_code \
+            == 204
+        picture = bytes(range(256)) * 3
+        inbox = [{"id": "in-1", "type": "SMS", "sender": PHONE, "content": "sealed-1", "isEncrypted": True,
+                  "createdAt": "2026-10-01T09:00:00.250Z"},
+                 {"id": "in-2", "type": "MMS", "sender": PHONE, "content": "sealed-2", "isEncrypted": True,
+                  "createdAt": "2026-10-01T09:00:01Z", "attachments": [
+                      {"partId": 7, "contentType": "image/png", "name": "cat.png", "size": len(picture),
+                       "data": base64.b64encode(picture).decode()}]}]
+        uploaded = await api.client.post(f"{MOBILE}/inbox", headers=device, json=inbox)
+        assert uploaded.status_code in (200, 201, 202, 204), uploaded.text
+    root = tmp_path / "ca-root"
+    init_root(root, key_type="ec")
+    async with ca_client(ca_settings(tmp_path, DATABASE__URL=url), root) as (client, _service):
+        assert (await client.post("/csr", json={"content": make_csr()})).status_code == 202
+    return {"user": user, "ids": ids, "token": tokens[0], "revoked": revoked.json()["access_token"]}
+
+
+def rows(url: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every copied table, in key order (compared as text: PostgreSQL sorts enums in their order)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {table.name: sorted((dict(row._mapping) for row in conn.execute(sa.select(table))),
+                                       key=lambda row, t=table: [str(row[c.name]) for c in t.primary_key.columns])
+                    for table in data_tables()}
+    finally:
+        engine.dispose()
+
+
+def assert_same(source: str, target: str) -> None:
+    expected, actual = rows(source), rows(target)
+    for name, table_rows in expected.items():
+        assert actual[name] == table_rows, name
+    assert all(expected[name] for name in ("users", "devices", "messages", "message_recipients", "message_states",
+                                           "message_counts", "webhooks", "device_settings", "tokens", "inbox",
+                                           "inbox_attachments", "ca_requests"))
+
+
+# --- databases --------------------------------------------------------------------------------------------
+def _postgres_reachable() -> bool:
+    engine = sa.create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    if not _postgres_reachable():
+        unavailable("PostgreSQL at 127.0.0.1:5432 is not reachable")
+    name = f"smsgate_copy_{secrets.token_hex(4)}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        yield sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture
+def source_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'source.db'}"
+
+
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if "__" not in k and k != "CONFIG_PATH"}
+    return subprocess.run([sys.executable, "-m", "reference_server", "db", "copy", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+# --- the round trip ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("target", [pytest.param("postgres", marks=pytest.mark.postgres),
+                                    pytest.param("mariadb", marks=pytest.mark.mariadb)])
+async def test_a_deployment_moves_there_and_back_and_keeps_working(
+        tmp_path: Path, source_url: str, target: str, request: pytest.FixtureRequest) -> None:
+    made = await populate(tmp_path, source_url)
+    middle = str(request.getfixturevalue("fresh_postgres_url" if target == "postgres" else "fresh_mariadb_url"))
+    copied = run_cli(tmp_path, "--from", source_url, "--to", middle, "--batch-size", "3")
+    assert copied.returncode == 0, copied.stderr
+    assert "every table's count matches" in copied.stdout
+    assert_same(source_url, middle)
+    back = f"sqlite:///{tmp_path / 'back.db'}"
+    result = copy_database(middle, back, batch_size=4)
+    assert result.matches and not result.resumed
+    assert_same(source_url, back)
+    check_serves_old_credentials(tmp_path, middle, made)
+
+
+def check_serves_old_credentials(tmp_path: Path, url: str, made: dict[str, Any]) -> None:
+    user = made["user"]
+    env = {"DATABASE__URL": url, "JWT__SECRET": JWT_SECRET}
+    with LiveServer(tmp_path, env=env) as live, httpx.Client(base_url=live.base_url, timeout=10) as client:
+        auth = (user["login"], user["password"])
+        listed = client.get(f"{THIRDPARTY}/messages", auth=auth)
+        assert listed.status_code == 200, listed.text
+        assert {m["id"] for m in listed.json()} == set(made["ids"])
+        by_jwt = client.get(f"{THIRDPARTY}/messages", headers={"Authorization": f"Bearer {made['token']}"})
+        assert by_jwt.status_code == 200 and len(by_jwt.json()) == 5
+        # the new message takes a fresh id after the copied ones (PostgreSQL's sequences were moved on)
+        sent = client.post(f"{THIRDPARTY}/messages", headers={"Authorization": f"Bearer {made['token']}"},
+                           json={"textMessage": {"text": "after the move"}, "phoneNumbers": [PHONE]})
+        assert sent.status_code == 202, sent.text
+        phone = {"Authorization": f"Bearer {user['token']}"}
+        pulled = client.get(f"{MOBILE}/message", headers=phone)
+        assert pulled.status_code == 200, pulled.text
+        assert {m["id"] for m in pulled.json()} == {*made["ids"][2:], sent.json()["id"]}  # the unreported ones too
+        reported = client.patch(f"{MOBILE}/message", headers=phone, json=[
+            {"id": sent.json()["id"], "state": "Sent", "recipients": [{"phoneNumber": PHONE, "state": "Sent"}]}])
+        assert reported.status_code == 204, reported.text
+        state = client.get(f"{THIRDPARTY}/messages/{sent.json()['id']}", auth=auth)
+        assert state.json()["state"] == "Sent"
+        revoked = client.get(f"{THIRDPARTY}/messages", headers={"Authorization": f"Bearer {made['revoked']}"})
+        assert revoked.status_code == 401, revoked.text  # its revocation was copied too
+
+
+# --- interruption and resume ------------------------------------------------------------------------------
+class StopAfter:
+    """A progress sink that interrupts the copy after `batches` batches, as Ctrl-C would."""
+
+    def __init__(self, batches: int) -> None:
+        self.left = batches
+
+    def table(self, name: str, total: int, done: int) -> None:
+        pass
+
+    def advance(self, name: str, rows: int) -> None:
+        self.left -= 1
+        if self.left == 0:
+            raise KeyboardInterrupt
+
+
+async def test_an_interrupted_copy_resumes_to_an_exact_copy(tmp_path: Path, source_url: str) -> None:
+    await populate(tmp_path, source_url)
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        copy_database(source_url, target, batch_size=2, progress=StopAfter(7))
+    partial = rows(target)
+    assert 0 < sum(map(len, partial.values())) < sum(map(len, rows(source_url).values()))
+    resumed = run_cli(tmp_path, "--from", source_url, "--to", target, "--batch-size", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr and "(resumed)" in resumed.stdout
+    assert_same(source_url, target)
+    engine = create_engine(target)
+    with engine.connect() as conn:  # the marker of the copy under way is gone
+        assert conn.execute(sa.select(sa.func.count()).select_from(shared_state)).scalar() == 0
+    engine.dispose()
+    again = run_cli(tmp_path, "--from", source_url, "--to", target)
+    assert again.returncode == 2 and "target is not empty" in again.stderr
+
+
+@pytest.mark.postgres
+async def test_a_copy_into_postgres_interrupted_in_every_table_resumes(
+        tmp_path: Path, source_url: str, fresh_postgres_url: str) -> None:
+    await populate(tmp_path, source_url)
+    done: CopyResult | None = None
+    for _attempt in range(60):  # one batch of one row per attempt: every table stops half-way at least once
+        try:
+            done = copy_database(source_url, fresh_postgres_url, batch_size=1, progress=StopAfter(1))
+            break
+        except KeyboardInterrupt:
+            continue
+    assert done is not None and done.matches
+    assert_same(source_url, fresh_postgres_url)
+
+
+# --- refusals ---------------------------------------------------------------------------------------------
+async def test_a_non_empty_target_is_refused_unless_forced(tmp_path: Path, source_url: str) -> None:
+    await populate(tmp_path, source_url)
+    other = tmp_path / "other"
+    other.mkdir()
+    target = f"sqlite:///{other / 'target.db'}"
+    await populate(other, target)  # a deployment of its own
+    before = rows(target)
+    refused = run_cli(tmp_path, "--from", source_url, "--to", target)
+    assert refused.returncode == 2 and "target is not empty" in refused.stderr and "--force" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert rows(target) == before
+    forced = run_cli(tmp_path, "--from", source_url, "--to", target, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert_same(source_url, target)
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    source = tmp_path / "source.db"
+    engine = create_engine(f"sqlite:///{source}")
+    upgrade(engine)
+    engine.dispose()
+    old = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{old}")
+    upgrade(engine, "0006")
+    engine.dispose()
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    cases = {
+        "same": (["--from", f"sqlite:///{source}", "--to", f"sqlite:///{source}"], "same database"),
+        "scheme": (["--from", f"sqlite:///{source}", "--to", "oracle+cx://u:p@h/db"], "unsupported database"),
+        "not a URL": (["--from", "nonsense", "--to", target], "not a database URL"),
+        "unreachable": (["--from", f"sqlite:///{source}", "--to", "mysql+pymysql://root:hunter2@127.0.0.1:1/x"],
+                        "cannot connect"),
+        "missing file": (["--from", f"sqlite:///{tmp_path / 'absent.db'}", "--to", target], "no SQLite database"),
+        "old source": (["--from", f"sqlite:///{old}", "--to", target], "not at"),
+        "batch size": (["--from", f"sqlite:///{source}", "--to", target, "--batch-size", "0"], "at least 1"),
+    }
+    for name, (args, message) in cases.items():
+        result = run_cli(tmp_path, *args)
+        assert result.returncode == 2, (name, result.stderr)
+        assert message in result.stderr, (name, result.stderr)
+        assert "Traceback" not in result.stderr and "hunter2" not in result.stderr, (name, result.stderr)
