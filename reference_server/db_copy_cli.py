@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from rich.console import Console
@@ -59,6 +60,7 @@ class RichProgress:
 
 def run(args: argparse.Namespace) -> int:
     """0: an exact copy; 1: the final counts differ; 2: bad input or a target we refuse."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the target's migration says enough in one line
     console = Console(stderr=True)
     columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), RowsPerSecond(),
                TimeElapsedColumn())

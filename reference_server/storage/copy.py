@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from .database import create_engine, one_line
 from .migrate import current_revision, head_revision, upgrade
@@ -107,14 +107,18 @@ def check_urls(source: str, target: str) -> None:
         pass  # open_engine says which URL is wrong
 
 
-def prepare(source: Engine, target: Engine, source_url: str, force: bool) -> bool:
-    """Check the source is at head, migrate the target, decide between a fresh copy and a resume.
-    Returns whether the copy resumes an interrupted one."""
+def check_source(source: Engine) -> None:
+    """The source's schema must be the one this code copies: at the newest revision."""
     head = head_revision()
     at = current_revision(source)
     if at != head:
         raise CopyError(f"source: the schema is at revision {at or '(none)'}, not at {head}; "
                         "upgrade it first with `smsgate-server db upgrade` run against it")
+
+
+def prepare(target: Engine, source_url: str, force: bool) -> bool:
+    """Migrate the target, decide between a fresh copy and a resume.
+    Returns whether the copy resumes an interrupted one."""
     try:
         upgrade(target)
     except Exception as exc:  # noqa: BLE001 - Alembic and the drivers raise many kinds; the operator gets one line
@@ -166,9 +170,10 @@ def copy_database(source_url: str, target_url: str, *, batch_size: int = DEFAULT
     check_urls(source_url, target_url)
     source = open_engine(source_url, "source")
     try:
+        check_source(source)
         target = open_engine(target_url, "target")
         try:
-            resumed = prepare(source, target, source_url, force)
+            resumed = prepare(target, source_url, force)
             if resumed and on_resume:
                 on_resume()
             copy_tables(source, target, batch_size, progress or _Silent())
