@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from ca_testing import ca_client, ca_settings, make_csr
-from conftest import Api, make_settings, unavailable
+from conftest import Api, make_settings
 from live_server import LiveServer
 
 from reference_server.app import create_app
@@ -31,7 +30,6 @@ from reference_server.storage.migrate import upgrade
 from reference_server.storage.tables import shared_state
 
 JWT_SECRET = "copy-s3cret-copy-s3cret-copy-s3cret!"
-POSTGRES_ADMIN_URL = os.environ.get("SMSGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PHONE = "+79990001122"
 THIRDPARTY = "/api/3rdparty/v1"
 MOBILE = "/api/mobile/v1"
@@ -123,34 +121,6 @@ def assert_same(source: str, target: str) -> None:
 
 
 # --- databases --------------------------------------------------------------------------------------------
-def _postgres_reachable() -> bool:
-    engine = sa.create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            return True
-    except sa.exc.OperationalError:
-        return False
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture
-def fresh_postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test, dropped afterwards."""
-    if not _postgres_reachable():
-        unavailable("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    name = f"smsgate_copy_{secrets.token_hex(4)}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        yield sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
-
-
 @pytest.fixture
 def source_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'source.db'}"
@@ -163,7 +133,7 @@ def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 # --- the round trip ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("target", [pytest.param("postgres", marks=pytest.mark.postgres),
+@pytest.mark.parametrize("target", [pytest.param("postgres", marks=pytest.mark.postgresql),
                                     pytest.param("mariadb", marks=pytest.mark.mariadb)])
 async def test_a_deployment_moves_there_and_back_and_keeps_working(
         tmp_path: Path, source_url: str, target: str, request: pytest.FixtureRequest) -> None:
@@ -242,8 +212,8 @@ async def test_an_interrupted_copy_resumes_to_an_exact_copy(tmp_path: Path, sour
     assert again.returncode == 2 and "target is not empty" in again.stderr
 
 
-@pytest.mark.postgres
-async def test_a_copy_into_postgres_interrupted_in_every_table_resumes(
+@pytest.mark.postgresql
+async def test_a_copy_into_postgres_interrupted_again_and_again_ends_exact(
         tmp_path: Path, source_url: str, fresh_postgres_url: str) -> None:
     await populate(tmp_path, source_url)
     done: CopyResult | None = None
