@@ -7,7 +7,8 @@ import base64
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ async def _app(settings: Settings) -> AsyncIterator[Api]:
 
 
 # --- a populated deployment -------------------------------------------------------------------------------
-async def populate(tmp_path: Path, url: str) -> dict[str, Any]:
+async def populate(tmp_path: Path, url: str, inbox_bulk: int = 0) -> dict[str, Any]:
     """Everything a deployment holds, made through the APIs: a user with a phone, messages in several states
     with their history, a webhook, settings, JWTs (one revoked), the inbox with an attachment, a CA request."""
     settings = make_settings(tmp_path, url, JWT__SECRET=JWT_SECRET)
@@ -90,6 +91,8 @@ async def populate(tmp_path: Path, url: str) -> dict[str, Any]:
                   "createdAt": "2026-10-01T09:00:01Z", "attachments": [
                       {"partId": 7, "contentType": "image/png", "name": "cat.png", "size": len(picture),
                        "data": base64.b64encode(picture).decode()}]}]
+        inbox += [{"id": f"bulk-{n}", "type": "SMS", "sender": PHONE, "content": "sealed", "isEncrypted": True,
+                   "createdAt": "2026-10-02T09:00:00Z"} for n in range(inbox_bulk)]
         uploaded = await api.client.post(f"{MOBILE}/inbox", headers=device, json=inbox)
         assert uploaded.status_code in (200, 201, 202, 204), uploaded.text
     root = tmp_path / "ca-root"
@@ -224,6 +227,42 @@ async def test_a_copy_into_postgres_interrupted_again_and_again_ends_exact(
         except KeyboardInterrupt:
             continue
     assert done is not None and done.matches
+    assert_same(source_url, fresh_postgres_url)
+
+
+def kill_half_way(tmp_path: Path, source_url: str, target_url: str) -> None:
+    """Start a copy of one row per batch, SIGKILL it once the target holds 20 inbox rows."""
+    env = {k: v for k, v in os.environ.items() if "__" not in k and k != "CONFIG_PATH"}
+    command = [sys.executable, "-m", "reference_server", "db", "copy", "--from", source_url, "--to",
+               target_url, "--batch-size", "1"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = create_engine(target_url)
+    try:
+        copied = 0
+        deadline = time.monotonic() + 60
+        while copied < 20 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.02)
+            try:
+                with target.connect() as conn:
+                    copied = conn.execute(sa.text("SELECT count(*) FROM inbox")).scalar() or 0
+            except sa.exc.ProgrammingError:  # not migrated yet
+                pass
+        process.kill()  # SIGKILL half-way through the inbox: no cleanup of any kind
+        process.wait(10)
+        assert 20 <= copied and process.returncode == -9
+    finally:
+        target.dispose()
+
+
+@pytest.mark.postgresql
+async def test_a_killed_copy_resumes_to_an_exact_copy(tmp_path: Path, source_url: str,
+                                                      fresh_postgres_url: str) -> None:
+    await populate(tmp_path, source_url, inbox_bulk=900)
+    kill_half_way(tmp_path, source_url, fresh_postgres_url)
+    assert len(rows(fresh_postgres_url)["inbox"]) < len(rows(source_url)["inbox"])
+    resumed = run_cli(tmp_path, "--from", source_url, "--to", fresh_postgres_url, "--batch-size", "500")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
     assert_same(source_url, fresh_postgres_url)
 
 
