@@ -84,9 +84,10 @@ def open_engine(url: str, role: str) -> Engine:
         engine = create_engine(parsed.render_as_string(hide_password=False), connect_timeout=10, query_timeout=300)
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-    except sa.exc.NoSuchModuleError:
-        raise CopyError(f"{role}: unsupported database driver '{parsed.drivername}'") from None
-    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+    except (sa.exc.NoSuchModuleError, ImportError):
+        raise CopyError(f"{role}: unsupported database driver '{parsed.drivername}' (use sqlite:///, "
+                        "mysql+pymysql:// or postgresql+psycopg://)") from None
+    except sa.exc.SQLAlchemyError as exc:
         raise CopyError(f"{role}: cannot connect to {_safe(url)}: {one_line(exc)}") from None
     return engine
 
@@ -95,8 +96,13 @@ def same_database(a: str, b: str) -> bool:
     first, second = sa.make_url(a), sa.make_url(b)
     if first.get_backend_name() == second.get_backend_name() == "sqlite":
         return Path(first.database or "").resolve() == Path(second.database or "").resolve()
-    return (first.get_backend_name(), first.host or "localhost", first.port, first.database) == (
-        second.get_backend_name(), second.host or "localhost", second.port, second.database)
+
+    def where(url: sa.URL) -> tuple[object, ...]:
+        backend = "mysql" if url.get_backend_name() == "mariadb" else url.get_backend_name()
+        return backend, url.host or "localhost", url.port or {"mysql": 3306, "postgresql": 5432}.get(backend), \
+            url.database
+
+    return where(first) == where(second)
 
 
 def check_urls(source: str, target: str) -> None:
