@@ -298,6 +298,10 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, monkeypatch: pytest.Mon
     cases = {
         "same": (["--from", f"sqlite:///{source}", "--to", f"sqlite:///{tmp_path}/../{tmp_path.name}/source.db"],
                  "same database"),
+        "same, spelled twice": (["--from", "mysql+pymysql://root@127.0.0.1/smsgate", "--to",
+                                 "mariadb+pymysql://root:hunter2@127.0.0.1:3306/smsgate"], "same database"),
+        "driver": (["--from", f"sqlite:///{source}", "--to", "postgresql+nosuchdriver://h/db"],
+                   "unsupported database driver"),
         "scheme": (["--from", f"sqlite:///{source}", "--to", "oracle+cx://u:p@h/db"], "unsupported database"),
         "not a URL": (["--from", "nonsense", "--to", target], "not a database URL"),
         "unreachable": (["--from", f"sqlite:///{source}", "--to", "mysql+pymysql://root:hunter2@127.0.0.1:1/x"],
