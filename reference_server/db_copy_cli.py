@@ -59,7 +59,8 @@ class RichProgress:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0: an exact copy; 1: the final counts differ; 2: bad input or a target we refuse."""
+    """0: an exact copy; 1: the final counts differ, or a database failed half-way; 2: bad input or a target we
+    refuse."""
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the target's migration says enough in one line
     console = Console(stderr=True)
     columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), RowsPerSecond(),
@@ -73,14 +74,14 @@ def run(args: argparse.Namespace) -> int:
                     "[bold]resuming[/bold] an interrupted copy: tables continue after the rows the target holds"))
     except CopyError as exc:
         print(f"db copy: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("db copy: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    return _report(console, result)
+    return report(console, result)
 
 
-def _report(console: Console, result: CopyResult) -> int:
+def report(console: Console, result: CopyResult) -> int:
     table = Table(title="rows per table")
     for heading in ("table", "source", "target", ""):
         table.add_column(heading, justify="left" if heading == "table" else "right")

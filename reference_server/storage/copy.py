@@ -33,6 +33,14 @@ DEFAULT_BATCH = 1000
 class CopyError(Exception):
     """Bad input or a state we refuse to copy from or into; the message is for the operator."""
 
+    exit_code = 2
+
+
+class CopyFailed(CopyError):
+    """A database failed half-way (connection lost, a row the target would not take): what is copied stays."""
+
+    exit_code = 1
+
 
 class Progress(Protocol):
     def table(self, name: str, total: int, done: int) -> None: ...
@@ -186,6 +194,8 @@ def copy_database(source_url: str, target_url: str, *, batch_size: int = DEFAULT
             return CopyResult(resumed, finish(source, target))
         finally:
             target.dispose()
+    except sa.exc.SQLAlchemyError as exc:  # outside a table's batches: a check, the marker, a sequence, a count
+        raise CopyFailed(f"{one_line(exc)}; run the same command again to resume") from None
     finally:
         source.dispose()
 
@@ -196,10 +206,17 @@ def _copy_table(source: Engine, target: Engine, table: sa.Table, batch_size: int
     done = _count(target, table)
     last = _resume_key(source, target, table, key, done) if done else None
     progress.table(table.name, total, done)
-    for rows in _batches(source, table, key, last, batch_size):
-        with target.begin() as conn:
-            conn.execute(table.insert(), rows)
-        progress.advance(table.name, len(rows))
+    try:
+        for rows in _batches(source, table, key, last, batch_size):
+            with target.begin() as conn:
+                conn.execute(table.insert(), rows)
+            progress.advance(table.name, len(rows))
+    except sa.exc.IntegrityError as exc:
+        raise CopyFailed(f"{table.name}: the target already holds a row of the next batch ({one_line(exc)}): the "
+                         "source changed since the copy was interrupted; use --force to start over") from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise CopyFailed(f"{table.name}: {one_line(exc)}; the rows copied so far stay, run the same command "
+                         "again to resume") from None
 
 
 def _resume_key(source: Engine, target: Engine, table: sa.Table, key: list[sa.Column[Any]],
@@ -209,15 +226,15 @@ def _resume_key(source: Engine, target: Engine, table: sa.Table, key: list[sa.Co
     with source.connect() as conn:
         row = conn.execute(sa.select(*key).order_by(*key).offset(done - 1).limit(1)).first()
     if row is None:
-        raise CopyError(f"target: {table.name} holds {done} rows, more than the source; not a copy of it "
-                        "(use --force to start over)")
+        raise CopyError(f"target: {table.name} holds {done} rows, more than the source: the source changed "
+                        "since the copy was interrupted, or the target holds other data; use --force to start over")
     with target.connect() as conn:
         found = conn.execute(sa.select(sa.func.count()).select_from(table)
                              .where(sa.and_(*(column == value for column, value in zip(key, row, strict=True))))
                              ).scalar()
     if not found:
-        raise CopyError(f"target: {table.name} does not hold the rows the source has first; not a copy of it "
-                        "(use --force to start over)")
+        raise CopyError(f"target: {table.name} lacks the source's row number {done}: the source changed since "
+                        "the copy was interrupted, or the target holds other data; use --force to start over")
     return tuple(row)
 
 

@@ -4,12 +4,14 @@ row for row, a server on the copy serves the old credentials, an interrupted cop
 from __future__ import annotations
 
 import base64
+import io
 import os
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +21,18 @@ import sqlalchemy as sa
 from ca_testing import ca_client, ca_settings, make_csr
 from conftest import Api, make_settings
 from live_server import LiveServer
+from rich.console import Console
 
 from reference_server.app import create_app
 from reference_server.ca.authority import init_root
 from reference_server.cli import main
 from reference_server.config import Settings
+from reference_server.db_copy_cli import report
 from reference_server.events.notifier import MemoryNotifier
 from reference_server.storage.copy import CopyResult, copy_database, data_tables
 from reference_server.storage.database import create_engine
 from reference_server.storage.migrate import upgrade
-from reference_server.storage.tables import shared_state
+from reference_server.storage.tables import ca_requests, shared_state
 
 JWT_SECRET = "copy-s3cret-copy-s3cret-copy-s3cret!"
 PHONE = "+79990001122"
@@ -264,6 +268,46 @@ async def test_a_killed_copy_resumes_to_an_exact_copy(tmp_path: Path, source_url
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr
     assert_same(source_url, fresh_postgres_url)
+
+
+class WriteToSource:
+    """A server still writing to the source: a CA request appears once the copy is past that table."""
+
+    def __init__(self, source_url: str) -> None:
+        self.source_url = source_url
+
+    def table(self, name: str, total: int, done: int) -> None:
+        if name != "messages":
+            return
+        engine = create_engine(self.source_url)
+        moment = datetime(2026, 12, 1, 10, 0, 0)
+        with engine.begin() as conn:
+            conn.execute(ca_requests.insert().values(id="0" * 21, type="webhook", status="pending", content="csr",
+                                                     expires_at=moment, created_at=moment, updated_at=moment))
+        engine.dispose()
+
+    def advance(self, name: str, rows: int) -> None:
+        pass
+
+
+async def test_a_source_written_during_the_copy_fails_the_count(tmp_path: Path, source_url: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    await populate(tmp_path, source_url)
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    result = copy_database(source_url, target, progress=WriteToSource(source_url))
+    assert [(c.name, c.source - c.target) for c in result.counts if not c.matches] == [("ca_requests", 1)]
+    assert report(Console(file=io.StringIO()), result) == 1
+    assert "counts differ in ca_requests" in capsys.readouterr().err
+    # the new row sorts first: the target is no longer a prefix of the source, and a rerun says so
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert main(["db", "copy", "--from", source_url, "--to", target]) == 2
+        assert "the source changed since the copy was interrupted" in capsys.readouterr().err
+        assert main(["db", "copy", "--from", source_url, "--to", target, "--force"]) == 0
+    finally:
+        monkeypatch.undo()
+    assert_same(source_url, target)
 
 
 # --- refusals ---------------------------------------------------------------------------------------------
