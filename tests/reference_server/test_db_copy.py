@@ -29,7 +29,7 @@ from reference_server.cli import main
 from reference_server.config import Settings
 from reference_server.db_copy_cli import report
 from reference_server.events.notifier import MemoryNotifier
-from reference_server.storage.copy import CopyResult, copy_database, data_tables
+from reference_server.storage.copy import CopyError, CopyResult, copy_database, data_tables
 from reference_server.storage.database import create_engine
 from reference_server.storage.migrate import upgrade
 from reference_server.storage.tables import ca_requests, shared_state
@@ -215,8 +215,8 @@ async def test_an_interrupted_copy_resumes_to_an_exact_copy(tmp_path: Path, sour
     with engine.connect() as conn:  # the marker of the copy under way is gone
         assert conn.execute(sa.select(sa.func.count()).select_from(shared_state)).scalar() == 0
     engine.dispose()
-    again = run_cli(tmp_path, "--from", source_url, "--to", target)
-    assert again.returncode == 2 and "target is not empty" in again.stderr
+    with pytest.raises(CopyError, match="target is not empty"):  # finished: no second copy on top
+        copy_database(source_url, target)
 
 
 @pytest.mark.postgresql
@@ -311,19 +311,20 @@ async def test_a_source_written_during_the_copy_fails_the_count(tmp_path: Path, 
 
 
 # --- refusals ---------------------------------------------------------------------------------------------
-async def test_a_non_empty_target_is_refused_unless_forced(tmp_path: Path, source_url: str) -> None:
+async def test_a_non_empty_target_is_refused_unless_forced(tmp_path: Path, source_url: str,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
     await populate(tmp_path, source_url)
-    other = tmp_path / "other"
-    other.mkdir()
-    target = f"sqlite:///{other / 'target.db'}"
-    await populate(other, target)  # a deployment of its own
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    async with _app(make_settings(tmp_path, target)) as api:
+        await api.register()  # a deployment of its own
     before = rows(target)
-    refused = run_cli(tmp_path, "--from", source_url, "--to", target)
-    assert refused.returncode == 2 and "target is not empty" in refused.stderr and "--force" in refused.stderr
-    assert "Traceback" not in refused.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main(["db", "copy", "--from", source_url, "--to", target]) == 2
+    refused = capsys.readouterr().err
+    assert "target is not empty (rows in users, devices)" in refused and "--force" in refused
     assert rows(target) == before
-    forced = run_cli(tmp_path, "--from", source_url, "--to", target, "--force")
-    assert forced.returncode == 0, forced.stderr
+    assert main(["db", "copy", "--from", source_url, "--to", target, "--force"]) == 0
     assert_same(source_url, target)
 
 
