@@ -1,6 +1,6 @@
 """Sessions: `nox -s tests` (the suite), `nox -s lint` (ruff + mypy), `nox -s demo` (server + phones + traffic),
 `nox -s fuzz` (the long schemathesis pass on MariaDB), `nox -s conformance` (the conformance suite against the
-reference server, SQLite and MariaDB + Redis), `nox -s conformance-mutants` (the suite's mutation check),
+reference server: SQLite, MariaDB + Redis, PostgreSQL), `nox -s conformance-mutants` (the suite's mutation check),
 `nox -s bench` (performance figures, each beside its ceiling)."""
 
 import os
@@ -91,9 +91,9 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="bench-bigtables")
 def bench_bigtables(session: nox.Session) -> None:
-    """Each request's p50/p99 on 1,000 and on 1,000,000 stored messages (SQLite, then MariaDB) and the ratio,
-    the phone's pull with 50,000 pending, and reads while cleanup or hashing runs. `-- --backend sqlite`,
-    `-- --size 200000` narrow it."""
+    """Each request's p50/p99 on 1,000 and on 1,000,000 stored messages (SQLite, MariaDB, then PostgreSQL) and
+    the ratio, the phone's pull with 50,000 pending, and reads while cleanup or hashing runs.
+    `-- --backend sqlite`, `-- --size 200000` narrow it."""
     session.install("-e", ".[test]")
     session.run("python", "tests/bench_bigtables.py", *session.posargs)
 
@@ -111,11 +111,11 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def conformance(session: nox.Session) -> None:
     """The conformance suite against the reference server, configured so that every capability is reachable,
-    on SQLite and then on MariaDB + Redis; certification mode (no skips) and strict (no SHOULD missed).
+    on SQLite, on MariaDB + Redis, then on PostgreSQL; certification mode (no skips) and strict (no SHOULD missed).
     Reports in build/conformance/. `nox -s conformance -- --thorough` runs schemathesis at full size."""
     session.install("-e", ".[test,conformance]")
     session.run("python", "-c", "import os; os.makedirs('build/conformance', exist_ok=True)")
-    for backend in ("sqlite", "mariadb"):
+    for backend in ("sqlite", "mariadb", "postgresql"):
         out = f"build/conformance/{backend}"
         session.run("python", "tests/conformance/conf_reference.py", "--backend", backend, "--", "--certify",
                     "--strict", "--baseline", "tests/conformance/not_landed.txt", "--junit-xml", f"{out}.xml",

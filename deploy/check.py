@@ -38,6 +38,7 @@ SERVICE_MONITOR = {
 SCENARIOS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "ha": yaml.safe_load((DEPLOY / "helm" / "values-ha.yaml").read_text(encoding="utf-8")),
+    "postgresql": yaml.safe_load((DEPLOY / "helm" / "values-postgresql.yaml").read_text(encoding="utf-8")),
     "chart-secret": {  # the chart makes the Secret (a pre-install hook, so that the migration Job can read it)
         "replicaCount": 2,
         "externalDatabase": {"host": "mariadb", "password": "pw"},

@@ -16,11 +16,12 @@ import trio
 from alembic.util import CommandError
 from hypercorn.config import Config as HypercornConfig
 
+from . import db_copy_cli
 from .api.request_id import ACCESS_LOG_FORMAT
 from .config import ConfigError, Settings, load_settings
 from .storage.adopt import AdoptRefused
 from .storage.adopt import adopt as adopt_database
-from .storage.database import create_engine
+from .storage.database import create_engine, one_line
 from .storage.migrate import MigrationLockTimeout, UpstreamDatabase, upgrade
 
 log = logging.getLogger("smsgate")
@@ -45,12 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default 1)")
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
     db = commands.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade", "adopt"],
-                    help="upgrade: apply all migrations; adopt: take over a database of the Go server (v1.46.2 to "
-                         "v1.47.1) in place, keeping its users, phones, messages, webhooks, settings and tokens")
-    db.add_argument("--dry-run", action="store_true", help="adopt: say what would be done, change nothing")
-    db.add_argument("--url", help="the database URL to act on instead of database.url (e.g. one with the rights "
-                                  "to create a scratch database, which adopt needs)")
+    db_commands = db.add_subparsers(dest="action", metavar="ACTION", required=True)
+    db_commands.add_parser("upgrade", help="apply all migrations")
+    adopt = db_commands.add_parser(
+        "adopt", help="take over a database of the Go server (v1.46.2 to v1.47.1) in place, keeping its users, "
+                      "phones, messages, webhooks, settings and tokens")
+    adopt.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    adopt.add_argument("--url", help="the database URL to act on instead of database.url (e.g. one with the rights "
+                                     "to create a scratch database, which adopt needs)")
+    db_copy_cli.add_parser(db_commands)
     commands.add_parser("health", help="ask the server at http.listen for /health/live; exit 0 when it passes")
     return parser
 
@@ -94,7 +98,7 @@ def migrate(settings: Settings, url: str | None = None, adopt: bool = False, dry
         else:
             upgrade(engine)
     except (sa.exc.SQLAlchemyError, CommandError, MigrationLockTimeout) as exc:
-        raise MigrationFailed(_one_line(exc)) from None
+        raise MigrationFailed(one_line(exc)) from None
     except (UpstreamDatabase, AdoptRefused) as exc:
         raise MigrationFailed(str(exc)) from None
     finally:
@@ -103,13 +107,6 @@ def migrate(settings: Settings, url: str | None = None, adopt: bool = False, dry
 
 class MigrationFailed(Exception):
     """The database could not be upgraded; the message is one line, fit for a log."""
-
-
-def _one_line(exc: BaseException) -> str:
-    # SQLAlchemy's text carries the statement and a link over several lines; the driver's own message is the news.
-    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-    text = " ".join(str(cause).split()) or type(cause).__name__
-    return f"{type(cause).__name__}: {text}"
 
 
 def serve(settings: Settings, workers: int = 1, migrate_first: bool = True) -> None:
@@ -192,8 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "health":
         return health(settings)
     try:
+        if args.command == "db" and args.action == "copy":
+            return db_copy_cli.run(args)
         if args.command == "db":
-            migrate(settings, args.url, adopt=args.action == "adopt", dry_run=args.dry_run)
+            adopting = args.action == "adopt"
+            migrate(settings, args.url if adopting else None, adopt=adopting, dry_run=adopting and args.dry_run)
             if args.action == "upgrade":
                 print("database is up to date")
             return 0

@@ -175,8 +175,9 @@ class DatabaseSettings(_Section):
     debug: bool = False
     max_open_conns: NonNegativeInt = 0  # 0 -> 4 x CPU
     max_idle_conns: NonNegativeInt = 0  # 0 -> 2 x CPU
-    connect_timeout: Duration = timedelta(seconds=5)  # ours: MySQL connect; also the wait for a pooled connection
-    query_timeout: Duration = timedelta(seconds=30)  # ours: MySQL socket reads and writes (a hung server)
+    dialect: Literal["mysql", "postgresql"] = "mysql"  # ours: which server host, port, ... name
+    connect_timeout: Duration = timedelta(seconds=5)  # ours: connect; also the wait for a pooled connection
+    query_timeout: Duration = timedelta(seconds=30)  # ours: MySQL socket reads and writes, PostgreSQL statements
 
     @field_validator("connect_timeout", "query_timeout")
     @classmethod
@@ -190,6 +191,8 @@ class DatabaseSettings(_Section):
             return self.url
         if self.host:
             user, password = quote(self.user, safe=""), quote(self.password, safe="")
+            if self.dialect == "postgresql":
+                return f"postgresql+psycopg://{user}:{password}@{self.host}:{self.port}/{self.database}"
             return f"mysql+pymysql://{user}:{password}@{self.host}:{self.port}/{self.database}?charset=utf8mb4"
         return "sqlite:///./smsgate.db"  # the embedded default: no server needed for a quick start
 

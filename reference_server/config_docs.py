@@ -30,20 +30,24 @@ MEANINGS: dict[str, str] = {
                                            "`http.request_timeout`, then 503). SSE streams count only until their "
                                            "headers are out, a request with a body from when its body is in",
     "database.url": OURS + "an SQLAlchemy URL that wins over the parts below, e.g. "
-                           "`mysql+pymysql://sms:sms@db:3306/sms`; with neither, the SQLite file `./smsgate.db`",
-    "database.host": "MariaDB/MySQL host; when set, the URL is built from host, port, user, password, database",
-    "database.port": "MariaDB/MySQL port",
-    "database.user": "MariaDB/MySQL user",
-    "database.password": "MariaDB/MySQL password",
-    "database.database": "MariaDB/MySQL database name",
+                           "`mysql+pymysql://sms:sms@db:3306/sms` or `postgresql+psycopg://sms:sms@db:5432/sms`; "
+                           "with neither, the SQLite file `./smsgate.db` (see PostgreSQL in the docs)",
+    "database.host": "MariaDB/MySQL (or PostgreSQL, see `dialect`) host; when set, the URL is built from host, "
+                     "port, user, password, database",
+    "database.port": "MariaDB/MySQL port (PostgreSQL's is usually 5432: set it)",
+    "database.user": "MariaDB/MySQL/PostgreSQL user",
+    "database.password": "MariaDB/MySQL/PostgreSQL password",
+    "database.database": "MariaDB/MySQL/PostgreSQL database name",
+    "database.dialect": OURS + "the server that `host` names: `mysql` (MariaDB/MySQL) or `postgresql`",
     "database.timezone": "accepted for upstream's files; timestamps are stored in UTC here",
     "database.debug": "log every SQL statement (never its parameters)",
     "database.max_open_conns": "connection pool size and database worker threads (0: 4 x CPUs)",
     "database.max_idle_conns": "accepted for upstream's files (0: 2 x CPUs); the pool keeps its connections open",
-    "database.connect_timeout": OURS + "MySQL connect timeout and the longest wait for a pooled connection "
-                                       "(whole seconds, at least 1)",
-    "database.query_timeout": OURS + "MySQL read/write timeout: a database that stops answering fails requests "
-                                     "with 503 instead of hanging them",
+    "database.connect_timeout": OURS + "MySQL/PostgreSQL connect timeout and the longest wait for a pooled "
+                                       "connection (whole seconds, at least 1)",
+    "database.query_timeout": OURS + "MySQL read/write timeout, PostgreSQL statement timeout (and TCP timeouts): "
+                                     "a database that stops answering fails requests with 503 instead of hanging "
+                                     "them",
     "fcm.credentials_json": "the service-account JSON document itself; empty in public mode: pushes cannot be "
                             "delivered (logged at start)",
     "fcm.debounce_seconds": "push batching window, at least 5 (0: 5)",

@@ -3,10 +3,10 @@
 `nox -s bench-bigtables` (or `python tests/bench_bigtables.py --backend sqlite --size 1000000`). Per backend:
 a fresh database migrated to head, a live server (real HTTP), ten phones registered through the API, then
 messages written straight into the database in the server's own row shapes (message, recipients, state
-history; ids assigned here so one executemany per table does it), and the counts filled as migration 0005
-fills them. One account holds half the messages on one phone; another phone has 50,000 pending (200 on the
-small database). Requests run sequentially; then the same reads while a cleanup or the hashing job runs
-from a second process's worth of repository calls on the same database.
+history; ids assigned here so one executemany per table does it, COPY on PostgreSQL), and the counts filled
+as migration 0005 fills them. One account holds half the messages on one phone; another phone has 50,000
+pending (200 on the small database). Requests run sequentially; then the same reads while a cleanup or the
+hashing job runs from a second process's worth of repository calls on the same database.
 
 It lives under tests/ because it writes the server's tables (the simulator may not import reference_server).
 """
@@ -35,11 +35,12 @@ from reference_server.storage.maintenance import MaintenanceRepository
 from reference_server.storage.migrate import upgrade
 
 MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4"
+POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TP = "/api/3rdparty/v1"
 DAYS = 30
 SAMPLES = 100
 CHUNK = 50_000
-LATE_INDEXES = {  # on MariaDB, built after the rows are in (the FK keeps idx_messages_device_state)
+LATE_INDEXES = {  # on MariaDB/PostgreSQL, built after the rows are in (the FK keeps idx_messages_device_state)
     "unq_messages_id_device": "ext_id, device_id", "idx_messages_is_hashed": "is_hashed",
     "idx_messages_created_at": "created_at", "idx_messages_device_created": "device_id, created_at, id",
     "idx_messages_device_state_created": "device_id, state, created_at, id",
@@ -50,12 +51,12 @@ LATE_INDEXES = {  # on MariaDB, built after the rows are in (the FK keeps idx_me
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", action="append", choices=["sqlite", "mariadb"])
+    parser.add_argument("--backend", action="append", choices=["sqlite", "mariadb", "postgresql"])
     parser.add_argument("--size", type=int, default=1_000_000, help="messages in the big database")
     parser.add_argument("--samples", type=int, default=SAMPLES)
     args = parser.parse_args()
     rows: list[str] = []
-    for backend in args.backend or ["sqlite", "mariadb"]:
+    for backend in args.backend or ["sqlite", "mariadb", "postgresql"]:
         small = measure(backend, 1_000, args.samples)
         big = measure(backend, args.size, args.samples)
         rows += table(backend, small, big, args.size)
@@ -88,18 +89,22 @@ def database_url(backend: str, workdir: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{workdir / 'big.db'}"
     name = f"smsgate_bench_{random.randrange(1 << 30):x}"
-    admin = sa.create_engine(MARIADB_ADMIN)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    admin_url = POSTGRES_ADMIN if backend == "postgresql" else MARIADB_ADMIN
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name} ENCODING 'UTF8'" if backend == "postgresql" else
+                             f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
     admin.dispose()
-    return sa.make_url(MARIADB_ADMIN).set(database=name).render_as_string(hide_password=False)
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 def drop(url: str) -> None:
-    if url.startswith("mysql"):
-        admin = sa.create_engine(MARIADB_ADMIN)
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {sa.make_url(url).database}"))
+    if url.startswith(("mysql", "postgresql")):
+        postgresql = url.startswith("postgresql")
+        admin = sa.create_engine(POSTGRES_ADMIN if postgresql else MARIADB_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {sa.make_url(url).database}"
+                                 + (" WITH (FORCE)" if postgresql else "")))
         admin.dispose()
 
 
@@ -109,6 +114,7 @@ def fill(url: str, devices: list[str], hot: str, puller: str, size: int, pending
     started = time.monotonic()
     engine = create_engine(url, query_timeout=900)  # building an index on 1M rows takes longer than 30 s
     sqlite = engine.dialect.name == "sqlite"
+    postgresql = engine.dialect.name == "postgresql"
     mark = "?" if sqlite else "%s"
     end = datetime.utcnow().replace(microsecond=0) - timedelta(minutes=5)
     others = [d for d in devices if d not in (hot, puller)]
@@ -153,7 +159,11 @@ def fill(url: str, devices: list[str], hot: str, puller: str, size: int, pending
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        if not sqlite:  # InnoDB builds an index far faster by sorting once than row by row: indexes come after
+        if postgresql:  # as on MariaDB: indexes after the rows; foreign keys unchecked (their triggers off)
+            cursor.execute("SET session_replication_role = replica")
+            cursor.execute("ALTER TABLE messages DROP CONSTRAINT unq_messages_id_device")
+            cursor.execute(f"DROP INDEX {', '.join(name for name in LATE_INDEXES if not name.startswith('unq'))}")
+        elif not sqlite:  # InnoDB builds an index far faster by sorting once than row by row: indexes come after
             cursor.execute("SET unique_checks=0, foreign_key_checks=0")
             cursor.execute(f"ALTER TABLE messages {', '.join(f'DROP INDEX {name}' for name in LATE_INDEXES)}")
         batch: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
@@ -162,22 +172,45 @@ def fill(url: str, devices: list[str], hot: str, puller: str, size: int, pending
             batch[1].extend(recipients)
             batch[2].extend(states)
             if len(batch[0]) >= CHUNK:
-                flush(cursor, batch, insert_message, insert_recipient, insert_state)
+                (copy if postgresql else flush)(cursor, batch, insert_message, insert_recipient, insert_state)
                 raw.commit()
-        flush(cursor, batch, insert_message, insert_recipient, insert_state)
-        if not sqlite:
+        (copy if postgresql else flush)(cursor, batch, insert_message, insert_recipient, insert_state)
+        if postgresql:
+            for name, columns in LATE_INDEXES.items():
+                if name.startswith("unq"):
+                    cursor.execute(f"ALTER TABLE messages ADD CONSTRAINT {name} UNIQUE ({columns})")
+                else:  # as migration 0005 builds them
+                    columns = columns.replace("schedule_at", "schedule_at NULLS FIRST")
+                    cursor.execute(f"CREATE INDEX {name} ON messages ({columns})")
+            # ids were given here: the sequence moves past them, as AUTO_INCREMENT and SQLite do by themselves
+            cursor.execute("SELECT setval('messages_id_seq', (SELECT MAX(id) FROM messages))")
+        elif not sqlite:
             cursor.execute("ALTER TABLE messages " + ", ".join(
                 f"ADD {'UNIQUE ' if name.startswith('unq') else ''}INDEX {name} ({columns})"
                 for name, columns in LATE_INDEXES.items()))
         cursor.execute("DELETE FROM message_counts")
         cursor.execute("INSERT INTO message_counts (device_id, state, day, total) SELECT device_id, state, "
                        "DATE(created_at), COUNT(*) FROM messages GROUP BY device_id, state, DATE(created_at)")
-        cursor.execute("ANALYZE" if sqlite else "ANALYZE TABLE messages, message_counts")
+        cursor.execute("ANALYZE" if sqlite else "ANALYZE messages, message_counts" if postgresql
+                       else "ANALYZE TABLE messages, message_counts")
         raw.commit()
+        if postgresql:  # the visibility map too, for index-only scans (VACUUM runs outside a transaction)
+            raw.driver_connection.autocommit = True
+            raw.cursor().execute("VACUUM messages, message_recipients, message_states")
     finally:
         raw.close()
         engine.dispose()
     return time.monotonic() - started, sample
+
+
+def copy(cursor: Any, batch: tuple[list[Any], list[Any], list[Any]], *statements: str) -> None:
+    """PostgreSQL's bulk load: COPY into the columns each INSERT names."""
+    for rows, statement in zip(batch, statements, strict=True):
+        table_and_columns = statement.split(" VALUES ")[0].removeprefix("INSERT INTO ")
+        with cursor.copy(f"COPY {table_and_columns} FROM STDIN") as load:
+            for row in rows:
+                load.write_row(row)
+        rows.clear()
 
 
 def flush(cursor: Any, batch: tuple[list[Any], list[Any], list[Any]], *statements: str) -> None:

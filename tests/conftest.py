@@ -1,4 +1,4 @@
-"""Shared fixtures: settings, real databases (SQLite file and MariaDB), the app over ASGI, a live server."""
+"""Shared fixtures: settings, real databases (SQLite file, MariaDB, PostgreSQL), the app over ASGI, a live server."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from reference_server.storage.database import create_engine
 from reference_server.storage.migrate import upgrade
 
 MARIADB_ADMIN_URL = os.environ.get("SMSGATE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+POSTGRES_ADMIN_URL = os.environ.get("SMSGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SMSGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -37,8 +38,8 @@ def make_settings(tmp_path: Any, database_url: str, **env: str) -> Settings:
     return load_settings(config_path=None, environ=environ, dotenv_path=tmp_path / "absent.env")
 
 
-def _mariadb_reachable() -> bool:
-    engine = sa.create_engine(MARIADB_ADMIN_URL, connect_args={"connect_timeout": 3})
+def _reachable(admin_url: str) -> bool:
+    engine = sa.create_engine(admin_url, connect_args={"connect_timeout": 3})
     try:
         with engine.connect():
             return True
@@ -51,9 +52,17 @@ def _mariadb_reachable() -> bool:
 @pytest.fixture(scope="session")
 def mariadb_server() -> Iterator[str]:
     """Admin URL of the MariaDB server; in CI its absence is a failure, elsewhere a skip."""
-    if not _mariadb_reachable():
+    if not _reachable(MARIADB_ADMIN_URL):
         unavailable("MariaDB at 127.0.0.1:3306 is not reachable")
     yield MARIADB_ADMIN_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """Admin URL of the PostgreSQL server; in CI its absence is a failure, elsewhere a skip."""
+    if not _reachable(POSTGRES_ADMIN_URL):
+        unavailable("PostgreSQL at 127.0.0.1:5432 is not reachable")
+    yield POSTGRES_ADMIN_URL
 
 
 def _redis_reachable() -> bool:
@@ -78,17 +87,24 @@ def redis_server() -> Iterator[str]:
 
 def _create_database(admin_url: str) -> str:
     name = f"smsgate_test_{secrets.token_hex(4)}"
-    admin = sa.create_engine(admin_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    if sa.make_url(admin_url).get_backend_name() == "postgresql":
+        statement = f"CREATE DATABASE {name} ENCODING 'UTF8'"
+    else:
+        statement = f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")  # PostgreSQL: not inside a transaction
+    with admin.connect() as conn:
+        conn.execute(sa.text(statement))
     admin.dispose()
     return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 def _drop_database(admin_url: str, url: str) -> None:
-    admin = sa.create_engine(admin_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {sa.make_url(url).database}"))
+    name = sa.make_url(url).database
+    # PostgreSQL refuses to drop a database with sessions; a server a test left running may still hold some.
+    force = " WITH (FORCE)" if sa.make_url(admin_url).get_backend_name() == "postgresql" else ""
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
     admin.dispose()
 
 
@@ -134,6 +150,38 @@ def mariadb_url(_mariadb_migrated: str) -> str:
     return _mariadb_migrated
 
 
+@pytest.fixture
+def fresh_postgres_url(postgres_server: str) -> Iterator[str]:
+    """A new, empty (unmigrated) PostgreSQL database for one test, dropped afterwards."""
+    url = _create_database(postgres_server)
+    try:
+        yield url
+    finally:
+        _drop_database(postgres_server, url)
+
+
+@pytest.fixture(scope="session")
+def _postgres_migrated(postgres_server: str) -> Iterator[str]:
+    url = _create_database(postgres_server)
+    _migrated(url)
+    try:
+        yield url
+    finally:
+        _drop_database(postgres_server, url)
+
+
+@pytest.fixture
+def postgres_url(_postgres_migrated: str) -> str:
+    """A migrated PostgreSQL database with every table emptied before the test (one TRUNCATE: quicker than a
+    database per test)."""
+    engine = sa.create_engine(_postgres_migrated)
+    with engine.begin() as conn:
+        tables = [table for table in sa.inspect(conn).get_table_names() if table != "alembic_version"]
+        conn.execute(sa.text(f"TRUNCATE {', '.join(tables)}"))
+    engine.dispose()
+    return _postgres_migrated
+
+
 @pytest.fixture(scope="session")
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "smsgate.db"
@@ -149,11 +197,11 @@ def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
+                        pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def database_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite":
-        return str(request.getfixturevalue("sqlite_url"))
-    return str(request.getfixturevalue("mariadb_url"))
+    fixture = {"sqlite": "sqlite_url", "mariadb": "mariadb_url", "postgresql": "postgres_url"}[request.param]
+    return str(request.getfixturevalue(fixture))
 
 
 class Api:

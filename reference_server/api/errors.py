@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from quart import Quart, Response, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..domain import errors
@@ -57,6 +57,12 @@ def register_error_handlers(app: Quart) -> None:
         # A write that lost a race with a delete: e.g. the user or device it refers to was just removed.
         log.warning("conflicting write on %s %s", request.method, request.path)
         return error_response(409, "conflicting change, the data it refers to no longer exists")
+
+    @app.errorhandler(DataError)
+    async def unstorable_value(_exc: DataError) -> Response:
+        # PostgreSQL stores no NUL character in text (SQLite and MariaDB do): the client's value, not our fault.
+        log.info("a value the database cannot store on %s %s", request.method, request.path)
+        return error_response(400, "a value cannot be stored: text may not contain NUL characters")
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

@@ -25,8 +25,9 @@ class DatabaseUnavailable(Exception):
 
 def create_engine(url: str, *, pool_size: int = 8, echo: bool = False, connect_timeout: float = 5,
                   query_timeout: float = 30) -> Engine:
-    """`connect_timeout` bounds a MySQL connect and the wait for a pooled connection; `query_timeout` each socket
-    read or write, so that a hung (not just stopped) database server fails a request instead of holding it.
+    """`connect_timeout` bounds a MySQL/PostgreSQL connect and the wait for a pooled connection; `query_timeout` each
+    socket read or write (PostgreSQL: each statement), so that a hung (not just stopped) database server fails a
+    request instead of holding it.
 
     Statement parameters never reach logs or exception texts (they carry tokens and password hashes).
     """
@@ -44,6 +45,8 @@ def create_engine(url: str, *, pool_size: int = 8, echo: bool = False, connect_t
     if parsed.get_backend_name() == "mysql":
         connect_args = {"connect_timeout": max(1, round(connect_timeout)),
                         "read_timeout": max(1, round(query_timeout)), "write_timeout": max(1, round(query_timeout))}
+    elif parsed.get_backend_name() == "postgresql":
+        connect_args = _postgresql_timeouts(connect_timeout, query_timeout)
     return sa.create_engine(
         parsed,
         echo=echo,
@@ -55,6 +58,24 @@ def create_engine(url: str, *, pool_size: int = 8, echo: bool = False, connect_t
         pool_timeout=connect_timeout,
         connect_args=connect_args,
     )
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver error in one line fit for a log: SQLAlchemy's text carries the statement and a link over several
+    lines; the driver's own message is the news."""
+    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    return f"{type(cause).__name__}: {text}"
+
+
+def _postgresql_timeouts(connect_timeout: float, query_timeout: float) -> dict[str, Any]:
+    """libpq's forms of MySQL's socket timeouts: a statement running longer than `query_timeout` is cancelled by
+    the server; unacknowledged writes and a silent peer (keepalives) fail the connection within about as long."""
+    query_ms = max(1000, round(query_timeout * 1000))
+    idle = max(1, round(query_timeout / 3))
+    return {"connect_timeout": max(2, round(connect_timeout)),  # libpq treats 1 as 2
+            "options": f"-c statement_timeout={query_ms}", "tcp_user_timeout": query_ms,
+            "keepalives": 1, "keepalives_idle": idle, "keepalives_interval": idle, "keepalives_count": 3}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..domain.clock import now
 from .database import Database
+from .dialect import insert_ignoring_duplicates
 from .tables import devices, inbox, inbox_attachments
 
 
@@ -68,14 +68,7 @@ class InboxRepository:
 
 
 def _insert_ignoring_duplicates(conn: Connection, values: dict[str, Any]) -> Any:
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        statement: Any = sqlite.insert(inbox).on_conflict_do_nothing()
-    elif dialect == "postgresql":
-        statement = postgresql.insert(inbox).on_conflict_do_nothing()
-    else:
-        statement = mysql.insert(inbox).prefix_with("IGNORE")
-    return conn.execute(statement.values(**values))
+    return conn.execute(insert_ignoring_duplicates(inbox, conn.dialect.name).values(**values))
 
 
 def _insert_batch(conn: Connection, device_id: str, messages: list[IncomingMessage]) -> int:

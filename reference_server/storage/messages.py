@@ -19,6 +19,7 @@ from ..domain.clock import now
 from ..domain.models import Message, Recipient, StateReport
 from . import counts
 from .database import Database
+from .dialect import insert_ignoring_duplicates
 from .tables import devices, message_counts, message_recipients, message_states, messages
 
 
@@ -271,15 +272,15 @@ _REPORTED = (
     .where(messages.c.device_id == sa.bindparam("device_id"), messages.c.ext_id == sa.bindparam("ext_id"))
     .with_for_update()
 )
+# PostgreSQL locks no row of an outer join's nullable side: it is told to lock the message row only (MariaDB
+# knows no FOR UPDATE OF).
+_REPORTED_PG = _REPORTED.with_for_update(of=messages)
 _SET_STATE = (messages.update().where(messages.c.id == sa.bindparam("b_id"))
               .values(state=sa.bindparam("new_state"), updated_at=sa.bindparam("moment")))
 _SET_RECIPIENT = (message_recipients.update()
                   .where(message_recipients.c.message_id == sa.bindparam("b_message_id"),
                          message_recipients.c.phone_number == sa.bindparam("phone"))
                   .values(state=sa.bindparam("new_state"), error=sa.bindparam("new_error")))
-# A state already stored keeps its first time: duplicates are skipped, in each dialect's words.
-_INSERT_NEW_STATES = (message_states.insert().prefix_with("OR IGNORE", dialect="sqlite")
-                      .prefix_with("IGNORE", dialect="mysql").prefix_with("IGNORE", dialect="mariadb"))
 
 
 _RECIPIENT_PHONES = (sa.select(message_recipients.c.phone_number)
@@ -314,7 +315,8 @@ def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport])
     known: list[str] = []
     deltas: Counter[counts.Key] = Counter()
     for report in reports:
-        rows = conn.execute(_REPORTED, {"device_id": device_id, "ext_id": report.ext_id}).all()
+        reported = _REPORTED_PG if conn.dialect.name == "postgresql" else _REPORTED
+        rows = conn.execute(reported, {"device_id": device_id, "ext_id": report.ext_id}).all()
         if not rows:
             continue  # upstream ignores ids it does not know
         row = rows[0]
@@ -341,6 +343,7 @@ def _apply_reports(conn: Connection, device_id: str, reports: list[StateReport])
         fresh = [{"message_id": row.id, "state": state, "updated_at": at}
                  for state, at in report.states.items() if state not in stored]
         if fresh:
-            conn.execute(_INSERT_NEW_STATES, fresh)
+            # A state already stored keeps its first time: duplicates are skipped.
+            conn.execute(insert_ignoring_duplicates(message_states, conn.dialect.name), fresh)
     counts.bump(conn, deltas)
     return known

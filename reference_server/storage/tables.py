@@ -15,8 +15,18 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 
 
+def enum(*values: str, name: str) -> sa.Enum:
+    """A native ENUM on MySQL/MariaDB, a VARCHAR on PostgreSQL and SQLite (no CHECK constraint anywhere).
+
+    A native PostgreSQL enum is a schema object of its own that Alembic would create with the first table using
+    it and drop with the first dropped, breaking revisions that share one (0001 and 0005 both use message_state).
+    """
+    return sa.Enum(*values, name=name, native_enum=True, create_constraint=False).with_variant(
+        sa.Enum(*values, name=name, native_enum=False, create_constraint=False), "postgresql")
+
+
 def state_enum() -> sa.Enum:
-    return sa.Enum(*STATES, name="message_state", native_enum=True, create_constraint=False)
+    return enum(*STATES, name="message_state")
 
 
 users = sa.Table(
@@ -53,7 +63,7 @@ messages = sa.Table(
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("device_id", sa.CHAR(21), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
     sa.Column("ext_id", sa.String(36), nullable=False),
-    sa.Column("type", sa.Enum("Text", "Data", name="message_type", create_constraint=False), nullable=False),
+    sa.Column("type", enum("Text", "Data", name="message_type"), nullable=False),
     sa.Column("content", LongText, nullable=False),
     sa.Column("state", state_enum(), nullable=False),
     sa.Column("valid_until", Timestamp, nullable=True),
@@ -143,7 +153,7 @@ tokens = sa.Table(
     metadata,
     sa.Column("id", sa.CHAR(21), primary_key=True),  # the JWT's jti
     sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("token_use", sa.Enum("access", "refresh", name="token_use", create_constraint=False), nullable=False),
+    sa.Column("token_use", enum("access", "refresh", name="token_use"), nullable=False),
     sa.Column("parent_jti", sa.CHAR(21), nullable=True),  # a refresh row points at its access jti
     sa.Column("expires_at", Timestamp, nullable=False),
     sa.Column("revoked_at", Timestamp, nullable=True),
@@ -202,7 +212,7 @@ inbox = sa.Table(
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("ext_id", sa.String(36), nullable=False),
     sa.Column("device_id", sa.CHAR(21), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("type", sa.Enum(*INBOX_TYPES, name="inbox_type", create_constraint=False), nullable=False),
+    sa.Column("type", enum(*INBOX_TYPES, name="inbox_type"), nullable=False),
     sa.Column("sender", sa.String(512), nullable=False),
     sa.Column("recipient", sa.String(512), nullable=True),
     sa.Column("sim_number", sa.SmallInteger, nullable=True),

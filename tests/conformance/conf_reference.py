@@ -2,7 +2,8 @@
 
 Two `smsgate-server` processes share nothing: a public one (JWT, FCM pointed at the suite's endpoint, the CA
 mounted) and a private one (private token, upstream relay pointed at the suite's receiver). Backends: `sqlite`
-(a file each) or `mariadb` (a database each on 127.0.0.1:3306, Redis on 127.0.0.1:6379 for cache and pub/sub).
+(a file each), `mariadb` (a database each on 127.0.0.1:3306, Redis on 127.0.0.1:6379 for cache and pub/sub) or
+`postgresql` (a database each on 127.0.0.1:5432, shared state in the database as with SQLite).
 
     python tests/conformance/conf_reference.py --backend sqlite -- --html report.html
 
@@ -33,6 +34,7 @@ from live_server import LiveServer, free_port  # noqa: E402
 
 ROOT = HERE.parent.parent
 MARIADB_ADMIN_URL = os.environ.get("SMSGATE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+POSTGRES_ADMIN_URL = os.environ.get("SMSGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = re.sub(r"/\d*$", "", os.environ.get("SMSGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
 PRIVATE_TOKEN = "conformance-private-token"
 JWT_SECRET = "conformance-" + "0123456789abcdef" * 3
@@ -63,18 +65,23 @@ def _database(backend: str, workdir: Path, name: str, stack: contextlib.ExitStac
     import sqlalchemy as sa
 
     database = f"smsgate_conf_{name}_{secrets.token_hex(4)}"
-    admin = sa.create_engine(MARIADB_ADMIN_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    postgresql = backend == "postgresql"
+    admin_url = POSTGRES_ADMIN_URL if postgresql else MARIADB_ADMIN_URL
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")  # PostgreSQL: CREATE DATABASE outside BEGIN
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {database} ENCODING 'UTF8'" if postgresql else
+                             f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
 
     def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {database}"))
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {database}" + (" WITH (FORCE)" if postgresql else "")))
         admin.dispose()
 
     stack.callback(drop)
+    url = sa.make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+    if postgresql:  # shared state in the database: its PostgreSQL forms are exercised too
+        return {"DATABASE__URL": url, "CACHE__URL": "database://"}
     redis_db = str(1 + secrets.randbelow(14))
-    url = sa.make_url(MARIADB_ADMIN_URL).set(database=database).render_as_string(hide_password=False)
     return {"DATABASE__URL": url, "CACHE__URL": f"{REDIS_URL}/{redis_db}", "PUBSUB__URL": f"{REDIS_URL}/{redis_db}"}
 
 
@@ -137,7 +144,7 @@ def suite_command(targets: Targets, *extra: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["sqlite", "mariadb"], default="sqlite")
+    parser.add_argument("--backend", choices=["sqlite", "mariadb", "postgresql"], default="sqlite")
     parser.add_argument("--installed", action="store_true",
                         help="run the installed `smsgate-conformance` from a scratch directory (not this checkout)")
     parser.add_argument("suite", nargs=argparse.REMAINDER, help="arguments for smsgate-conformance (after --)")

@@ -224,10 +224,11 @@ async def test_list_order_is_upstreams_and_the_pull_is_the_apps(api: Api) -> Non
         assert [m["id"] for m in pulled.json()] == expected, order
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
+                                     pytest.param("postgres", marks=pytest.mark.postgresql)])
 async def test_migration_0005_on_a_database_with_rows(backend: str, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else request.getfixturevalue("fresh_mariadb_url")
+    url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else request.getfixturevalue(f"fresh_{backend}_url")
     engine = create_engine(url)
     try:
         upgrade(engine, "0003")
@@ -251,6 +252,30 @@ async def test_migration_0005_on_a_database_with_rows(backend: str, tmp_path: Pa
         assert counts_and_rows(url)[0] == actual
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgresql
+async def test_the_pull_on_postgresql_reads_the_index_in_order(postgres_url: str) -> None:
+    """PostgreSQL sorts NULLs last unless told: its pull indexes put NULL schedule_at first, as the query does,
+    so an index scan yields the rows in order (no Sort). Scans that could not are switched off: the table is
+    empty, and the planner would otherwise rightly read it whole."""
+    db = Database(postgres_url)
+    try:
+        for fifo, index in ((False, "idx_messages_device_state_pull "), (True, "idx_messages_device_state_pull_fifo")):
+            statement = _pending_query("Pending", fifo, 100, "postgresql")
+            sql = "EXPLAIN " + str(statement.params(device_id="x" * 21).compile(
+                dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
+            lines = await db.run(lambda c, sql=sql: _explain(c, sql))
+            assert any(index in line for line in lines), lines
+            assert not any("Sort" in line for line in lines), lines
+    finally:
+        db.dispose()
+
+
+def _explain(conn: sa.Connection, sql: str) -> list[str]:
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+    return [str(row[0]) for row in conn.exec_driver_sql(sql).all()]
 
 
 async def test_the_pull_reads_the_index_not_every_pending_row(sqlite_url: str) -> None:

@@ -275,6 +275,9 @@ def test_database_url_precedence(tmp_path):
     explicit = load(tmp_path, env={**host_env, "DATABASE__URL": "sqlite:///:memory:"})
     assert explicit.database_url() == "sqlite:///:memory:"
     assert load(tmp_path).database_url() == "sqlite:///./smsgate.db"
+    postgresql = load(tmp_path, env={**host_env, "DATABASE__DIALECT": "postgresql", "DATABASE__PORT": "5432"})
+    assert postgresql.database_url() == "postgresql+psycopg://me:p%40ss%3Aw%2Frd@db.local:5432/sms"
+    assert "database.dialect" in config_error(tmp_path, env={"DATABASE__DIALECT": "oracle"})
 
 
 def test_pool_sizes(tmp_path):

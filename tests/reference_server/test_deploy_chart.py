@@ -21,7 +21,8 @@ ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*__[A-Z0-9_]+\b")
 
 
 def chart_texts() -> dict[Path, str]:
-    files = [*CHART.rglob("*.yaml"), *CHART.rglob("*.tpl"), *CHART.rglob("*.txt"), HELM / "values-ha.yaml"]
+    files = [*CHART.rglob("*.yaml"), *CHART.rglob("*.tpl"), *CHART.rglob("*.txt"), HELM / "values-ha.yaml",
+             HELM / "values-postgresql.yaml"]
     return {path: path.read_text(encoding="utf-8") for path in files}
 
 
@@ -42,13 +43,29 @@ def test_every_environment_name_is_a_setting() -> None:
 
 
 def test_secret_keys_in_values_are_secrets() -> None:
-    ha = yaml.safe_load((HELM / "values-ha.yaml").read_text(encoding="utf-8"))
     secret_env = {key.replace(".", "__").upper() for key in _SECRET_KEYS}
-    assert set(ha["secrets"]["existingSecretKeys"]) <= secret_env
+    for values in ("values-ha.yaml", "values-postgresql.yaml"):
+        document = yaml.safe_load((HELM / values).read_text(encoding="utf-8"))
+        assert set(document["secrets"]["existingSecretKeys"]) <= secret_env, values
+
+
+def test_the_postgresql_values_build_a_postgresql_url() -> None:
+    """The chart's database values become DATABASE__* variables; those of values-postgresql.yaml must make the
+    server build a PostgreSQL URL (the dialect is a setting of ours, and its name a value the server accepts)."""
+    database = yaml.safe_load((HELM / "values-postgresql.yaml").read_text(encoding="utf-8"))["externalDatabase"]
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))["externalDatabase"]
+    assert set(database) <= set(defaults)
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text(encoding="utf-8")
+    environ = {"GATEWAY__PRIVATE_TOKEN": "t", "DATABASE__PASSWORD": "p@ss"}
+    for key in ("dialect", "host", "port", "user", "database"):
+        assert f"- name: DATABASE__{key.upper()}\n  value: {{{{ .{key} " in helpers, key
+        environ[f"DATABASE__{key.upper()}"] = str(database[key])
+    settings = load_settings(None, environ=environ, dotenv_path=None)
+    assert settings.database_url() == "postgresql+psycopg://sms:p%40ss@postgresql.db.svc.cluster.local:5432/sms"
 
 
 def test_config_in_values_is_a_valid_config_file(tmp_path: Path) -> None:
-    for values in ("smsgate/values.yaml", "values-ha.yaml"):
+    for values in ("smsgate/values.yaml", "values-ha.yaml", "values-postgresql.yaml"):
         config = yaml.safe_load((HELM / values).read_text(encoding="utf-8"))["config"]
         path = tmp_path / "config.yml"
         path.write_text(yaml.safe_dump(config), encoding="utf-8")

@@ -1,5 +1,5 @@
 """docker-compose.yml read as compose would (PyYAML; `docker compose` cannot run here): loopback ports, no default
-secrets, Redis, the `ha`, `simulator` and `conformance` profiles, and names the programs understand."""
+secrets, Redis, the `ha`, `simulator`, `conformance` and `postgresql` profiles, and names the programs understand."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from conformance.cli import run_parser
-from reference_server.config import _ENV_KEYS
+from reference_server.config import _ENV_KEYS, load_settings
 from simulator.cli import _parser as sim_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def test_every_secret_is_required_and_none_has_a_default() -> None:
 
 def test_ports_are_on_loopback_unless_opened() -> None:
     published = [port for service in SERVICES.values() for port in service.get("ports", [])]
-    assert len(published) == 2  # the server and the proxy
+    assert len(published) == 3  # the server (on MariaDB or on PostgreSQL) and the proxy
     for port in published:
         assert interpolate(port, {}).startswith("127.0.0.1:"), port
         assert interpolate(port, {"SMSGATE_BIND": "0.0.0.0"}).startswith("0.0.0.0:"), port
@@ -54,7 +54,7 @@ def server_env(name: str) -> dict[str, str]:
 
 def test_servers_share_mariadb_and_redis() -> None:
     servers = [name for name, service in SERVICES.items() if "GATEWAY__MODE" in service.get("environment", {})]
-    assert sorted(servers) == ["server", "server-2"]
+    assert sorted(servers) == ["server", "server-2", "server-postgresql"]
     assert SERVICES["server-2"]["profiles"] == ["ha"] and "profiles" not in SERVICES["server"]
     first, second = server_env("server"), server_env("server-2")
     assert first == second
@@ -83,3 +83,21 @@ def test_simulator_and_conformance_profiles_run_real_commands() -> None:
     assert suite["profiles"] == ["conformance"] and suite["command"][0] == "smsgate-conformance"
     args = run_parser().parse_args([interpolate(a, {"PRIVATE_TOKEN": "t"}) for a in suite["command"][1:]])
     assert args.server == ["http://server:3000"] and args.private_token == "t"
+
+
+def test_the_postgresql_profile_runs_the_server_on_postgresql() -> None:
+    """`--profile postgresql`: the same server on its own PostgreSQL service; the URL the server builds from the
+    variables names that service, with the password from DB_PASSWORD (URL-quoted by the server)."""
+    server, database = SERVICES["server-postgresql"], SERVICES["postgres"]
+    assert server["profiles"] == database["profiles"] == ["postgresql"]
+    assert set(server["depends_on"]) == {"postgres", "redis"}
+    assert server["ports"] == SERVICES["server"]["ports"]  # the same API address as the MariaDB profile
+    env = {key: interpolate(str(value), {"PRIVATE_TOKEN": "t", "DB_PASSWORD": "p@ss", "REDIS_PASSWORD": "r"})
+           for key, value in server["environment"].items()}
+    assert set(env) <= set(_ENV_KEYS)
+    settings = load_settings(None, environ=env, dotenv_path=None)
+    assert settings.database_url() == "postgresql+psycopg://sms:p%40ss@postgres:5432/sms"
+    assert database["environment"]["POSTGRES_USER"] == env["DATABASE__USER"]
+    assert database["environment"]["POSTGRES_DB"] == env["DATABASE__DATABASE"]
+    assert database["environment"]["POSTGRES_PASSWORD"] == "${DB_PASSWORD:?set DB_PASSWORD}"
+    assert {env["CACHE__URL"], env["PUBSUB__URL"]} == {server_env("server")["CACHE__URL"]}

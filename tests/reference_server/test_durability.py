@@ -57,11 +57,12 @@ async def _send_all(http: httpx.AsyncClient, auth: tuple[str, str], ids: list[st
     return lost
 
 
-@pytest.mark.parametrize("database", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
+                                      pytest.param("postgres", marks=pytest.mark.postgresql)])
 async def test_acknowledged_messages_survive_sigkill(tmp_path: Path, database: str,
                                                      request: pytest.FixtureRequest) -> None:
     database_url = (f"sqlite:///{tmp_path / 'durable.db'}" if database == "sqlite"
-                    else str(request.getfixturevalue("mariadb_url")))
+                    else str(request.getfixturevalue(f"{database}_url")))
     # The privacy job hashes the content of finished messages, after a random first delay of up to a minute;
     # this test reads the content of the messages the device reported, so the job stays off here.
     env = {"DATABASE__URL": database_url, "MESSAGES__HASHING_ENABLED": "false"}

@@ -6,6 +6,7 @@ import base64
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from conftest import Api, error_of, make_settings, open_api
 
 from reference_server.domain.clock import now
@@ -140,3 +141,16 @@ async def test_a_part_sent_twice_is_stored_once(sqlite_api: Api) -> None:
     assert await upload(sqlite_api, user, [sent]) == 201
     part = await sqlite_api.client.get(f"{INBOX}/mms-twice/attachments/1", auth=auth(user))
     assert part.status_code == 200 and part.content == b"first"
+
+
+@pytest.mark.postgresql
+async def test_a_nul_character_is_refused_on_postgresql(tmp_path: Any, postgres_url: str) -> None:
+    """PostgreSQL text holds no NUL (SQLite and MariaDB store it): a 400, never a 500, and nothing stored."""
+    async for api in open_api(make_settings(tmp_path, postgres_url)):
+        user = await api.register()
+        batch = [item("ok", "2026-10-01T09:00:00Z"), item("n\x00l", "2026-10-01T09:00:01Z")]
+        response = await api.client.post(UPLOAD, headers=device(user), json=batch)
+        assert "NUL" in error_of(response, 400)
+        assert (await api.client.get(INBOX, auth=auth(user))).headers["X-Total-Count"] == "0"
+        renamed = await api.client.post("/api/mobile/v1/device", json={"name": "phone\x00"})
+        assert renamed.status_code == 400 and "NUL" in renamed.json()["message"]

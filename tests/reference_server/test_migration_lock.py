@@ -22,6 +22,7 @@ from reference_server.storage.database import create_engine
 from reference_server.storage.migrate import (
     LOCK_NAME,
     MIGRATIONS_DIR,
+    PG_LOCK_KEY,
     MigrationLockTimeout,
     current_revision,
     head_revision,
@@ -110,29 +111,43 @@ def test_replicas_upgrade_sqlite_with_rows(tmp_path: Path) -> None:
     check_rows_kept(url)
 
 
-def test_replicas_on_an_empty_mariadb_database(tmp_path: Path, fresh_mariadb_url: str) -> None:
-    start_replicas_at_once(tmp_path, fresh_mariadb_url)
+@pytest.fixture(params=[pytest.param("mariadb", marks=pytest.mark.mariadb),
+                        pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def fresh_server_url(request: pytest.FixtureRequest) -> str:
+    """An empty database on a database server: the named lock (MariaDB) or the advisory lock (PostgreSQL)."""
+    return str(request.getfixturevalue("fresh_mariadb_url" if request.param == "mariadb" else "fresh_postgres_url"))
 
 
-def test_replicas_upgrade_mariadb_with_rows(tmp_path: Path, fresh_mariadb_url: str) -> None:
-    migrate_to(fresh_mariadb_url, previous_revision())
-    seed_rows(fresh_mariadb_url)
-    start_replicas_at_once(tmp_path, fresh_mariadb_url)
-    check_rows_kept(fresh_mariadb_url)
+def test_replicas_on_an_empty_server_database(tmp_path: Path, fresh_server_url: str) -> None:
+    start_replicas_at_once(tmp_path, fresh_server_url)
 
 
-def test_a_held_mariadb_lock_makes_upgrade_wait_then_give_up(fresh_mariadb_url: str,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
-    holder = sa.create_engine(fresh_mariadb_url)
-    engine = create_engine(fresh_mariadb_url)
+def test_replicas_upgrade_a_server_database_with_rows(tmp_path: Path, fresh_server_url: str) -> None:
+    migrate_to(fresh_server_url, previous_revision())
+    seed_rows(fresh_server_url)
+    start_replicas_at_once(tmp_path, fresh_server_url)
+    check_rows_kept(fresh_server_url)
+
+
+def test_a_held_server_lock_makes_upgrade_wait_then_give_up(fresh_server_url: str,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    if sa.make_url(fresh_server_url).get_backend_name() == "postgresql":
+        take, release, params = ("SELECT pg_try_advisory_lock(:key)", "SELECT pg_advisory_unlock(:key)",
+                                 {"key": PG_LOCK_KEY})
+    else:
+        take, release, params = "SELECT GET_LOCK(:key, 0)", "SELECT RELEASE_LOCK(:key)", {"key": LOCK_NAME}
+    holder = sa.create_engine(fresh_server_url)
+    engine = create_engine(fresh_server_url)
     try:
         with holder.connect() as conn:
-            assert conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": LOCK_NAME}).scalar() == 1
+            assert conn.execute(sa.text(take), params).scalar() in (1, True)
+            conn.commit()  # a session lock: it outlives the transaction
             with caplog.at_level(logging.INFO), pytest.raises(MigrationLockTimeout):
                 upgrade(engine, wait=1)
             assert "another process is migrating the database" in caplog.text
             assert current_revision(engine) is None  # it touched nothing
-            conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
+            conn.execute(sa.text(release), params)
+            conn.commit()
         upgrade(engine, wait=1)
         assert current_revision(engine) == head_revision()
     finally:

@@ -31,6 +31,7 @@ NEW_PASSWORD = "the-new-password-0"
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
+                        pytest.param("postgres", marks=pytest.mark.postgresql),
                         pytest.param("redis", marks=pytest.mark.redis)])
 async def state(request: pytest.FixtureRequest) -> AsyncIterator[SharedState]:
     if request.param == "memory":

@@ -128,6 +128,12 @@ def test_two_processes_on_mariadb_without_redis(tmp_path: Path, mariadb_url: str
         check_deployment(a, b)
 
 
+@pytest.mark.postgresql
+def test_two_processes_on_postgresql_without_redis(tmp_path: Path, postgres_url: str) -> None:
+    with _pair(tmp_path, {"DATABASE__URL": postgres_url, "CACHE__URL": "database://"}) as (a, b):
+        check_deployment(a, b)
+
+
 @pytest.mark.redis
 @pytest.mark.mariadb
 def test_two_processes_on_mariadb_with_redis(tmp_path: Path, mariadb_url: str, redis_server: str) -> None:

@@ -82,6 +82,8 @@ annotations:
   value: {{ printf ":%d" (int .Values.service.port) | quote }}
 {{- with .Values.externalDatabase }}
 {{- if .host }}
+- name: DATABASE__DIALECT
+  value: {{ .dialect | default "mysql" | quote }}
 - name: DATABASE__HOST
   value: {{ .host | quote }}
 - name: DATABASE__PORT

@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from reference_server.storage.tables import BigId, LongText, Timestamp, state_enum
+from reference_server.storage.tables import BigId, LongText, Timestamp, enum, state_enum
 
 revision = "0001"
 down_revision = None
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("device_id", sa.CHAR(21), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
         sa.Column("ext_id", sa.String(36), nullable=False),
-        sa.Column("type", sa.Enum("Text", "Data", name="message_type"), nullable=False),
+        sa.Column("type", enum("Text", "Data", name="message_type"), nullable=False),
         sa.Column("content", LongText, nullable=False),
         sa.Column("state", state_enum(), nullable=False),
         sa.Column("valid_until", Timestamp, nullable=True),

@@ -7,7 +7,7 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
-from reference_server.storage.tables import Timestamp
+from reference_server.storage.tables import Timestamp, enum
 
 revision = "0003"
 down_revision = "0002"
@@ -20,7 +20,7 @@ def upgrade() -> None:
         "tokens",
         sa.Column("id", sa.CHAR(21), primary_key=True),
         sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("token_use", sa.Enum("access", "refresh", name="token_use"), nullable=False),
+        sa.Column("token_use", enum("access", "refresh", name="token_use"), nullable=False),
         sa.Column("parent_jti", sa.CHAR(21), nullable=True),
         sa.Column("expires_at", Timestamp, nullable=False),
         sa.Column("revoked_at", Timestamp, nullable=True),

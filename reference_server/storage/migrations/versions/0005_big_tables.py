@@ -1,6 +1,9 @@
 """Big tables: list, pull and count indexes, and per-device/state/day message counts.
 
 On MariaDB the indexes are built online (ALGORITHM=INPLACE, LOCK=NONE: reads and writes go on meanwhile).
+Elsewhere a plain CREATE INDEX: SQLite has one writer anyway, and a PostgreSQL database reaches this revision
+with its messages table still empty (PostgreSQL came after it), so CONCURRENTLY, which cannot run inside the
+migration's transaction, would buy nothing.
 The counts are filled from the rows already stored; until the server starts, nothing writes them.
 
 Revision ID: 0005
@@ -26,8 +29,11 @@ INDEXES = {
 
 
 def upgrade() -> None:
-    mysql = op.get_bind().dialect.name in ("mysql", "mariadb")
+    dialect = op.get_bind().dialect.name
+    mysql = dialect in ("mysql", "mariadb")
     for name, columns in INDEXES.items():
+        if dialect == "postgresql":  # the pull query sorts NULL schedule_at first, as MySQL and SQLite do unasked
+            columns = columns.replace("schedule_at", "schedule_at NULLS FIRST")
         if mysql:
             op.execute(f"ALTER TABLE messages ADD INDEX {name} ({columns}), ALGORITHM=INPLACE, LOCK=NONE")
         else:

@@ -28,7 +28,7 @@ def _modify(collation: str) -> None:
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name not in ("mysql", "mariadb"):
-        return  # SQLite compares text byte for byte already
+        return  # SQLite compares text byte for byte already; PostgreSQL's deterministic collations do too
     # MariaDB has a NO PAD binary collation; MySQL 8's utf8mb4_0900_bin is NO PAD too.
     _modify("utf8mb4_nopad_bin" if getattr(bind.dialect, "is_mariadb", False) else "utf8mb4_0900_bin")
 

@@ -7,7 +7,7 @@ Revises: 0006
 import sqlalchemy as sa
 from alembic import op
 
-from reference_server.storage.tables import INBOX_TYPES, BigId, Blob, LongText, Timestamp
+from reference_server.storage.tables import INBOX_TYPES, BigId, Blob, LongText, Timestamp, enum
 
 revision = "0007"
 down_revision = "0006"
@@ -21,7 +21,7 @@ def upgrade() -> None:
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("ext_id", sa.String(36), nullable=False),
         sa.Column("device_id", sa.CHAR(21), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("type", sa.Enum(*INBOX_TYPES, name="inbox_type", create_constraint=False), nullable=False),
+        sa.Column("type", enum(*INBOX_TYPES, name="inbox_type"), nullable=False),
         sa.Column("sender", sa.String(512), nullable=False),
         sa.Column("recipient", sa.String(512), nullable=True),
         sa.Column("sim_number", sa.SmallInteger, nullable=True),
