@@ -47,13 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="action", metavar="ACTION", required=True)
-    db_commands.add_parser("upgrade", help="apply all migrations")
+    upgrade_command = db_commands.add_parser("upgrade", help="apply all migrations")
     adopt = db_commands.add_parser(
         "adopt", help="take over a database of the Go server (v1.46.2 to v1.47.1) in place, keeping its users, "
                       "phones, messages, webhooks, settings and tokens")
     adopt.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
-    adopt.add_argument("--url", help="the database URL to act on instead of database.url (e.g. one with the rights "
-                                     "to create a scratch database, which adopt needs)")
+    for command in (upgrade_command, adopt):
+        command.add_argument("--url", help="the database URL to act on instead of database.url (e.g. one with the "
+                                           "rights to create a scratch database, which adopt needs)")
     db_copy_cli.add_parser(db_commands)
     commands.add_parser("health", help="ask the server at http.listen for /health/live; exit 0 when it passes")
     return parser
@@ -193,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return db_copy_cli.run(args)
         if args.command == "db":
             adopting = args.action == "adopt"
-            migrate(settings, args.url if adopting else None, adopt=adopting, dry_run=adopting and args.dry_run)
+            migrate(settings, args.url, adopt=adopting, dry_run=adopting and args.dry_run)
             if args.action == "upgrade":
                 print("database is up to date")
             return 0
