@@ -86,7 +86,10 @@ def _bool(text: str) -> bool:
 
 # option, type, default, help
 RUN_OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
-    ("server", str, None, "the server's base URL, e.g. http://127.0.0.1:3000 (required)"),
+    ("server", str, None, "the server's base URL, e.g. http://127.0.0.1:3000 (required unless both API URLs "
+                          "below are given)"),
+    ("mobile-url", str, None, "the mobile API's base URL (default: SERVER/api/mobile/v1)"),
+    ("thirdparty-url", str, None, "the 3rd-party API's base URL (default: SERVER/api/3rdparty/v1)"),
     ("private-token", str, None, "gateway.private_token of a private-mode server"),
     ("devices", int, 10, "phones in the whole fleet (default %(default)s)"),
     ("ramp", float, 20.0, "phones started per second (default %(default)s)"),
@@ -178,7 +181,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
-    return RunConfig(server=args.server, devices=args.devices, ramp=args.ramp, push=args.push, rate=args.rate,
+    return RunConfig(server=args.server or "", devices=args.devices, ramp=args.ramp, push=args.push, rate=args.rate,
                      duration=args.duration, grace=args.grace, private_token=args.private_token,
                      phones_per_account=args.phones_per_account, client=args.client, failure_rate=args.failure_rate,
                      sent_latency=tuple(args.sent_latency), delivered_latency=tuple(args.delivered_latency),
@@ -186,7 +189,8 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
                      live=args.live, max_in_flight=args.max_in_flight, seed=args.seed,
                      thresholds=tuple(_flatten(args.threshold)), stages=args.stages, rate_stages=args.rate_stages,
                      model=args.model, csv=args.csv, inbound_rate=args.inbound_rate, webhook_url=args.webhook_url,
-                     webhook_listen=args.webhook_listen)
+                     webhook_listen=args.webhook_listen, mobile_api=args.mobile_url,
+                     thirdparty_api=args.thirdparty_url)
 
 
 def _flatten(values: Any) -> list[str]:
@@ -256,8 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            if not args.server:
-                run.error(f"--server is required (or {ENV_PREFIX}SERVER, or server: in --config)")
+            if not args.server and not (args.mobile_url and args.thirdparty_url):
+                run.error(f"--server is required (or {ENV_PREFIX}SERVER, or server: in --config), unless both "
+                          "--mobile-url and --thirdparty-url are given")
             try:
                 config = _run_config(args)
             except ValueError as exc:
