@@ -151,6 +151,7 @@ def _config() -> HypercornConfig:
     config.bind = ["127.0.0.1:0"]
     config.graceful_timeout = 2
     config.accesslog = None
+    config.loglevel = "WARNING"
     config.keep_alive_timeout = 30
     return config
 

@@ -14,11 +14,15 @@ def _ms(value: Any) -> str:
     return "–" if value is None else f"{value:,} ms"
 
 
+def _n(value: Any) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
 def _verdict(verdict: dict[str, Any]) -> list[str]:
     if verdict["ok"]:
         return ["  verdict          GREEN"]
     first, *rest = verdict["reasons"]
-    return ["  verdict          RED: " + first, *(INDENT + "    " + reason for reason in rest)]
+    return ["  verdict          RED: " + first, *(INDENT + "     " + reason for reason in rest)]
 
 
 def _settings(run: dict[str, Any]) -> str:
@@ -26,7 +30,8 @@ def _settings(run: dict[str, Any]) -> str:
                       (("sent", "sent_latency"), ("delivered", "delivered_latency")) if run.get(key))
     return (f"  settings         rate {run['rate']} msg/s, ramp {run['ramp']} phones/s, duration {run['duration']} s, "
             f"grace {run['grace']} s, failure rate {run.get('failure_rate', 0):g}"
-            + (f", radio {radio}" if radio else "") + f", seed {run.get('seed')}, model {run.get('model', 'closed')}")
+            + (f", radio {radio}" if radio else "")
+            + f", seed {'none' if run.get('seed') is None else run['seed']}, model {run.get('model', 'closed')}")
 
 
 def error_lines(report: dict[str, Any]) -> list[str]:
@@ -86,8 +91,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"{messages['rejected']} rejected, {messages['send_errors']} unanswered, {messages['late']} late"
         + (f", {messages['skipped']} skipped (no phone online)" if messages.get("skipped") else "")
         + f", {messages['unknown_events']} reports for unknown ids",
-        f"  throughput       {throughput.get('accepted_per_s')} accepted/s of {throughput.get('offered_per_s')} "
-        f"asked ({throughput.get('sent_per_s')} sent/s over {throughput.get('traffic_seconds')} s)",
+        f"  throughput       {_n(throughput.get('accepted_per_s'))} accepted/s of "
+        f"{_n(throughput.get('offered_per_s'))} asked ({_n(throughput.get('sent_per_s'))} sent/s over "
+        f"{_n(throughput.get('traffic_seconds'))} s)",
         f"  outcome          {messages['final']} final ("
         + ", ".join(f"{k} {v}" for k, v in sorted(messages["final_states"].items())) + f"), "
         f"{messages['unfinished']} unfinished, {messages['stuck']} stuck, {messages['lost']} lost",
