@@ -169,6 +169,9 @@ def app_for(state: State) -> Any:
         else:
             reply = NOT_FOUND
         status, headers, content = reply
+        request_id = dict(scope["headers"]).get(b"x-request-id")
+        if request_id:  # as upstream does (not a defect under test)
+            headers = {**headers, "x-request-id": request_id.decode("latin-1")}
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
         await send({"type": "http.response.body", "body": content})
