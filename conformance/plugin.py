@@ -110,8 +110,8 @@ class ConformancePlugin:
         if drop:
             config.hook.pytest_deselected(items=drop)
         # The checks that judge prerequisites run first: a check they block is then known as blocked at once.
-        roots = set(blocking.ROOTS)
-        keep.sort(key=lambda item: f"{capability_of(item)}::{item.name}" not in roots)
+        order = {root: n for n, root in enumerate(blocking.ROOTS)}
+        keep.sort(key=lambda item: order.get(f"{capability_of(item)}::{item.name}", len(order)))
         items[:] = keep
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:

@@ -10,8 +10,9 @@ on purpose (each a root cause the tools must name):
 * `POST /messages` answers 201 (the contract says 202);
 * errors are `{"error": ...}` (the contract says `{"message": ...}`);
 * `GET /events` holds its response headers back `--sse-hold` seconds (default 30);
-* a missing route: `PATCH /mobile/v1/device` (and `DELETE /messages/{id}`) answer the framework's plain 404;
-* a feature answering 404 on all its routes: the webhooks registry;
+* missing routes: `PATCH /mobile/v1/device`, `DELETE /messages/{id}` (cancel) and the webhooks registry
+  answer the framework's plain 404 (before any authentication, as a router does);
+* features answering 404 on all their routes: JWT (`/3rdparty/v1/auth/token...`), one-time codes, the inbox;
 * `GET /message` items lack the contract's required fields.
 
 A tiny ASGI app (no framework), served by Hypercorn on trio::
@@ -62,6 +63,15 @@ def error(status: int, text: str) -> Reply:
 
 
 NOT_FOUND: Reply = (404, {"content-type": "text/plain"}, b"Not Found")  # what a framework answers
+MOBILE_ROUTES = {("POST", "/device"), ("GET", "/device"), ("GET", "/message"), ("PATCH", "/message"),
+                 ("GET", "/settings"), ("GET", "/webhooks")}
+THIRDPARTY_ROUTES = {("GET", "/devices"), ("POST", "/messages"), ("GET", "/messages"), ("GET", "/messages/{id}")}
+
+
+def route(method: str, path: str) -> tuple[str, str]:
+    """The route a request matches: /messages/<anything> is /messages/{id}."""
+    head, _, rest = path.removeprefix("/").partition("/")
+    return method, f"/{head}/{{id}}" if head == "messages" and rest else path
 
 
 def authorization(scope: dict[str, Any]) -> str:
@@ -83,6 +93,8 @@ def basic(header: str) -> tuple[str, str] | None:
 
 
 def mobile(state: State, method: str, path: str, auth: str, body: Any) -> Reply:
+    if route(method, path) not in MOBILE_ROUTES:
+        return NOT_FOUND
     if (method, path) == ("POST", "/device"):
         if auth != f"Bearer {state.private_token}":  # Basic joins included: always refused
             return error(401, "unauthorized")
@@ -112,7 +124,7 @@ def mobile(state: State, method: str, path: str, auth: str, body: Any) -> Reply:
 
 
 def thirdparty(state: State, method: str, path: str, auth: str, body: Any) -> Reply:
-    if path.startswith("/webhooks"):  # defect: a whole feature absent
+    if route(method, path) not in THIRDPARTY_ROUTES:
         return NOT_FOUND
     if basic(auth) != state.owner:  # defect: registered users' passwords never match
         return error(401, "unauthorized")
@@ -169,9 +181,8 @@ def app_for(state: State) -> Any:
         else:
             reply = NOT_FOUND
         status, headers, content = reply
-        request_id = dict(scope["headers"]).get(b"x-request-id")
-        if request_id:  # as upstream does (not a defect under test)
-            headers = {**headers, "x-request-id": request_id.decode("latin-1")}
+        request_id = dict(scope["headers"]).get(b"x-request-id") or secrets.token_hex(8).encode()
+        headers = {**headers, "x-request-id": request_id.decode("latin-1")}  # as upstream (not a defect here)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
         await send({"type": "http.response.body", "body": content})

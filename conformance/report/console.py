@@ -52,8 +52,8 @@ def print_summary(result: RunResult, console: Console) -> None:
         if capability.reason:
             note += f" [dim]{escape(capability.reason[:100])}[/]"
         table.add_row(capability.name, f"[{STYLE[verdict]}]{verdict}[/]{note}", str(capability.count("passed")),
-                      str(capability.count("failed")), str(capability.count("blocked")), str(capability.count("skipped")),
-                      capability.percent_text)
+                      str(capability.count("failed")), str(capability.count("blocked")),
+                      str(capability.count("skipped")), capability.percent_text)
     console.print(table)
     console.print(f"Score: [bold]{escape(result.score_text)}[/] (mean of the checked capabilities' pass "
                   f"percentages); {len(result.checks)} checks in {result.duration:.0f} s", highlight=False)
