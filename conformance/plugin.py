@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +74,20 @@ def _summary(report: pytest.TestReport) -> str:
     return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else ""
 
 
+# Upstream's legacy aliases and the date after which its code says they go: a SHOULD, not a MUST.
+LEGACY_ALIASES = ((re.compile(r"/3rdparty/v1/message(?=[/\]\s]|$)"), "/message", "/messages", "2025-12-31"),
+                  (re.compile(r"/3rdparty/v1/device(?=[/\]\s]|$)"), "/device", "/devices", "2025-07-11"))
+
+
+def legacy_alias(name: str) -> str:
+    """The note for a check of a deprecated legacy alias (by the operation in its name), else ""."""
+    for pattern, alias, route, date in LEGACY_ALIASES:
+        if pattern.search(name):
+            return (f"deprecated legacy alias {alias} of {route} (upstream: \"remove after {date}\"), a SHOULD "
+                    "until then")
+    return ""
+
+
 def _tail(traceback: str, lines: int = 12) -> str:
     kept = [line for line in traceback.splitlines() if "site-packages" not in line]
     return "\n".join(kept[-lines:])
@@ -110,6 +125,9 @@ class ConformancePlugin:
         if drop:
             config.hook.pytest_deselected(items=drop)
         # The checks that judge prerequisites run first: a check they block is then known as blocked at once.
+        for item in keep:
+            if legacy_alias(item.name):
+                item.add_marker(pytest.mark.should)
         order = {root: n for n, root in enumerate(blocking.ROOTS)}
         keep.sort(key=lambda item: order.get(f"{capability_of(item)}::{item.name}", len(order)))
         items[:] = keep
@@ -139,6 +157,8 @@ class ConformancePlugin:
                                   POLITENESS.missing_retry_after)
         if call.excinfo is not None and report.failed:
             report.check_message = _message(call.excinfo.value)  # type: ignore[attr-defined]
+            if legacy_alias(item.name):
+                report.check_message = f"{legacy_alias(item.name)}: {report.check_message}"  # type: ignore[attr-defined]
             blocked = _blocked(call.excinfo.value)
             if blocked is not None:
                 report.blocked_by = blocked.by  # type: ignore[attr-defined]

@@ -94,6 +94,28 @@ def body(response: httpx.Response) -> Any:
         raise AssertionError(f"not JSON ({exc}): {describe(response)}") from None
 
 
+def error_body(response: httpx.Response, status: int) -> str:
+    """The contract's error (§1.3): `status`, `application/json`, `{"message": "..."}`; its message."""
+    assert response.status_code == status, f"expected {status}: {describe(response)}"
+    content_type = response.headers.get("content-type", "")
+    assert content_type.startswith("application/json"), f"error Content-Type {content_type!r}: {describe(response)}"
+    document = body(response)
+    assert isinstance(document, dict) and isinstance(document.get("message"), str) and document["message"], \
+        f"error body is not {{\"message\": \"...\"}}: {describe(response)}"
+    if "code" in document:
+        assert isinstance(document["code"], int), f"`code` must be an integer: {describe(response)}"
+    return str(document["message"])
+
+
+async def unknown_id(client: Client, method: str, path: str) -> None:
+    """An unknown id: the route exists (without credentials it asks for them: 401) and, authenticated, answers
+    the contract's JSON 404 (any 404, say a router's plain "Not Found" for a missing route, is not that)."""
+    anonymous = await client.http.request(method, client.base + path)
+    assert anonymous.status_code == 401, f"{method} {path} without credentials must ask for them (401) before " \
+                                         f"it looks the id up: {describe(anonymous)}"
+    error_body(await client.request(method, path), 404)
+
+
 class Client:
     """Requests under one base URL with one Authorization (Basic tuple, a `Bearer` token or a raw header)."""
 
