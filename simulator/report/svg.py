@@ -109,6 +109,9 @@ def line_chart(title: str, xs: Sequence[float], series: Mapping[str, Series], *,
                  f'{escape(x_label)}</text>')
     if y_label:
         parts.append(f'<text x="{left - 6}" y="{top - 8}" font-size="11">{escape(y_label)}</text>')
+    if not values:
+        parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="13" text-anchor="middle" '
+                     f'fill="#777">no samples</text>')
     legend_x, legend_y = left, 34
     for index, (name, ys) in enumerate(series.items()):
         style = (styles or {}).get(name) or default_style(index)
