@@ -143,7 +143,8 @@ def register(settings: Settings) -> None:
                               timeout=settings.request_timeout)
     if response.status_code != 201:  # the checks are blocked (not a collection error: the run goes on)
         method = how(authorization, target)
-        blocked.update(by=blocking.NEW_USER, why=f"registering the schema checks' device ({method}): {describe(response)}")
+        blocked.update(by=blocking.NEW_USER,
+                       why=f"registering the schema checks' device ({method}): {describe(response)}")
         return
     device = response.json()
     login, password = device["login"], device.get("password") or settings.password or ""
