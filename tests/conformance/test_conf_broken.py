@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from broken_server import PRIVATE_TOKEN, BrokenServer
 from browser import Browser, browser  # noqa: F401 - the fixture
-from conf_reference import ROOT
 from judge_runs import comparable
 
 pytestmark = pytest.mark.slow
@@ -38,30 +37,34 @@ PASSING = {"registration::test_invalid_body_is_400", "errors::test_unknown_route
            "errors::test_answers_carry_the_request_id", "sse::test_needs_a_device_token"}
 
 
-def run(tmp_path: Path, name: str) -> tuple[dict[str, Any], str, str]:
-    """One suite run against a fresh broken server: its JSON report with the server's URL replaced, the
-    terminal output, the HTML report's path."""
-    report, html = tmp_path / f"{name}.json", tmp_path / f"{name}.html"
-    with BrokenServer(sse_hold=60) as server:
-        done = subprocess.run([sys.executable, "-m", "conformance", "--server", server.url,
-                               "--mobile-url", server.url + "/api/mobile/v1",
-                               "--thirdparty-url", server.url + "/3rdparty/v1", "--private-token", PRIVATE_TOKEN,
-                               "--only", ONLY, "--push-wait", "2", "--fuzz-budget", "2", "--json", str(report),
-                               "--html", str(html)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        url = server.url
-    assert report.exists(), done.stdout[-3000:] + done.stderr[-3000:]
-    text = report.read_text().replace(url, "http://broken")
-    assert done.returncode == 1, done.stdout[-3000:]
-    return json.loads(text), done.stdout.replace(url, "http://broken"), str(html)
+def start(server: BrokenServer, tmp_path: Path, name: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "conformance", "--server", server.url,
+                             "--mobile-url", server.url + "/api/mobile/v1",
+                             "--thirdparty-url", server.url + "/3rdparty/v1",
+                             "--private-token", PRIVATE_TOKEN, "--only", ONLY, "--push-wait", "1", "--fuzz-budget", "2",
+                             "--json", str(tmp_path / f"{name}.json"), "--html", str(tmp_path / f"{name}.html")],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(process: subprocess.Popen[str], server: BrokenServer, tmp_path: Path,
+           name: str) -> tuple[dict[str, Any], str, str]:
+    """A run's JSON report and terminal output with the server's URL replaced, and its HTML report's path."""
+    out, _ = process.communicate(timeout=300)
+    report = tmp_path / f"{name}.json"
+    assert report.exists() and process.returncode == 1, out[-3000:]
+    text = report.read_text().replace(server.url, "http://broken")
+    return json.loads(text), out.replace(server.url, "http://broken"), str(tmp_path / f"{name}.html")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[tuple[dict[str, Any], str, str], ...]]:
+    """Two runs at once, each against a fresh broken server."""
     tmp_path = tmp_path_factory.mktemp("broken")
-    first = run(tmp_path, "first")
-    second = run(tmp_path, "second")
+    with BrokenServer(sse_hold=60) as one, BrokenServer(sse_hold=60) as two:
+        first, second = start(one, tmp_path, "first"), start(two, tmp_path, "second")
+        results = finish(first, one, tmp_path, "first"), finish(second, two, tmp_path, "second")
     assert not (tmp_path / ".hypothesis").exists()  # the run leaves nothing in its working directory
-    yield first, second
+    yield results
 
 
 def checks(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -102,7 +105,7 @@ def test_every_failure_shows_its_exchange_and_a_one_line_cause(runs: Any) -> Non
     new_user = next(c for c in checks(document) if c["id"] == "registration::test_new_user")
     assert "(Basic)" in new_user["message"] and '"error": "unauthorized"' in new_user["response"]
     stream = next(c for c in checks(document) if c["id"] == "sse::test_stream_opens")
-    assert "no response headers within 2 s" in stream["message"]
+    assert "no response headers within 1 s" in stream["message"]
     assert "TooSlowError" not in out and "ExceptionGroup" not in out
 
 
