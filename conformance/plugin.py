@@ -193,7 +193,7 @@ class ConformancePlugin:
         if report.when == "teardown" and result.outcome == "failed" and result.rate_limited and "429" in result.message:
             result.message = f"rate limited (still 429 after {result.rate_limited} waits): {result.message}"
         if report.failed and result.outcome not in ("failed", "blocked"):
-            prefix = "" if report.when == "call" else f"{report.when}: "
+            prefix = "" if report.when == "call" or hasattr(report, "blocked_by") else f"{report.when}: "
             result.outcome, result.message = "failed", prefix + _summary(report)
             result.blocked_by = getattr(report, "blocked_by", "")
             request, response = getattr(report, "exchange", ("", ""))

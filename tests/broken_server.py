@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import secrets
 import socket
 import subprocess
 import sys
@@ -49,6 +48,11 @@ class State:
     sse_hold: float = 30.0
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # token -> device
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> message
+    counter: int = 0  # ids, tokens and passwords are numbered: two fresh instances answer alike
+
+    def next(self, kind: str) -> str:
+        self.counter += 1
+        return f"{kind}-{self.counter:06d}"
 
 
 Reply = tuple[int, dict[str, str], bytes]
@@ -100,11 +104,11 @@ def mobile(state: State, method: str, path: str, auth: str, body: Any) -> Reply:
             return error(401, "unauthorized")
         if not isinstance(body, dict) or len(str(body.get("name", ""))) > 128:
             return error(400, "invalid body")
-        device = {"id": secrets.token_hex(8), "name": str(body.get("name", "")), "token": secrets.token_hex(16),
-                  "login": "user-" + secrets.token_hex(4)}
+        device = {"id": state.next("device"), "name": str(body.get("name", "")), "token": state.next("token"),
+                  "login": state.next("user")}
         state.devices[device["token"]] = device
         # defect: this password is stored nowhere, so it never works
-        return as_json(201, {**device, "password": secrets.token_urlsafe(12)})
+        return as_json(201, {**device, "password": state.next("password")})
     device = state.devices.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
     if device is None:
         return error(401, "unauthorized")
@@ -134,7 +138,7 @@ def thirdparty(state: State, method: str, path: str, auth: str, body: Any) -> Re
         if not isinstance(body, dict) or not isinstance(body.get("phoneNumbers"), list):
             return error(400, "invalid message")
         device_id = body.get("deviceId") or next((d["id"] for d in state.devices.values()), "")
-        message = {"id": str(body.get("id") or secrets.token_hex(8)), "deviceId": device_id, "state": "Pending",
+        message = {"id": str(body.get("id") or state.next("message")), "deviceId": device_id, "state": "Pending",
                    "text": str((body.get("textMessage") or {}).get("text", "")),
                    "recipients": [{"phoneNumber": n, "state": "Pending"} for n in body["phoneNumbers"]]}
         state.messages[message["id"]] = message
@@ -181,7 +185,7 @@ def app_for(state: State) -> Any:
         else:
             reply = NOT_FOUND
         status, headers, content = reply
-        request_id = dict(scope["headers"]).get(b"x-request-id") or secrets.token_hex(8).encode()
+        request_id = dict(scope["headers"]).get(b"x-request-id") or state.next("request").encode()
         headers = {**headers, "x-request-id": request_id.decode("latin-1")}  # as upstream (not a defect here)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})

@@ -36,7 +36,7 @@ class Suite:
         self.hub = hub
         self.target = Target.main(settings)
         # A phone that cannot start within the push wait is blocked by its prerequisite (never more than 30 s).
-        phones.START_TIMEOUT = max(5.0, min(30.0, settings.push_wait))
+        phones.START_TIMEOUT = max(1.0, min(30.0, settings.push_wait))
 
     @property
     def push_wait(self) -> float:
