@@ -15,6 +15,9 @@ class Capability:
     title: str
     meaning: str
     needs: str = ""
+    # An optional feature's routes ("mobile" or "thirdparty" API, method, path): when every one of them answers
+    # 404 or 501 without credentials, the feature is absent and the capability is one Missing verdict.
+    routes: tuple[tuple[str, str, str], ...] = ()
 
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -58,7 +61,9 @@ CAPABILITIES: tuple[Capability, ...] = (
                "secrets refused, invalid values 400; GET hides secrets; the phone is told (SettingsUpdated)"),
     Capability("jwt", "JWT tokens and scopes",
                "issue, use, refresh (rotation, replay refused), revoke; each route enforces its scope (403)",
-               needs="JWT enabled on the target (jwt.secret); a 501 makes it Missing"),
+               needs="JWT enabled on the target (jwt.secret); a 501 makes it Missing",
+               routes=(("thirdparty", "POST", "/auth/token"), ("thirdparty", "POST", "/auth/token/refresh"),
+                       ("thirdparty", "DELETE", "/auth/token/conformance-probe"))),
     Capability("sse", "Server-Sent Events",
                "GET /mobile/v1/events streams well-formed frames for each event of a device without a push "
                "token; a simulated SSE phone gets its messages through it"),
@@ -74,7 +79,8 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("otp", "One-time codes",
                "GET /mobile/v1/user/code issues a code; POST /mobile/v1/device with `Code <otp>` joins the user; "
                "a code works once",
-               needs="OTP enabled on the target; a 501 makes it Missing"),
+               needs="OTP enabled on the target; a 501 makes it Missing",
+               routes=(("mobile", "GET", "/user/code"),)),
     Capability("password", "Password change",
                "PATCH /mobile/v1/user/password checks the current password and the new one's length; the old "
                "password stops working, device tokens keep working, issued JWTs are revoked"),
@@ -97,7 +103,8 @@ CAPABILITIES: tuple[Capability, ...] = (
                "upstream 1.48: POST /mobile/v1/inbox stores encrypted received messages (repeats ignored, empty "
                "or plain batches 400); GET /3rdparty/v1/inbox lists them newest first with filters, paging and "
                "X-Total-Count; attachments download as raw bytes",
-               needs="a target with the stored inbox (upstream 1.48 or later); a 404 or 501 makes it Missing"),
+               needs="a target with the stored inbox (upstream 1.48 or later); a 404 or 501 makes it Missing",
+               routes=(("thirdparty", "GET", "/inbox"), ("mobile", "POST", "/inbox"))),
     Capability("ca", "Certificate Authority",
                "POST /csr accepts a CSR for a private IP (202 pending), GET /csr/{id} returns the signed leaf; "
                "public IPs, mismatched names and garbage are refused (400); unknown ids 404",

@@ -32,6 +32,12 @@ def run_parser() -> argparse.ArgumentParser:
                         help="the server's root URL, e.g. http://127.0.0.1:3000; give it again for more URLs (other "
                              "processes) of the same deployment: the shared-state checks use them")
     target.add_argument("--api-path", help="where the API groups live under the root (default /api; '' for none)")
+    target.add_argument("--mobile-url", metavar="URL",
+                        help="the mobile (device) API's base URL when it is not {server}{api-path}/mobile/v1, "
+                             "e.g. http://host/api/mobile/v1")
+    target.add_argument("--thirdparty-url", metavar="URL",
+                        help="the 3rd-party (integration) API's base URL when it is not "
+                             "{server}{api-path}/3rdparty/v1, e.g. http://host/3rdparty/v1")
     target.add_argument("--login", help="an existing user: phones join it instead of creating users")
     target.add_argument("--password", help="that user's password")
     target.add_argument("--private-token", help="gateway.private_token of a private-mode target")
@@ -82,6 +88,8 @@ def main_run(argv: list[str]) -> int:
     args["server"] = servers[0] if servers else None
     args["also"] = servers[1:] or None
     console = Console(stderr=False, highlight=False)
+    if not console.is_terminal:  # written to a file or a CI log: no wrapping at 80 columns
+        console = Console(stderr=False, highlight=False, width=200)
     try:
         settings = load(args)
         validate(settings)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from .capabilities import BY_NAME
-from .harness import repro, skips
+from .harness import blocking, repro, skips
+from .harness.blocking import Blocked
 from .harness.polite import POLITENESS
 from .results import CheckResult
 
@@ -27,16 +29,38 @@ def _innermost(exc: BaseException) -> BaseException:
     return exc
 
 
+def _blocked(exc: BaseException) -> Blocked | None:
+    """The `Blocked` behind a failure (inside Trio's exception groups too), if any."""
+    exc = _innermost(exc)
+    if isinstance(exc, Blocked):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return next((found for inner in exc.exceptions if (found := _blocked(inner)) is not None), None)
+    return None
+
+
+TIMEOUTS = {"TooSlowError": "timed out (a deadline of the check passed with no answer)",
+            "ReadTimeout": "timed out waiting for the response", "ConnectTimeout": "timed out connecting",
+            "ConnectError": "could not connect", "RemoteProtocolError": "the server broke the connection"}
+
+
 def _message(exc: BaseException) -> str:
     exc = _innermost(exc)
     if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(_message(inner) for inner in exc.exceptions)
+        return "; ".join(sorted(dict.fromkeys(_message(inner) for inner in exc.exceptions)))
     title = getattr(exc, "title", None)  # a schemathesis check failure
     if isinstance(title, str) and title:
         detail = " ".join(str(getattr(exc, "message", "")).split())
         return f"{title}: {detail}" if detail else title
     text = str(exc).split("\nassert ", 1)[0].strip()
-    return text if isinstance(exc, AssertionError) and text else f"{type(exc).__name__}: {text}"
+    if isinstance(exc, AssertionError) and text:
+        return text
+    name = type(exc).__name__
+    if name in TIMEOUTS:  # never a bare exception name: what happened, and where the request went
+        request = getattr(exc, "request", None) if name != "TooSlowError" else None
+        where = f" ({request.method} {request.url})" if request is not None else ""
+        return f"{TIMEOUTS[name]}{where}" + (f": {text}" if text else "")
+    return f"{name}: {text}" if text else name
 
 
 def _summary(report: pytest.TestReport) -> str:
@@ -50,11 +74,32 @@ def _summary(report: pytest.TestReport) -> str:
     return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else ""
 
 
+# Upstream's legacy aliases and the date after which its code says they go: a SHOULD, not a MUST.
+LEGACY_ALIASES = ((re.compile(r"/3rdparty/v1/message(?=[/\]\s]|$)"), "/message", "/messages", "2025-12-31"),
+                  (re.compile(r"/3rdparty/v1/device(?=[/\]\s]|$)"), "/device", "/devices", "2025-07-11"))
+
+
+def legacy_alias(name: str) -> str:
+    """The note for a check of a deprecated legacy alias (by the operation in its name), else ""."""
+    for pattern, alias, route, date in LEGACY_ALIASES:
+        if pattern.search(name):
+            return (f"deprecated legacy alias {alias} of {route} (upstream: \"remove after {date}\"), a SHOULD "
+                    "until then")
+    return ""
+
+
+def _tail(traceback: str, lines: int = 12) -> str:
+    kept = [line for line in traceback.splitlines() if "site-packages" not in line]
+    return "\n".join(kept[-lines:])
+
+
 class ConformancePlugin:
-    def __init__(self, selected: list[str], progress: Progress | None = None) -> None:
+    def __init__(self, selected: list[str], progress: Progress | None = None, rerun: str = "") -> None:
         self.selected = set(selected)
+        self.rerun = rerun  # the run's command line (secrets masked), to which a check's selection is added
         self.progress = progress
         self.results: dict[str, CheckResult] = {}
+        self.results_by_id: dict[str, CheckResult] = {}
         self.errors: list[str] = []
         self.total = 0
         self.done = 0
@@ -79,6 +124,12 @@ class ConformancePlugin:
             (keep if name in self.selected else drop).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
+        # The checks that judge prerequisites run first: a check they block is then known as blocked at once.
+        for item in keep:
+            if legacy_alias(item.name):
+                item.add_marker(pytest.mark.should)
+        order = {root: n for n, root in enumerate(blocking.ROOTS)}
+        keep.sort(key=lambda item: order.get(f"{capability_of(item)}::{item.name}", len(order)))
         items[:] = keep
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -92,6 +143,11 @@ class ConformancePlugin:
         report.strength = "SHOULD" if item.get_closest_marker("should") else "MUST"  # type: ignore[attr-defined]
         report.check_name = item.name  # type: ignore[attr-defined]
         report.core = item.get_closest_marker("extra") is None  # type: ignore[attr-defined]
+        module = getattr(item, "module", None)
+        report.contract = " ".join(str(getattr(module, "__doc__", "") or "").split("\n\n")[0].split())  # type: ignore[attr-defined]
+        function = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
+        report.rerun = (f"{self.rerun} --only {report.capability} "  # type: ignore[attr-defined]
+                        f"--pytest-arg=-k --pytest-arg={function}") if self.rerun else ""
         if report.failed:
             report.reproduce = repro.reproduction()  # type: ignore[attr-defined]
         if call.when == "teardown":
@@ -101,6 +157,14 @@ class ConformancePlugin:
                                   POLITENESS.missing_retry_after)
         if call.excinfo is not None and report.failed:
             report.check_message = _message(call.excinfo.value)  # type: ignore[attr-defined]
+            if legacy_alias(item.name):
+                report.check_message = f"{legacy_alias(item.name)}: {report.check_message}"  # type: ignore[attr-defined]
+            blocked = _blocked(call.excinfo.value)
+            if blocked is not None:
+                report.blocked_by = blocked.by  # type: ignore[attr-defined]
+                report.check_message = blocked.why  # type: ignore[attr-defined]
+            report.exchange = repro.exchange()  # type: ignore[attr-defined]
+            report.plain = isinstance(_innermost(call.excinfo.value), (AssertionError, BaseExceptionGroup))  # type: ignore[attr-defined]
         elif call.excinfo is not None and report.skipped:
             reason = getattr(_innermost(call.excinfo.value), "msg", None) or skips.last_reason()
             if reason:
@@ -120,6 +184,7 @@ class ConformancePlugin:
             result = self.results[key] = CheckResult(
                 id=f"{capability}::{name}", nodeid=report.nodeid, capability=capability,
                 strength=getattr(report, "strength", "MUST"), outcome="passed", core=getattr(report, "core", True))
+            self.results_by_id[result.id] = result
         result.duration += report.duration
         if report.when == "teardown":
             result.inputs, result.inputs_sha256 = getattr(report, "inputs", (0, ""))
@@ -127,11 +192,21 @@ class ConformancePlugin:
             result.rate_limit_wait = round(wait, 1)
         if report.when == "teardown" and result.outcome == "failed" and result.rate_limited and "429" in result.message:
             result.message = f"rate limited (still 429 after {result.rate_limited} waits): {result.message}"
-        if report.failed and result.outcome != "failed":
-            prefix = "" if report.when == "call" else f"{report.when}: "
+        if report.failed and result.outcome not in ("failed", "blocked"):
+            prefix = "" if report.when == "call" or hasattr(report, "blocked_by") else f"{report.when}: "
             result.outcome, result.message = "failed", prefix + _summary(report)
-            result.details = str(report.longrepr)
+            result.blocked_by = getattr(report, "blocked_by", "")
+            request, response = getattr(report, "exchange", ("", ""))
+            result.request, result.response = request, response
+            # A traceback only for what is not a verdict about the target (a harness error): its last lines.
+            result.details = "" if getattr(report, "plain", True) else _tail(str(report.longrepr))
             result.reproduce = getattr(report, "reproduce", "")
+            result.contract, result.rerun = getattr(report, "contract", ""), getattr(report, "rerun", "")
+            root = self.results_by_id.get(result.blocked_by)
+            if root is not None and root.outcome in ("failed", "blocked") and root is not result:
+                result.outcome = "blocked"  # its root already failed (roots run first); final in RunResult
+                result.blocked_by = root.blocked_by or root.id
+                result.message = f"blocked by {result.blocked_by}: {result.message}"
         elif report.skipped and result.outcome == "passed":
             result.outcome, result.message = "skipped", _summary(report)
         if report.when == "teardown" and self.progress is not None:

@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from .capabilities import BY_NAME
 
-Outcome = Literal["passed", "failed", "skipped"]
-VERDICTS = ("Pass", "Non-strict", "Fail", "Missing", "Not checked", "Not selected")
+Outcome = Literal["passed", "failed", "skipped", "blocked"]
+VERDICTS = ("Pass", "Non-strict", "Fail", "Blocked", "Missing", "Not checked", "Not selected")
 CHECKED = ("Pass", "Non-strict", "Fail")
 
 
@@ -46,6 +46,29 @@ class CheckResult:
     rate_limited: int = 0  # 429 answers waited out and retried during this check
     rate_limit_wait: float = 0.0
     missing_retry_after: int = 0  # of those, how many came without a usable Retry-After
+    blocked_by: str = ""  # the root check whose failure kept this one from judging (outcome "blocked")
+    blocks: int = 0  # a root cause: how many checks its failure blocked
+    request: str = ""  # the request a failure is about (curl, secrets masked)
+    response: str = ""  # its response: status, headers, body excerpt
+    contract: str = ""  # what the check's module judges, with the contract section
+    rerun: str = ""  # a command that reruns just this check
+
+
+    def report_text(self) -> str:
+        """A failure as a server author reads it: the cause, the request and its response, what the check is
+        about (with its contract section), and how to rerun just it."""
+        parts = [f"Cause: {self.message}"]
+        if self.request:
+            parts.append(f"Request:\n  {self.request}")
+        if self.response:
+            parts.append("Response:\n" + "\n".join("  " + line for line in self.response.splitlines()))
+        if self.contract:
+            parts.append(f"Contract: {self.contract}")
+        if self.rerun:
+            parts.append(f"Rerun just this check:\n  {self.rerun}")
+        if self.details:
+            parts.append(f"Harness error:\n{self.details}")
+        return "\n\n".join(parts)
 
 
 @dataclass
@@ -75,6 +98,8 @@ class CapabilityResult:
         failed = [c for c in self.checks if c.outcome == "failed"]
         if any(c.strength == "MUST" for c in failed):
             return "Fail"
+        if any(c.outcome == "blocked" and c.core for c in self.checks):
+            return "Blocked"
         if not self.checks or any(c.outcome == "skipped" and c.core for c in self.checks):
             return "Not checked"
         return "Non-strict" if failed else "Pass"
@@ -85,6 +110,9 @@ class CapabilityResult:
         verdict = self.verdict
         if verdict == "Missing":
             return "; ".join(r.removeprefix("missing:").strip() for r in self._skipped("missing:"))
+        if verdict == "Blocked":
+            roots = sorted({c.blocked_by for c in self.checks if c.outcome == "blocked"})
+            return "blocked by " + ", ".join(roots)
         if verdict == "Not checked":
             reasons = [c.message for c in self.checks if c.outcome == "skipped" and c.core]
             text = "; ".join(dict.fromkeys(r.removeprefix("prerequisite:").strip() for r in reasons))
@@ -97,14 +125,24 @@ class CapabilityResult:
 
     @property
     def percent(self) -> float:
+        """Passed of the checks that judged (passed or failed): skipped and blocked checks are not judged."""
         ran = self.count("passed") + self.count("failed")
         return 100.0 * self.count("passed") / ran if ran else 0.0
+
+    @property
+    def percent_text(self) -> str:
+        """The percentage with what it is over when not every check judged (a 100% of 1 of 3 says so)."""
+        if not self.checked:
+            return ""
+        ran = self.count("passed") + self.count("failed")
+        text = f"{self.percent:.0f}%"
+        return text if ran == len(self.checks) else f"{text} ({self.count('passed')}/{ran}; {len(self.checks)} checks)"
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "verdict": self.verdict, "reason": self.reason,
                 "percent": round(self.percent, 1) if self.checked else None,
                 "passed": self.count("passed"), "failed": self.count("failed"), "skipped": self.count("skipped"),
-                "checks": [asdict(check) for check in self.checks]}
+                "blocked": self.count("blocked"), "checks": [asdict(check) for check in self.checks]}
 
 
 @dataclass
@@ -140,6 +178,7 @@ class RunResult:
     strict: bool = False
     seed: int | None = None
     options: dict[str, Any] = field(default_factory=dict)  # the run's settings (secrets masked) for the header
+    notes: list[str] = field(default_factory=list)  # findings about the run as a whole (an API only ever 404)
 
     @property
     def header(self) -> str:
@@ -174,6 +213,30 @@ class RunResult:
                 f"{c.name}: {c.verdict}" for c in self.not_checked) + ")"
         return text
 
+    def resolve_blocked(self) -> None:
+        """A check blocked by a root check that failed is "blocked by <root>" (the first root of a chain); one
+        whose root passed or did not run failed on its own (its message says why)."""
+        by_id = {c.id: c for c in self.checks}
+
+        def root_of(check: CheckResult, depth: int = 0) -> CheckResult | None:
+            root = by_id.get(check.blocked_by)
+            if root is None or root is check or root.outcome != "failed" or depth > 10:
+                return None
+            return (root_of(root, depth + 1) if root.blocked_by else None) or root
+
+        roots = {c.id: root_of(c) for c in self.checks if c.outcome == "failed" and c.blocked_by}
+        for check in self.checks:
+            if check.id not in roots:
+                continue
+            root = roots[check.id]
+            if root is None:
+                check.blocked_by = ""
+            else:
+                check.outcome, check.blocked_by = "blocked", root.id
+                check.message = f"blocked by {root.id}: {check.message}"
+        for check in self.checks:
+            check.blocks = sum(1 for c in self.checks if c.outcome == "blocked" and c.blocked_by == check.id)
+
     def apply_baseline(self) -> None:
         for check in self.checks:
             check.expected = check.outcome == "failed" and self.baseline is not None and self.baseline.expects(check.id)
@@ -197,9 +260,15 @@ class RunResult:
 
     @property
     def fix_first(self) -> list[CheckResult]:
-        """What to fix first: failures the baseline does not expect, MUST before SHOULD, in run order."""
+        """What to fix first: failures the baseline does not expect, root causes (the most checks blocked) first,
+        then MUST before SHOULD, in run order."""
         failed = [c for c in self.checks if c.outcome == "failed" and not c.expected]
-        return [c for c in failed if c.strength == "MUST"] + [c for c in failed if c.strength == "SHOULD"]
+        return sorted(failed, key=lambda c: (-c.blocks, c.strength != "MUST"))
+
+    @property
+    def root_causes(self) -> list[CheckResult]:
+        """The failures that blocked other checks, the most blocking first."""
+        return [c for c in self.fix_first if c.blocks]
 
     @property
     def rate_limiting(self) -> dict[str, Any]:
@@ -226,6 +295,10 @@ class RunResult:
                 "rate_limiting": self.rate_limiting, "fix_first": [c.id for c in self.fix_first],
                 "duration": round(self.duration, 1),
                 "exit_status": self.exit_status, "certify": self.certify, "strict": self.strict, "errors": self.errors,
-                "new_failures": [c.id for c in self.new_failures], "fixed": self.fixed,
+                "root_causes": [{"id": c.id, "blocks": c.blocks, "message": c.message} for c in self.root_causes],
+                "failures": [c.id for c in self.fix_first],
+                "blocked": len([c for c in self.checks if c.outcome == "blocked"]),
+                "new_failures": [c.id for c in self.new_failures] if self.baseline is not None else None,
+                "notes": self.notes, "fixed": self.fixed,
                 "certification_problems": self.certification_problems,
                 "capabilities": [c.as_dict() for c in self.capabilities]}

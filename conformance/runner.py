@@ -3,6 +3,7 @@ in this process, with the settings activated for them; then verdicts, baseline a
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +45,50 @@ def pytest_arguments(settings: Settings) -> list[str]:
     return args + list(settings.pytest_args)
 
 
+def rerun_command(settings: Settings) -> str:
+    """The command line that points a run at the same target (secrets left as placeholders)."""
+    parts = ["smsgate-conformance", "--server", settings.server]
+    parts += [a for url in settings.also for a in ("--server", url)]
+    for option in ("api_path", "mobile_url", "thirdparty_url", "private_server", "ca", "fcm_credentials",
+                   "relay_listen", "login"):
+        value = getattr(settings, option)
+        if value is not None and value != getattr(Settings(), option):
+            parts += [f"--{option.replace('_', '-')}", str(value)]
+    if settings.password:
+        parts += ["--password", "'***'"]
+    if settings.private_token:
+        parts += ["--private-token", "'***'"]
+    parts += ["--seed", str(settings.seed)]
+    return " ".join(shlex.quote(p) if p != "'***'" else p for p in parts)
+
+
+def api_notes(settings: Settings) -> list[str]:
+    """An API every request of the run to which answered 404: said once, with the prefixes tried."""
+    notes = []
+    for name in repro.all_404():
+        base = repro.apis[name]
+        option = "--mobile-url" if name == "mobile" else "--thirdparty-url"
+        tried = probe_prefixes(settings, "mobile/v1" if name == "mobile" else "3rdparty/v1")
+        notes.append(f"every request to the {name} API at {base} answered 404: is the prefix right? Give its base "
+                     f"URL with {option} (or --api-path). Prefixes tried: {tried}")
+    return notes
+
+
+def probe_prefixes(settings: Settings, group: str) -> str:
+    """What GET without credentials answers under the usual prefixes of an API group (404 means not there)."""
+    root = settings.server.rstrip("/")
+    seen = []
+    own = "/" + settings.api_path.strip("/") if settings.api_path.strip("/") else ""
+    for prefix in dict.fromkeys([own, "/api", ""]):
+        url = f"{root}{prefix}/{group}" + ("/device" if group.startswith("mobile") else "/devices")
+        try:
+            status = str(httpx.get(url, timeout=settings.request_timeout).status_code)
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+        seen.append(f"{prefix}/{group} -> {status}")
+    return ", ".join(seen)
+
+
 def run(settings: Settings, progress: Progress | None = None) -> RunResult:
     chosen = selected_capabilities(settings)
     baseline = Baseline.read(settings.baseline) if settings.baseline else None
@@ -59,7 +104,10 @@ def run(settings: Settings, progress: Progress | None = None) -> RunResult:
         POLITENESS.max_rps = settings.max_rps
         for secret in (settings.password, settings.private_token):
             repro.add_secret(secret)
-        plugin = ConformancePlugin(chosen, progress)
+        plugin = ConformancePlugin(chosen, progress, rerun_command(settings))
+        repro.apis.clear()
+        repro.api_answers.clear()
+        repro.apis.update({"mobile": settings.mobile, "3rd-party": settings.thirdparty})
         with tempfile.TemporaryDirectory(prefix="smsgate-conformance-") as scratch:
             # Hypothesis keeps state (its example database, constant caches) in ./.hypothesis by default: a run
             # must leave nothing in the user's working directory, and replays nothing from a previous run.
@@ -75,8 +123,10 @@ def run(settings: Settings, progress: Progress | None = None) -> RunResult:
             result.errors.append(f"pytest ended with {status!r}")
         for check in plugin.results.values():
             checks.setdefault(check.capability, []).append(check)
+        result.notes = api_notes(settings)
     result.capabilities = [CapabilityResult(c.name, checks.get(c.name, []), selected=c.name in chosen)
                            for c in capabilities.CAPABILITIES]
+    result.resolve_blocked()
     result.duration = time.monotonic() - started
     result.apply_baseline()
     if settings.write_baseline:

@@ -31,6 +31,8 @@ class Settings:
     server: str = ""  # the target's root URL, e.g. http://127.0.0.1:3000
     also: list[str] = field(default_factory=list)  # more URLs of the same deployment (`--server A --server B`)
     api_path: str = "/api"  # where the API groups live: {server}{api_path}/3rdparty/v1, .../mobile/v1
+    mobile_url: str | None = None  # the mobile API's base URL when not {server}{api_path}/mobile/v1
+    thirdparty_url: str | None = None  # the 3rd-party API's base URL when not {server}{api_path}/3rdparty/v1
     login: str | None = None  # an existing user's credentials: phones join it instead of creating users
     password: str | None = None
     private_token: str | None = None  # the target's (or --private-server's) gateway.private_token
@@ -60,6 +62,14 @@ class Settings:
     def api(self) -> str:
         path = self.api_path.strip("/")
         return self.server.rstrip("/") + ("/" + path if path else "")
+
+    @property
+    def mobile(self) -> str:
+        return (self.mobile_url or self.api + "/mobile/v1").rstrip("/")
+
+    @property
+    def thirdparty(self) -> str:
+        return (self.thirdparty_url or self.api + "/3rdparty/v1").rstrip("/")
 
     @property
     def max_examples(self) -> int:
@@ -93,7 +103,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 ALIASES = {"fuzz_budget": "examples", "only": "capabilities"}
 SECRET_FIELDS = {"password", "private_token"}
 # Shown in every report's header (when not at their default): what makes two runs comparable.
-HEADER_FIELDS = ("also", "api_path", "private_server", "ca", "capabilities", "skip", "thorough", "examples", "max_rps",
+HEADER_FIELDS = ("also", "api_path", "mobile_url", "thirdparty_url",
+                 "private_server", "ca", "capabilities", "skip", "thorough", "examples", "max_rps",
                  "push_wait", "login", "strict", "certify", "baseline")
 
 

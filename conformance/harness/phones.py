@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import trio
 
 from simulator.phone import Phone, PhoneConfig, RadioConfig
 
+from . import blocking
 from .accounts import Account
 
 if TYPE_CHECKING:
@@ -96,13 +97,35 @@ async def running(*phones: SimPhone) -> AsyncIterator[None]:
                     while not sim.journal.transports:  # noqa: ASYNC110 - the SSE stream (or FCM) is up
                         await trio.sleep(0.02)
             except trio.TooSlowError:
-                raise AssertionError(f"a simulated phone could not start within {START_TIMEOUT:.0f} s: "
-                                     f"{sim.journal.summary()}") from None
+                not_started(sim)
         # The pulls a start triggers are over before the scenario acts: a message the phone sees twice while
         # it holds it is re-reported (as the app does), which the server stores as Processed.
         await trio.sleep(SETTLE)
         yield
         nursery.cancel_scope.cancel()
+
+
+REGISTRATION_ROOTS = {"basic": (blocking.BASIC_JOIN, "Basic join of an existing user"),
+                      "code": (blocking.OTP_JOIN, "Code join (one-time code)"),
+                      "private": (blocking.NEW_USER, "new user, with the private token"),
+                      "anonymous": (blocking.NEW_USER, "new user")}
+
+
+def not_started(sim: SimPhone) -> NoReturn:
+    """Why a phone did not start, as the root cause it depends on: its registration or its event stream."""
+    config = sim.phone.config
+    if sim.phone.registration is None:
+        root, method = REGISTRATION_ROOTS.get(config.registration, (blocking.NEW_USER, config.registration))
+        if config.registration == "anonymous" and config.private_token:
+            method = "new user, with the private token"
+        blocking.block(root, f"a simulated phone could not register within {START_TIMEOUT:.0f} s ({method}): "
+                             f"{sim.journal.summary()}")
+    if config.push == "sse":
+        blocking.block(blocking.SSE_OPENS, f"a simulated phone registered, but its event stream (GET "
+                                           f"{config.server}/events) gave no response within {START_TIMEOUT:.0f} s: "
+                                           f"{sim.journal.summary()}")
+    raise AssertionError(f"a simulated phone registered, but did not start listening for {config.push} pushes "
+                         f"within {START_TIMEOUT:.0f} s: {sim.journal.summary()}")
 
 
 async def eventually(check: Callable[[], Any], within: float, what: str | Callable[[], str],

@@ -91,6 +91,7 @@ class PoliteTransport(httpx.AsyncBaseTransport):
             await trio.sleep(POLITENESS.delay())
             repro.sent(request.method, str(request.url), request.headers, _body(request))
             response = await self.inner.handle_async_request(request)
+            repro.received(str(request.url), response.status_code, "", response.headers)
             if response.status_code != 429:
                 return response
             wait = POLITENESS.wait_for_429(response.headers, attempt, waited)
@@ -122,6 +123,8 @@ class PoliteAdapter(HTTPAdapter):
             repro.sent(str(request.method), str(request.url), request.headers,
                        body if isinstance(body, bytes) else b"")
             response = super().send(request, *args, **kwargs)
+            repro.received(str(request.url), response.status_code, str(response.reason or ""), response.headers,
+                           None if kwargs.get("stream") else response.text)
             if response.status_code != 429:
                 return response
             wait = POLITENESS.wait_for_429(response.headers, attempt, waited)

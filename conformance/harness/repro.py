@@ -6,6 +6,7 @@ request it is about. The reproduction is that request, else the check's last one
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Mapping
@@ -25,11 +26,59 @@ class Sent:
     url: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    answer: str = ""  # the response as shown in a report: status, headers, body excerpt (masked)
 
 
 _last: Sent | None = None
 _described: Sent | None = None
 _secrets: set[str] = set()
+SHOWN_HEADERS = ("content-type", "content-length", "location", "www-authenticate", "allow", "retry-after",
+                 "cache-control", "x-total-count")
+MAX_ANSWER = 2000
+# Requests per API base URL and how many answered 404 (the whole run): an API that only ever answered 404 is
+# probably at another prefix.
+apis: dict[str, str] = {}  # name ("mobile", "3rd-party") -> base URL
+api_answers: dict[str, list[int]] = {}  # name -> [requests, 404s]
+
+
+def excerpt(text: str, limit: int = MAX_ANSWER) -> str:
+    """A body for a report: JSON pretty-printed, cut at a line (never mid-token) with what was left out."""
+    try:
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        pass
+    text = mask(text)
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit)
+    cut = cut if cut > limit // 2 else limit
+    return text[:cut] + f"\n... ({len(text) - cut} more characters)"
+
+
+def answer(status: int, reason: str, headers: Mapping[str, str] | Any, text: str | None) -> str:
+    lines = [f"HTTP {status} {reason}".rstrip()]
+    lines += [f"{name}: {mask(str(value))}" for name, value in headers.items() if name.lower() in SHOWN_HEADERS]
+    if text:
+        lines += ["", excerpt(text)]
+    return "\n".join(lines)
+
+
+def received(url: str, status: int, reason: str = "", headers: Mapping[str, str] | Any = (),
+             text: str | None = None) -> None:
+    """The answer to the last request sent (headers at least; the body when it was read)."""
+    global _last
+    for name, base in apis.items():
+        if url.startswith(base):
+            counts = api_answers.setdefault(name, [0, 0])
+            counts[0] += 1
+            counts[1] += status == 404
+    if _last is not None and _last.url == url:
+        _last = Sent(_last.method, _last.url, _last.headers, _last.body, answer(status, reason, headers or {}, text))
+
+
+def all_404() -> list[str]:
+    """The APIs every request of the run to which answered 404."""
+    return [name for name, (total, missing) in api_answers.items() if total and total == missing]
 
 
 def add_secret(value: str | None) -> None:
@@ -43,10 +92,10 @@ def sent(method: str, url: str, headers: Mapping[str, str] | Any, body: bytes) -
     _last = Sent(method.upper(), url, tuple((str(k), str(v)) for k, v in headers.items()), body)
 
 
-def described(method: str, url: str, headers: Mapping[str, str] | Any, body: bytes) -> None:
+def described(method: str, url: str, headers: Mapping[str, str] | Any, body: bytes, answer_text: str = "") -> None:
     """A failure message is about this request: prefer it to whatever was sent after it."""
     global _described
-    _described = Sent(method.upper(), url, tuple((str(k), str(v)) for k, v in headers.items()), body)
+    _described = Sent(method.upper(), url, tuple((str(k), str(v)) for k, v in headers.items()), body, answer_text)
 
 
 def forget() -> None:
@@ -83,6 +132,12 @@ def curl(request: Sent) -> str:
 def reproduction() -> str:
     request = _described or _last
     return curl(request) if request is not None else ""
+
+
+def exchange() -> tuple[str, str]:
+    """The request a failure is about (as curl) and its response (status, headers, body excerpt)."""
+    request = _described or _last
+    return (curl(request), request.answer) if request is not None else ("", "")
 
 
 # The cases a check generated (schemathesis), in order: their count and digest show that a run is repeatable.

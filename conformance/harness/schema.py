@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import schemathesis
 
@@ -35,17 +36,25 @@ EXCLUDED_OPERATIONS = {"metrics", "getApiCatalog", "headApiCatalog"}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-def rebased_spec(api_path: str, keep: Callable[[dict[str, Any]], bool] = lambda operation: True) -> dict[str, Any]:
-    """The spec with `/api/...` paths moved under the target's API path (e.g. "" for the cloud's layout), and
-    only the operations `keep` accepts (schemathesis' own filters do not combine with per-operation config)."""
+GROUPS = ("/api/3rdparty/v1", "/api/mobile/v1")  # the spec's API groups, each movable on its own
+
+
+def rebased_spec(api_path: str, keep: Callable[[dict[str, Any]], bool] = lambda operation: True,
+                 groups: dict[str, str] | None = None, at: Callable[[str], bool] = lambda path: True) -> dict[str, Any]:
+    """The spec with `/api/...` paths moved under the target's API path (e.g. "" for the cloud's layout), or an
+    API group to the path `groups` gives it (`--mobile-url`, `--thirdparty-url`), and only the operations `keep`
+    accepts (schemathesis' own filters do not combine with per-operation config)."""
     spec = copy.deepcopy(load_spec())
     base = "/" + api_path.strip("/") if api_path.strip("/") else ""
     paths = {}
     for path, item in spec["paths"].items():
         item = {key: value for key, value in item.items() if key not in METHODS or keep(value)}
-        if not METHODS & set(item):
+        if not METHODS & set(item) or not at(path):
             continue
-        if path == "/api" or path.startswith("/api/"):
+        group = next((g for g in (groups or {}) if path == g or path.startswith(g + "/")), None)
+        if group is not None:
+            path = (groups or {})[group].rstrip("/") + path[len(group):]
+        elif path == "/api" or path.startswith("/api/"):
             path = base + path[len("/api"):] if path != "/api" else (base or "/")
         paths[path] = item
     spec["paths"] = paths
@@ -82,9 +91,38 @@ def load(settings: Settings, tags: set[str] | None = None, operation_ids: set[st
         return (tags is None or bool(operation_tags & tags)) and \
             (operation_ids is None or operation.get("operationId") in operation_ids)
 
-    schema = schemathesis.openapi.from_dict(rebased_spec(settings.api_path, keep), config=config(settings))
-    schema.config.update(base_url=settings.server.rstrip("/"))
+    origin, groups = origins(settings, tags, operation_ids)
+    spec = rebased_spec(settings.api_path, keep, groups, at=lambda path: path_origin(settings, path) == origin)
+    schema = schemathesis.openapi.from_dict(spec, config=config(settings))
+    schema.config.update(base_url=origin)
     return schema
+
+
+def split(url: str) -> tuple[str, str]:
+    """scheme://host:port and the path of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/")
+
+
+def path_origin(settings: Settings, path: str) -> str:
+    """Where a spec path is served: its API group's origin, else the server's."""
+    if path.startswith("/api/mobile/v1"):
+        return split(settings.mobile)[0]
+    if path.startswith("/api/3rdparty/v1"):
+        return split(settings.thirdparty)[0]
+    return settings.server.rstrip("/")
+
+
+def origins(settings: Settings, tags: set[str] | None,
+            operation_ids: set[str] | None) -> tuple[str, dict[str, str]]:
+    """The base URL a schema is checked at (schemathesis takes one) and where each API group's paths go. The
+    whole-spec (stateful) schema keeps the operations at the 3rd-party API's origin."""
+    groups = {"/api/3rdparty/v1": split(settings.thirdparty)[1], "/api/mobile/v1": split(settings.mobile)[1]}
+    if tags == {"Device"}:
+        return split(settings.mobile)[0], groups
+    if operation_ids is not None and operation_ids <= set(HEALTH):
+        return settings.server.rstrip("/"), groups
+    return split(settings.thirdparty)[0], groups
 
 
 def authenticate(schema: Any, login: str, password: str, device_token: str, refresh_token: str | None) -> None:

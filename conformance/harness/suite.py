@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from ..settings import Settings
+from . import phones
 from .accounts import Account, device_client, new_account, user_client
 from .phones import SimPhone, eventually, make_phone
 from .push import PushHub
@@ -34,6 +35,8 @@ class Suite:
         self.http = http
         self.hub = hub
         self.target = Target.main(settings)
+        # A phone that cannot start within the push wait is blocked by its prerequisite (never more than 30 s).
+        phones.START_TIMEOUT = max(1.0, min(30.0, settings.push_wait))
 
     @property
     def push_wait(self) -> float:

@@ -9,10 +9,11 @@ from rich.table import Table
 from ..plugin import Progress
 from ..results import CheckResult, RunResult
 
-STYLE = {"Pass": "bold green", "Non-strict": "bold yellow", "Fail": "bold red", "Missing": "bold magenta",
-         "Not checked": "bold blue", "Not selected": "dim"}
+STYLE = {"Pass": "bold green", "Non-strict": "bold yellow", "Fail": "bold red", "Blocked": "bold cyan",
+         "Missing": "bold magenta", "Not checked": "bold blue", "Not selected": "dim"}
 FIX_FIRST = 10  # failures listed under "what to fix first"
-MARK = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]", "skipped": "[magenta]SKIP[/]"}
+MARK = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]", "skipped": "[magenta]SKIP[/]",
+        "blocked": "[cyan]BLKD[/]"}
 
 
 def progress_printer(console: Console) -> Progress:
@@ -23,7 +24,7 @@ def progress_printer(console: Console) -> Progress:
         console.print(f"[dim][{done:>{width}}/{total}][/] {mark} [cyan]{check.capability}[/] {name} "
                       f"[dim]{check.duration:.1f}s[/]", highlight=False, soft_wrap=True)
         if check.outcome != "passed" and check.message:
-            console.print(f"        {check.message[:300]}", style="dim", highlight=False, markup=False)
+            console.print(f"        {check.message}", style="dim", highlight=False, markup=False, soft_wrap=True)
         if check.outcome == "failed" and check.reproduce:
             console.print(f"        reproduce: {check.reproduce}", highlight=False, markup=False, soft_wrap=True)
         if check.rate_limited:
@@ -42,7 +43,7 @@ def print_summary(result: RunResult, console: Console) -> None:
     print_header(result.header, console)
     table = Table(title=f"SMSGate conformance of {result.target}", title_justify="left")
     for column, justify in (("Capability", "left"), ("Verdict", "left"), ("Pass", "right"), ("Fail", "right"),
-                            ("Skip", "right"), ("%", "right")):
+                            ("Blocked", "right"), ("Skip", "right"), ("%", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for capability in result.capabilities:
         verdict = capability.verdict
@@ -51,8 +52,8 @@ def print_summary(result: RunResult, console: Console) -> None:
         if capability.reason:
             note += f" [dim]{escape(capability.reason[:100])}[/]"
         table.add_row(capability.name, f"[{STYLE[verdict]}]{verdict}[/]{note}", str(capability.count("passed")),
-                      str(capability.count("failed")), str(capability.count("skipped")),
-                      f"{capability.percent:.0f}" if capability.checked else "")
+                      str(capability.count("failed")), str(capability.count("blocked")),
+                      str(capability.count("skipped")), capability.percent_text)
     console.print(table)
     console.print(f"Score: [bold]{escape(result.score_text)}[/] (mean of the checked capabilities' pass "
                   f"percentages); {len(result.checks)} checks in {result.duration:.0f} s", highlight=False)
@@ -63,6 +64,8 @@ def print_summary(result: RunResult, console: Console) -> None:
                       f"{limits['without_retry_after']} without Retry-After)", highlight=False)
     for error in result.errors:
         console.print(f"[bold red]error:[/] {escape(error[:2000])}", highlight=False)
+    for note in result.notes:
+        console.print(f"[bold red]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     if result.baseline is not None:
         console.print(f"Baseline: {sum(1 for c in result.checks if c.expected)} expected failures, "
                       f"{len(result.new_failures)} new, {len(result.fixed)} fixed")
@@ -82,12 +85,18 @@ def print_fix_first(result: RunResult, console: Console) -> None:
     failures = result.fix_first
     if not failures:
         return
-    console.print(f"[bold]What to fix first[/] ({len(failures)} unexpected failures, MUST first):")
+    blocked = sum(c.blocks for c in failures)
+    console.print(f"[bold]What to fix first[/] ({len(failures)} unexpected failures, root causes first; "
+                  f"{blocked} checks blocked by them):", soft_wrap=True)
     for n, check in enumerate(failures[:FIX_FIRST], 1):
+        root = f" [cyan](root cause: blocks {check.blocks} checks)[/]" if check.blocks else ""
         console.print(f" {n}. [{'red' if check.strength == 'MUST' else 'yellow'}]{check.strength}[/] "
-                      f"{escape(check.id)}: {escape(check.message[:200])}", highlight=False, soft_wrap=True)
-        if check.reproduce:
-            console.print(f"    {check.reproduce}", highlight=False, markup=False, soft_wrap=True)
+                      f"{escape(check.id)}{root}: {escape(check.message)}", highlight=False, soft_wrap=True)
+        if check.request:
+            console.print(f"    {check.request}", highlight=False, markup=False, soft_wrap=True)
+        if check.response:
+            console.print("\n".join("    " + line for line in check.response.splitlines()),
+                          highlight=False, markup=False, soft_wrap=True)
     if len(failures) > FIX_FIRST:
         console.print(f"    ... and {len(failures) - FIX_FIRST} more (see the reports)")
 

@@ -10,15 +10,19 @@ from ..results import RunResult
 
 
 def write_junit(result: RunResult, path: str | Path) -> None:
-    chosen = [c for c in result.capabilities if c.selected]
+    # Root causes first: the capabilities holding them, and within each its root checks.
+    chosen = sorted((c for c in result.capabilities if c.selected), key=lambda c: -max((k.blocks for k in c.checks),
+                                                                                         default=0))
     root = ET.Element("testsuites", name="smsgate-conformance", time=f"{result.duration:.3f}")
     run = ET.SubElement(root, "properties")  # read by some tools only; the header is in every testsuite too
     for name, text in (("header", result.header), ("seed", str(result.seed)), ("score", result.score_text)):
         ET.SubElement(run, "property", name=name, value=text)
+    roots = ", ".join(f"{c.id} (blocks {c.blocks})" for c in result.root_causes)
+    ET.SubElement(run, "property", name="root_causes", value=roots or "none")
     totals = {"tests": 0, "failures": 0, "skipped": 0, "errors": len(result.errors)}
     for capability in chosen:
         failures = sum(1 for c in capability.checks if c.outcome == "failed" and not c.expected)
-        skipped = sum(1 for c in capability.checks if c.outcome == "skipped" or c.expected)
+        skipped = sum(1 for c in capability.checks if c.outcome in ("skipped", "blocked") or c.expected)
         suite = ET.SubElement(root, "testsuite", name=capability.name, tests=str(len(capability.checks)),
                               failures=str(failures), errors="0", skipped=str(skipped),
                               time=f"{sum(c.duration for c in capability.checks):.3f}")
@@ -28,16 +32,19 @@ def write_junit(result: RunResult, path: str | Path) -> None:
         if capability.reason:
             ET.SubElement(properties, "property", name="reason", value=capability.reason)
         ET.SubElement(properties, "property", name="percent", value=f"{capability.percent:.1f}")
-        for check in capability.checks:
+        for check in sorted(capability.checks, key=lambda c: -c.blocks):
             case = ET.SubElement(suite, "testcase", classname=f"conformance.{capability.name}",
                                  name=check.id.split("::", 1)[1], time=f"{check.duration:.3f}")
             if check.outcome == "failed" and check.expected:
                 ET.SubElement(case, "skipped", type="expected-failure", message=check.message[:500])
             elif check.outcome == "failed":
                 kind = "non-strict" if check.strength == "SHOULD" else "failure"
+                if check.blocks:
+                    kind += "; root cause"
                 failure = ET.SubElement(case, "failure", type=kind, message=check.message[:500])
-                lead = f"Reproduce with:\n  {check.reproduce}\n\n" if check.reproduce else ""
-                failure.text = lead + check.details
+                failure.text = check.report_text()
+            elif check.outcome == "blocked":
+                ET.SubElement(case, "skipped", type=f"blocked by {check.blocked_by}", message=check.message[:500])
             elif check.outcome == "skipped":
                 ET.SubElement(case, "skipped", message=check.message[:500])
         totals["tests"] += len(capability.checks)

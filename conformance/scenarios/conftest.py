@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from conformance.capabilities import BY_NAME
 from conformance.harness import PushHub, Suite, Target
 from conformance.harness.polite import PoliteTransport
+from conformance.harness.skips import skip
 from conformance.settings import Settings, active
 
 
@@ -38,6 +40,31 @@ def hub(settings: Settings) -> Iterator[PushHub | None]:
 async def suite(settings: Settings, hub: PushHub | None) -> AsyncIterator[Suite]:
     async with httpx.AsyncClient(timeout=settings.request_timeout, transport=PoliteTransport()) as http:
         yield Suite(settings, http, hub)
+
+
+_absent: dict[tuple[int, str], str | None] = {}  # (run, capability) -> why it is Missing (None: present)
+
+
+@pytest.fixture(autouse=True)
+def feature_present(request: pytest.FixtureRequest, settings: Settings) -> None:
+    """An optional feature whose every route answers 404 or 501 (without credentials: a route that exists asks
+    for them first) is absent: each of its checks is skipped as Missing, one verdict instead of many failures."""
+    marker = request.node.get_closest_marker("capability")
+    capability = BY_NAME.get(str(marker.args[0])) if marker and marker.args else None
+    if capability is None or not capability.routes:
+        return
+    key = (id(settings), capability.name)  # probed once a run
+    if key not in _absent:
+        target, answers = Target.main(settings), []
+        with httpx.Client(timeout=settings.request_timeout) as http:
+            for api, method, path in capability.routes:
+                base = target.mobile if api == "mobile" else target.thirdparty
+                answers.append((f"{method} {base}{path}", http.request(method, base + path).status_code))
+        absent = all(status in (404, 501) for _, status in answers)
+        _absent[key] = ("every route of the feature answered 404 or 501: " + ", ".join(
+            f"{route} -> {status}" for route, status in answers)) if absent else None
+    if _absent[key]:
+        skip(f"missing: {_absent[key]}")
 
 
 @pytest.fixture(autouse=True)

@@ -7,21 +7,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from conformance.harness import PHONE, Account, Suite, body, describe
+from conformance.harness import PHONE, Account, Suite, describe
+from conformance.harness.target import error_body, unknown_id
 
 pytestmark = pytest.mark.capability("errors")
-
-
-def error_body(response: httpx.Response, status: int) -> str:
-    assert response.status_code == status, f"expected {status}: {describe(response)}"
-    content_type = response.headers.get("content-type", "")
-    assert content_type.startswith("application/json"), f"error Content-Type {content_type!r}: {describe(response)}"
-    document = body(response)
-    assert isinstance(document, dict) and isinstance(document.get("message"), str) and document["message"], \
-        f"error body is not {{\"message\": \"...\"}}: {describe(response)}"
-    if "code" in document:
-        assert isinstance(document["code"], int), f"`code` must be an integer: {describe(response)}"
-    return str(document["message"])
 
 
 async def test_no_credentials_is_401(suite: Suite) -> None:
@@ -41,7 +30,7 @@ async def test_unknown_device_token_is_401(suite: Suite) -> None:
 
 async def test_unknown_message_is_404(suite: Suite) -> None:
     account = await suite.account()
-    error_body(await suite.user(account).get("/messages/no-such-message-id"), 404)
+    await unknown_id(suite.user(account), "GET", "/messages/no-such-message-id")
 
 
 async def test_invalid_body_is_400(suite: Suite) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import Suite, body, describe, expect
+from conformance.harness import Suite, blocking, body, describe, expect
 from conformance.harness.accounts import basic_header, new_user_authorization, register
 from conformance.harness.skips import skip
 
@@ -25,6 +25,15 @@ async def test_new_user(suite: Suite) -> None:
         assert isinstance(answer.get(key), str) and answer[key], f"registration answer lacks {key!r}: {answer}"
     assert answer["token"] != answer["id"], "the device token must not be the device id"
     assert len(answer["password"]) >= 8, f"generated password too short: {answer['password']!r}"
+    # What the answer promises, used at once: the login and password on the 3rd-party API, the token on the
+    # mobile API, and both see this device.
+    listed = await suite.http.get(suite.target.thirdparty + "/devices", auth=(answer["login"], answer["password"]))
+    assert listed.status_code == 200, f"the login and password registration returned (Basic): {describe(listed)}"
+    ids = [d.get("id") for d in body(listed) if isinstance(d, dict)] if isinstance(body(listed), list) else []
+    assert answer["id"] in ids, f"the new user's GET /devices does not list its device: {describe(listed)}"
+    device = await suite.http.get(suite.target.mobile + "/device",
+                                  headers={"Authorization": f"Bearer {answer['token']}"})
+    assert device.status_code == 200, f"the device token registration returned: {describe(device)}"
 
 
 async def test_join_with_basic(suite: Suite) -> None:
@@ -40,6 +49,9 @@ async def test_join_with_basic(suite: Suite) -> None:
 
 async def test_wrong_basic_is_401(suite: Suite) -> None:
     first = await suite.account()
+    right = await register(suite.http, suite.target, basic_header(*first.basic), {"name": "conformance/right"})
+    if right.status_code != 201:  # a 401 for every Basic proves nothing about wrong ones
+        blocking.block(blocking.BASIC_JOIN, f"the right Basic credentials are refused too: {describe(right)}")
     response = await register(suite.http, suite.target, basic_header(first.login, "not-the-password"), {})
     expect(response, 401)
 

@@ -15,20 +15,21 @@ import hypothesis
 import pytest
 import schemathesis
 
-from conformance.harness import repro
+from conformance.harness import blocking, repro
 from conformance.harness import schema as spec
-from conformance.harness.accounts import basic_header, new_user_authorization
+from conformance.harness.accounts import basic_header, how, new_user_authorization
 from conformance.harness.polite import polite_session
 from conformance.harness.target import Target, describe
 from conformance.runner import selected_capabilities
 from conformance.settings import Settings, active
 
 SETTINGS = active()
+TARGET = Target.main(SETTINGS)
 FULL = spec.load(SETTINGS)
 THIRDPARTY = spec.load(SETTINGS, tags={"User"})
 MOBILE = spec.load(SETTINGS, tags={"Device"})
 HEALTH = spec.load(SETTINGS, operation_ids=set(spec.HEALTH))
-own_device: dict[str, str] = {"id": ""}
+own_device: dict[str, str] = {"id": "", "token": "", "login": "", "password": ""}
 SESSION = polite_session()  # paced, 429s waited out; schemathesis' own probes (ignored_auth...) use it too
 
 
@@ -43,9 +44,82 @@ def note(case: schemathesis.Case) -> None:
     repro.note_input(json.dumps(parts, sort_keys=True, default=repr))
 
 
+@pytest.fixture(autouse=True)
+def schema_account(request: pytest.FixtureRequest) -> None:
+    """Blocked at once when the checks' own account is unusable (before Hypothesis runs and shrinks the case)."""
+    if blocked["by"] and request.node.get_closest_marker("capability").args[0] != "schema-health":
+        blocking.block(blocked["by"], blocked["why"])
+
+
 def call(case: schemathesis.Case) -> None:
     note(case)
-    case.call_and_validate(session=SESSION)
+    prepare_items(case)
+    response = case.call(session=SESSION)
+    case.validate_response(response)
+    not_vacuous(case, response)
+
+
+# What list routes must show once the suite created items (a schema check of [] or {} proves nothing):
+# (API, method, path ending) -> what was created. Only for a plain request (no filtering query).
+LISTS = {("mobile", "GET", "/message"): "a message pending for this device",
+         ("mobile", "GET", "/messages"): "a message pending for this device",
+         ("mobile", "GET", "/webhooks"): "a webhook of this user",
+         ("mobile", "GET", "/settings"): "stored settings (ping.interval_seconds)",
+         ("thirdparty", "GET", "/webhooks"): "a webhook of this user",
+         ("thirdparty", "GET", "/devices"): "this user's device",
+         ("thirdparty", "GET", "/messages"): "a message of this user",
+         ("thirdparty", "GET", "/message"): "a message of this user"}
+blocked: dict[str, str] = {"by": "", "why": ""}  # set when the schema checks' own account is unusable
+CREATED_SETTINGS = {"ping": {"interval_seconds": 1800}}
+
+
+def list_route(case: schemathesis.Case) -> str | None:
+    api = "mobile" if "/mobile/" in case.operation.path else "thirdparty"
+    if set(case.query or {}) - {"order"} or case.path_parameters:
+        return None
+    return LISTS.get((api, case.method.upper(), "/" + case.operation.path.rstrip("/").rsplit("/", 1)[-1]))
+
+
+def prepare_items(case: schemathesis.Case) -> None:
+    """A list route's schema is checked on real items: a pending message exists right before GET /message."""
+    what = list_route(case)
+    if what is None or "pending" not in what:
+        return
+    pending = httpx.get(TARGET.mobile + "/message", headers={"Authorization": f"Bearer {own_device['token']}"},
+                        timeout=SETTINGS.request_timeout)
+    if pending.status_code == 200 and pending.json() == []:
+        send_one(own_device["login"], own_device["password"])
+
+
+def not_vacuous(case: schemathesis.Case, response: Any) -> None:
+    what = list_route(case)
+    if what is None or response.status_code != 200:
+        return
+    try:
+        document = response.json()
+    except ValueError:
+        return  # the schema check has said what is wrong
+    assert document not in ([], {}), (f"{case.method} {case.formatted_path} answered {document!r} although the suite "
+                                     f"created {what} first: the schema check would prove nothing")
+
+
+def send_one(login: str, password: str) -> None:
+    message = {"textMessage": {"text": "conformance/schema"}, "phoneNumbers": ["+79990001234"],
+               "deviceId": own_device["id"]}
+    response = httpx.post(TARGET.thirdparty + "/messages", json=message, auth=(login, password),
+                          timeout=SETTINGS.request_timeout)
+    assert response.status_code == 202, f"creating a message for the schema checks: {describe(response)}"
+
+
+def create_items(login: str, password: str) -> None:
+    """Items for the list routes to show: a pending message, a webhook, stored settings."""
+    send_one(login, password)
+    hook = {"url": "https://conformance.example.org/schema", "event": "sms:received"}
+    for method, path, payload, status in (("POST", "/webhooks", hook, 201),
+                                          ("PATCH", "/settings", CREATED_SETTINGS, 200)):
+        response = httpx.request(method, TARGET.thirdparty + path, json=payload, auth=(login, password),
+                                 timeout=SETTINGS.request_timeout)
+        assert response.status_code == status, f"creating items for the schema checks: {describe(response)}"
 
 
 def prepare(case: schemathesis.Case, any_device: bool = False) -> None:
@@ -63,7 +137,7 @@ def register(settings: Settings) -> None:
 
     At import, not in a fixture: schemathesis fixes the explicit examples' auth when the tests are collected.
     """
-    target = Target.main(settings)
+    target = TARGET
     authorization = new_user_authorization(settings, target)  # a user of its own where the target allows it
     headers = {"Authorization": authorization} if authorization else {}
     response = httpx.post(target.mobile + "/device", json={"name": "conformance/schemathesis"}, headers=headers,
@@ -72,10 +146,23 @@ def register(settings: Settings) -> None:
         response = httpx.post(target.mobile + "/device", json={"name": "conformance/schemathesis"},
                               headers={"Authorization": basic_header(settings.login, settings.password)},
                               timeout=settings.request_timeout)
-    assert response.status_code == 201, f"registering the schemathesis device: {describe(response)}"
+    if response.status_code != 201:  # the checks are blocked (not a collection error: the run goes on)
+        method = how(authorization, target)
+        blocked.update(by=blocking.NEW_USER,
+                       why=f"registering the schema checks' device ({method}): {describe(response)}")
+        return
     device = response.json()
     login, password = device["login"], device.get("password") or settings.password or ""
-    own_device.update(id=device["id"])
+    own_device.update(id=device["id"], token=device["token"], login=login, password=password)
+    proof = httpx.get(target.thirdparty + "/devices", auth=(login, password), timeout=settings.request_timeout)
+    if proof.status_code == 401:
+        blocked.update(by=blocking.NEW_USER, why="the login and password registration returned are refused (Basic "
+                                                 f"on the 3rd-party API): {describe(proof)}")
+        return
+    try:
+        create_items(login, password)
+    except AssertionError as exc:
+        blocked.update(by="send::test_text_message", why=str(exc))
     token = httpx.post(target.thirdparty + "/auth/token", json={"scopes": ["messages:list"]}, auth=(login, password),
                        timeout=settings.request_timeout)
     refresh = token.json().get("refresh_token") if token.status_code == 201 else None

@@ -9,18 +9,27 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 
-from conformance.harness import Account, SseStream, Suite, describe, eventually, running
+from conformance.harness import Account, SseStream, Suite, blocking, body, describe, eventually, running
+from conformance.harness.accounts import basic_header, how, new_user_authorization, register
 from conformance.harness.times import now
 
 pytestmark = pytest.mark.capability("sse")
 
 
 @asynccontextmanager
-async def stream(suite: Suite, account: Account) -> AsyncIterator[SseStream]:
+async def stream(suite: Suite, account: Account, root: bool = False) -> AsyncIterator[SseStream]:
+    """An open event stream of `account`'s device. Its response headers must come at once (before any event):
+    when they do not, the check is blocked by `test_stream_opens` (which judges that), or fails if it is it."""
     reader = SseStream(suite.http, suite.target.mobile + "/events", account.token)
     async with trio.open_nursery() as nursery:
-        with trio.fail_after(suite.sse_wait):
+        with trio.move_on_after(suite.sse_wait):
             await nursery.start(reader.run)
+        if not reader.status:
+            why = (f"GET {reader.url} with a device token: no response headers within {suite.sse_wait:.0f} s "
+                   "(a stream must answer 200 with its headers at once, before the first event)")
+            if root:
+                raise AssertionError(why)
+            blocking.block(blocking.SSE_OPENS, why)
         assert reader.status == 200, f"GET /events answered {reader.status}: {reader.raw[:300]!r}"
         await trio.sleep(0.3)  # subscribed before anything happens
         yield reader
@@ -61,6 +70,23 @@ async def test_frames_for_each_event(suite: Suite) -> None:
     unknown = {e.event for e in reader.events} - {"MessageEnqueued", "MessageCancelled", "WebhooksUpdated",
                                                   "SettingsUpdated", "MessagesExportRequested"}
     assert not unknown, f"unknown event types: {unknown}"
+
+
+async def test_stream_opens(suite: Suite) -> None:
+    """A device's stream answers 200 `text/event-stream` at once; needs only a registered device's token (so a
+    target whose passwords fail still shows this)."""
+    settings = suite.settings
+    authorization = basic_header(settings.login, settings.password) if settings.login and settings.password \
+        else new_user_authorization(settings, suite.target)
+    response = await register(suite.http, suite.target, authorization, {"name": "conformance/sse"})
+    if response.status_code != 201:
+        blocking.block(blocking.BASIC_JOIN if settings.login else blocking.NEW_USER,
+                       f"registration failed ({how(authorization, suite.target)}): {describe(response)}")
+    answer = body(response)
+    account = Account(str(answer["login"]), "", str(answer["id"]), str(answer["token"]), True)
+    async with stream(suite, account, root=True) as reader:
+        content_type = reader.headers.get("content-type", "")
+        assert content_type.startswith("text/event-stream"), f"GET /events Content-Type: {content_type!r}"
 
 
 @pytest.mark.should

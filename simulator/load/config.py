@@ -50,7 +50,7 @@ class Shard:
 
 @dataclass(frozen=True)
 class RunConfig:
-    server: str  # base URL, e.g. http://127.0.0.1:3000 (the API paths are appended)
+    server: str  # base URL, e.g. http://127.0.0.1:3000 (the API paths are appended); "" with both URLs below
     devices: int = 10  # the whole fleet, over every shard
     ramp: float = 20.0  # phones started per second
     push: Literal["sse", "fcm"] = "sse"
@@ -79,6 +79,8 @@ class RunConfig:
     webhook_url: str | None = None  # where the webhooks go; None: the simulator's own receiver
     webhook_listen: str = "127.0.0.1:0"  # HOST:PORT of that receiver
     inbox_upload: str | None = None  # a passphrase: phones upload received SMS (POST /mobile/v1/inbox) with it
+    mobile_api: str | None = None  # the mobile API's base URL; None: server + /api/mobile/v1
+    thirdparty_api: str | None = None  # the 3rd-party API's base URL; None: server + /api/3rdparty/v1
 
     def __post_init__(self) -> None:
         if self.stages is not None:
@@ -103,18 +105,28 @@ class RunConfig:
             raise ValueError("phones_per_account must be at least 1")
         if not 0 <= self.failure_rate <= 1:
             raise ValueError("failure_rate must be within 0..1")
+        if not self.server and not (self.mobile_api and self.thirdparty_api):
+            raise ValueError("a server URL is needed, or both the mobile and the 3rd-party API URLs")
+        for name, url in (("server", self.server), ("mobile URL", self.mobile_api),
+                          ("3rd-party URL", self.thirdparty_api)):
+            if url and not re.match(r"https?://[^/]", url):
+                raise ValueError(f"the {name} must be an http:// or https:// URL, not {url!r}")
 
     @property
     def base_url(self) -> str:
-        return self.server.rstrip("/")
+        """The server as the report names it: --server, else the origin of the 3rd-party API's URL."""
+        if self.server:
+            return self.server.rstrip("/")
+        match = re.match(r"https?://[^/]+", self.thirdparty_api or "")
+        return match[0] if match else ""
 
     @property
     def mobile_url(self) -> str:
-        return self.base_url + MOBILE_PATH
+        return (self.mobile_api or self.base_url + MOBILE_PATH).rstrip("/")
 
     @property
     def third_party_url(self) -> str:
-        return self.base_url + THIRD_PARTY_PATH
+        return (self.thirdparty_api or self.base_url + THIRD_PARTY_PATH).rstrip("/")
 
     @property
     def shard_devices(self) -> int:

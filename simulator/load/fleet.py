@@ -21,6 +21,10 @@ from .tracker import Tracker
 
 REGISTRATION_ATTEMPTS = 3
 REGISTRATION_TIMEOUT = 120.0  # the phone itself retries registering for ever, as the app does
+REFUSED = ("401", "403", "404")  # answers to registering that another attempt will not change
+# how each kind of registration reads in the report: it tells which credentials the server refused
+METHODS = {"anonymous": "new account", "private": "new account with the private token", "basic": "Basic join",
+           "code": "Code join"}
 
 
 class PhoneLike(Protocol):
@@ -57,8 +61,10 @@ def plan_accounts(config: RunConfig) -> list[Account]:
 class PhoneWatch:
     """One phone's observer: forwards everything to the tracker, and ends a registration the server refused.
 
-    The phone retries registering for ever, as the app does; a 401 or 403 will not change, so the
-    fleet stops waiting at the first one (wrong private token, wrong login) instead of after minutes.
+    The phone retries registering for ever, as the app does; a 401, 403 or 404 will not change, so the
+    fleet stops waiting at the first one (wrong private token, wrong login, wrong prefix) instead of after
+    minutes. Registration errors are kept here: the fleet records one line per phone that gave up (with how
+    it registered), not one per attempt.
     """
 
     def __init__(self, tracker: Tracker, inbound: Any = None) -> None:
@@ -66,6 +72,7 @@ class PhoneWatch:
         self.inbound = inbound  # an InboundTracker with --inbound-rate
         self.refused: str | None = None
         self.registering = trio.CancelScope()
+        self.registration_errors: list[str] = []
 
     def __getattr__(self, name: str) -> Any:  # the phone's optional calls (sms_received, webhook, ...)
         return getattr(self.tracker, name)
@@ -87,8 +94,11 @@ class PhoneWatch:
         self.tracker.message_state(device_id, message_id, state, at)
 
     def error(self, device_id: str, where: str, detail: str) -> None:
-        self.tracker.error(device_id, where, detail)
-        if where == "registration" and detail.startswith(("401", "403")):
+        if where != "registration":
+            self.tracker.error(device_id, where, detail)
+            return
+        self.registration_errors.append(detail)
+        if detail.startswith(REFUSED):
             self.refused = detail
             self.registering.cancel()
 
@@ -208,13 +218,16 @@ class Fleet:
     async def _start(self, nursery: trio.Nursery, account: Account, number: int) -> None:
         first = number == account.phones[0]
         second = len(account.phones) > 1 and number == account.phones[1]
+        method = METHODS[self.phone_config(account, number).registration]
         try:
             if not first:
                 await (account.ready if second else account.joined).wait()
                 if not account.login:
                     self.failed += 1
-                    self.tracker.registration_failed(f"phone {number}: its account's first phone never registered")
+                    self.tracker.registration_failed(f"phone {number} ({method}): not tried, its account's first "
+                                                     "phone never registered")
                     return
+            failure = ""
             for attempt in range(REGISTRATION_ATTEMPTS):
                 watch = PhoneWatch(self.tracker, self.inbound)
                 phone = self.factory(self.phone_config(account, number), watch, number)
@@ -224,14 +237,18 @@ class Fleet:
                         watch.registering.deadline = trio.current_time() + REGISTRATION_TIMEOUT
                         registration = await nursery.start(self._supervise, phone, number)
                 except Exception as exc:  # noqa: BLE001 - any failure to register is retried, then counted
-                    self.tracker.registration_failed(f"phone {number} attempt {attempt + 1}: {exc!r}")
+                    failure = f"{exc!r}"
                     await trio.sleep(2**attempt)
                     continue
                 if registration is None:
-                    self.tracker.registration_failed(
-                        f"phone {number}: refused: {watch.refused}" if watch.refused else
-                        f"phone {number}: not registered within {REGISTRATION_TIMEOUT:.0f} s")
+                    last = watch.registration_errors[-1] if watch.registration_errors else "no answer"
+                    failure = (f"refused: {watch.refused}" if watch.refused else
+                               f"not registered within {REGISTRATION_TIMEOUT:.0f} s; last error: {last}")
                     break
+                if watch.registration_errors:  # it got there, after failed attempts: worth knowing, not a failure
+                    self.tracker.error(registration.device_id, "registration retried",
+                                       f"phone {number} ({method}) registered after {len(watch.registration_errors)}"
+                                       f" failed attempt(s); the first: {watch.registration_errors[0]}")
                 self.phones[number] = phone
                 self.running.add(number)
                 self.started += 1
@@ -240,6 +257,7 @@ class Fleet:
                     account.login, account.password = registration.login, registration.password
                 return
             self.failed += 1
+            self.tracker.registration_failed(f"phone {number} ({method}): {failure}")
             self._scopes.setdefault(number, trio.CancelScope())  # marks it as given up for the stages
         finally:
             if first:

@@ -36,6 +36,8 @@ class RunFacts:
     check_errors: int = 0
     skipped: int = 0
     inbound: dict[str, Any] | None = None  # InboundTracker.section()
+    apis: dict[str, Any] | None = None  # ApiWatch.section(): requests and 404s per API
+    phones_offline: list[str] | None = None  # device ids registered that never came online
 
 
 def _listed(record: MessageRecord, tracker: Tracker) -> dict[str, Any]:
@@ -46,13 +48,16 @@ def _listed(record: MessageRecord, tracker: Tracker) -> dict[str, Any]:
 
 def _run_section(config: RunConfig, tracker: Tracker, facts: RunFacts) -> dict[str, Any]:
     return {
-        "server": config.base_url, "devices": config.devices, "shards": [str(config.shard)],
+        "server": config.base_url, "mobile_url": config.mobile_url, "thirdparty_url": config.third_party_url,
+        "devices": config.devices, "shards": [str(config.shard)],
         "push": config.push, "rate": config.rate, "ramp": config.ramp, "duration": config.duration,
         "grace": config.grace, "client": config.client, "phones_per_account": config.phones_per_account,
         "failure_rate": config.failure_rate, "model": config.model, "thresholds": list(config.thresholds),
         "stages": None if config.stages is None else str(config.stages),
         "rate_stages": None if config.rate_stages is None else str(config.rate_stages),
         "inbound_rate": config.inbound_rate, "seed": config.seed,
+        "sent_latency": list(config.sent_latency), "delivered_latency": list(config.delivered_latency),
+        "max_in_flight": config.max_in_flight, "private": bool(config.private_token),
         "started_at": iso(tracker.started_at), "finished_at": iso(facts.finished_at),
         "started_epoch": tracker.started_at, "interrupted": facts.interrupted,
     }
@@ -106,13 +111,15 @@ def build_report(config: RunConfig, tracker: Tracker, facts: RunFacts) -> dict[s
         "run": _run_section(config, tracker, facts),
         "phones": {"planned": facts.phones_planned, "started": facts.phones_started, "failed": facts.phones_failed,
                    "online_peak": tracker.online_peak, "online_end": len(tracker.online),
-                   "ramp_seconds": facts.ramp_seconds},
+                   "ramp_seconds": facts.ramp_seconds, "offline": len(facts.phones_offline or []),
+                   "offline_ids": (facts.phones_offline or [])[:LISTED]},
         "messages": {
             "scheduled": facts.scheduled, "attempted": len(records), "accepted": len(accepted),
             "rejected": sum(1 for r in records if r.status not in (None, 202)),
             "send_errors": sum(1 for r in records if r.status is None), "late": facts.late,
             "skipped": facts.skipped,
             "unknown_events": tracker.unknown_events,
+            "unknown_samples": tracker.unknown_samples,  # the first few: device, id, state
             "send_results": dict(tracker.send_results),
             "reached": {state: tracker.state_counts[state] for state in ("Processed", "Sent", "Delivered", "Failed")},
             "final_states": dict(final_states),
@@ -132,10 +139,18 @@ def build_report(config: RunConfig, tracker: Tracker, facts: RunFacts) -> dict[s
         "lost": lost,
         "stuck": stuck,
         "errors": {"total": sum(tracker.errors.values()), "by_kind": dict(tracker.errors),
-                   "samples": list(tracker.error_samples)},
+                   "samples": tracker.samples(), "groups": tracker.groups()},
+        "failed": [_listed(r, tracker) for r in accepted if _failed(r)][:LISTED],
         "timeline": _timeline(tracker, facts),
         "samples": _samples(tracker, accepted),
     }
     if facts.inbound is not None:
         report["inbound"] = facts.inbound
+    if facts.apis is not None:
+        report["apis"] = facts.apis
     return derive(report)
+
+
+def _failed(record: MessageRecord) -> bool:
+    """Accepted, and Failed at the end (the server's view wins, as in `classify`)."""
+    return (record.server_state if record.server_state is not None else record.last_state) == "Failed"

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from ..report import csvfiles, html, schema
 from . import inbound as inbound_traffic
+from .apis import ApiWatch
 from .check import ServerCheck
 from .config import RunConfig
 from .driver import Driver, make_sender
@@ -54,16 +55,17 @@ class PhoneClients:
     grows with the square of the fleet. Small shared pools keep it linear.
     """
 
-    def __init__(self, per_client: int = 25) -> None:
+    def __init__(self, per_client: int = 25, watch: ApiWatch | None = None) -> None:
         self.per_client = per_client
         self.clients: dict[int, httpx.AsyncClient] = {}
+        self.hooks = {"response": [watch.response]} if watch is not None else {}
 
     def for_phone(self, number: int) -> httpx.AsyncClient:
         group = number // self.per_client
         if group not in self.clients:
             limits = httpx.Limits(max_connections=3 * self.per_client, max_keepalive_connections=2 * self.per_client,
                                   keepalive_expiry=30)
-            self.clients[group] = httpx.AsyncClient(limits=limits,
+            self.clients[group] = httpx.AsyncClient(limits=limits, event_hooks=self.hooks,
                                                     timeout=httpx.Timeout(30.0, connect=15.0, pool=60.0))
         return self.clients[group]
 
@@ -152,10 +154,11 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
     console = hooks.console or Console()
     tracker = Tracker()
     stop = trio.Event()
-    clients = PhoneClients()
+    watch = ApiWatch(config.mobile_url, config.third_party_url)
+    clients = PhoneClients(watch=watch)
     async with AsyncExitStack() as stack, \
             httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=config.max_in_flight + 16),
-                              transport=hooks.api_transport) as api:
+                              transport=hooks.api_transport, event_hooks={"response": [watch.response]}) as api:
         async with trio.open_nursery() as outer:
             if hooks.handle_signals:
                 outer.start_soon(_signals, stop, outer.cancel_scope, console)
@@ -189,16 +192,16 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
                         if not live.live:
                             console.print(line, highlight=False, markup=False, soft_wrap=True)
                 driver = Driver(config, tracker, make_sender(api, config))
-                if not fleet.usable_accounts() and not stop.is_set() and config.stages is None:
-                    details = [e["detail"] for e in tracker.error_samples if e["where"] == "registration"]
-                    details.sort(key=lambda detail: "refused" not in detail)
-                    raise RuntimeError("no phone could register" + (f": {details[0]}" if details else ""))
+                no_phone = not fleet.usable_accounts() and config.stages is None
+                if no_phone:  # nothing to send to: the report says why (registration errors), red
+                    console.print("no phone could register: no traffic; the report follows", highlight=False,
+                                  markup=False)
                 if inbound is not None and webhook_url and not stop.is_set():
                     for error in await inbound_traffic.register_webhooks(api, config.third_party_url,
                                                                          fleet.usable_accounts(), webhook_url):
                         tracker.error("", "webhooks", error)
                     await inbound_traffic.hooks_ready(fleet.running_phones)
-                if not stop.is_set():
+                if not stop.is_set() and not no_phone:
                     live.phase = "traffic"
                     async with trio.open_nursery() as traffic:
                         if inbound is not None:
@@ -215,6 +218,7 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
                 check = ServerCheck(api, config, tracker)
                 await check.run(fleet.usable_accounts(), patience=2.0 if stop.is_set() else CHECK_PATIENCE)
                 facts.checked_at = time.time()
+                await watch.probe_alternatives(api)
                 live.phase = "done"
                 phones.cancel_scope.cancel()
             outer.cancel_scope.cancel()
@@ -225,6 +229,8 @@ async def run_load(config: RunConfig, hooks: RunHooks | None = None) -> dict[str
     if inbound is not None:
         facts.inbound = inbound.section(config.inbound_rate / config.shard.count, config.webhook_url is None)
     facts.check_requests, facts.check_errors = check.requests, check.errors
+    facts.apis = watch.section()
+    facts.phones_offline = tracker.phones_offline(facts.checked_at)
     report = build_report(config, tracker, facts)
     if config.report:
         schema.write(report, config.report)

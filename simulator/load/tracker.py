@@ -7,6 +7,7 @@ phones stamp their states with wall-clock datetimes, and shards on other machine
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -15,7 +16,9 @@ from datetime import datetime
 FINAL_STATES = frozenset({"Delivered", "Failed", "Cancelled"})
 PROGRESS_STATES = ("Processed", "Sent", "Delivered", "Failed")
 LATENCY_STATES = ("Processed", "Sent", "Delivered")
-ERROR_SAMPLES = 50
+SAMPLES_PER_KIND = 5  # the first errors of each kind (send, registration, sse, ...) are kept whole
+ERROR_GROUPS = 200  # distinct errors counted (Locust's failures table); the rest count under their kind only
+OFFLINE_GRACE = 3.0  # seconds a phone registered before the end may take to come online without counting
 RECENT_WINDOW = 10.0  # seconds of final states behind the live percentiles
 
 
@@ -77,8 +80,12 @@ class Tracker:
         self.state_counts: Counter[str] = Counter()  # messages that reached each state (phone view)
         self.send_results: Counter[str] = Counter()  # "202", "400", ..., "error"
         self.errors: Counter[str] = Counter()  # phone errors by `where`, plus "send" and "registration"
-        self.error_samples: deque[dict[str, str]] = deque(maxlen=ERROR_SAMPLES)
+        self.error_samples: dict[str, list[dict[str, str]]] = {}  # by kind, the first SAMPLES_PER_KIND
+        self.error_groups: Counter[tuple[str, str]] = Counter()  # (kind, the detail with ids masked) -> count
         self.unknown_events = 0  # states reported for ids this run never sent
+        self.unknown_samples: list[dict[str, str]] = []  # the first few of them
+        self.registered_at: dict[str, float] = {}
+        self.ever_online: set[str] = set()
         self.timeline: dict[int, Counter[str]] = {}
         self.online_by_second: dict[int, int] = {}
         self.recent: deque[tuple[float, float]] = deque()  # (final at, send -> final latency)
@@ -100,9 +107,11 @@ class Tracker:
     # --- PhoneObserver --------------------------------------------------------------------------------
     def registered(self, device_id: str) -> None:
         self.registered_devices.add(device_id)
+        self.registered_at.setdefault(device_id, time.time())
 
     def connected(self, device_id: str, transport: str) -> None:
         self.online.add(device_id)
+        self.ever_online.add(device_id)
         self.online_peak = max(self.online_peak, len(self.online))
 
     def disconnected(self, device_id: str, transport: str) -> None:
@@ -112,6 +121,8 @@ class Tracker:
         record = self.messages.get(message_id)
         if record is None:
             self.unknown_events += 1
+            if len(self.unknown_samples) < SAMPLES_PER_KIND:
+                self.unknown_samples.append({"device": device_id, "id": message_id, "state": state})
             return
         stamp = at.timestamp()
         record.last_state = state
@@ -127,7 +138,15 @@ class Tracker:
     def error(self, device_id: str, where: str, detail: str) -> None:
         self.errors[where] += 1
         self._bump(time.time(), "errors")
-        self.error_samples.append({"device": device_id, "where": where, "detail": detail[:300]})
+        self._sample(device_id, where, detail)
+
+    def _sample(self, device_id: str, where: str, detail: str, group: str | None = None) -> None:
+        samples = self.error_samples.setdefault(where, [])
+        if len(samples) < SAMPLES_PER_KIND:
+            samples.append({"device": device_id, "where": where, "detail": detail[:300]})
+        key = (where, group or masked(detail))
+        if key in self.error_groups or len(self.error_groups) < ERROR_GROUPS:
+            self.error_groups[key] += 1
 
     # --- the driver -----------------------------------------------------------------------------------
     def sending(self, message_id: str, account: int, at: float | None = None) -> MessageRecord:
@@ -147,11 +166,30 @@ class Tracker:
         self._bump(record.sent_at, "accepted" if status == 202 else "rejected")
         if status != 202:
             self.errors["send"] += 1
-            self.error_samples.append({"device": "", "where": "send", "detail": (error or str(status))[:300]})
+            detail = (error or str(status)).replace(record.id, "<id>")
+            group = None
+            if status is not None and 200 <= status < 300:  # a success body differs per message: one group
+                group = f"{status} (the contract answers 202 Accepted)"
+                detail = f"{group}: {detail}"
+            self._sample("", "send", detail, group)
 
     def registration_failed(self, detail: str) -> None:
+        """Once per phone that gave up: `detail` names the phone, how it registered and the last answer."""
         self.errors["registration"] += 1
-        self.error_samples.append({"device": "", "where": "registration", "detail": detail[:300]})
+        self._sample("", "registration", detail)
+
+    def phones_offline(self, at: float) -> list[str]:
+        """Phones registered (OFFLINE_GRACE s before `at` or earlier) that never came online."""
+        return sorted(device for device, since in self.registered_at.items()
+                      if device not in self.ever_online and since < at - OFFLINE_GRACE)
+
+    def samples(self) -> list[dict[str, str]]:
+        return [sample for samples in self.error_samples.values() for sample in samples]
+
+    def groups(self) -> list[dict[str, object]]:
+        """Distinct errors, the most frequent first: kind, the detail (ids masked), occurrences."""
+        ordered = sorted(self.error_groups.items(), key=lambda item: (-item[1], item[0]))
+        return [{"where": where, "detail": detail, "count": count} for (where, detail), count in ordered]
 
     # --- views ----------------------------------------------------------------------------------------
     @property
@@ -164,3 +202,20 @@ class Tracker:
 
     def recent_latencies(self) -> list[float]:
         return sorted(latency for _, latency in self.recent)
+
+
+_MASKS = (
+    (re.compile(r"sim\d+-[0-9a-f]+-\d+"), "<id>"),  # our message ids
+    (re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?"), "<time>"),
+    (re.compile(r"\bphone \d+"), "phone N"),
+    (re.compile(r"\battempt \d+"), "attempt N"),
+    (re.compile(r"\b(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{12,}\b"), "<…>"),  # tokens, ids
+)
+
+
+def masked(detail: str) -> str:
+    """An error's detail with what differs between occurrences (ids, times, phone numbers) masked, so the
+    same error from 60 sends is one group."""
+    for pattern, replacement in _MASKS:
+        detail = pattern.sub(replacement, detail)
+    return detail[:200]

@@ -83,8 +83,34 @@ def _inbound(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
     return merged
 
 
+def _apis(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Requests and 404s per API, added up; the prefixes that answered, from any shard."""
+    sections = [r["apis"] for r in reports if r.get("apis")]
+    if not sections:
+        return None
+    merged: dict[str, Any] = {}
+    for section in sections:
+        for name, api in section.items():
+            slot = merged.setdefault(name, {"url": api["url"], "requests": 0, "not_found": 0, "statuses": {},
+                                            "answering": []})
+            slot["requests"] += api["requests"]
+            slot["not_found"] += api["not_found"]
+            slot["statuses"] = _add_maps([slot["statuses"], api.get("statuses", {})])
+            slot["answering"] += [u for u in api.get("answering", []) if u not in slot["answering"]]
+    return merged
+
+
+def _groups(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    for report in reports:
+        for group in report["errors"].get("groups", []):
+            counts[(group["where"], group["detail"])] += group["count"]
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [{"where": where, "detail": detail, "count": count} for (where, detail), count in ordered]
+
+
 def _tagged(reports: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    return [{**item, "shard": report["run"]["shards"][0]} for report in reports for item in report[key]]
+    return [{**item, "shard": report["run"]["shards"][0]} for report in reports for item in report.get(key, [])]
 
 
 def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -97,12 +123,15 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
     messages.update({key: sum(r["messages"].get(key, 0) for r in reports) for key in LATER_COUNTERS})
     for key in ("send_results", "reached", "final_states"):
         messages[key] = _add_maps([r["messages"][key] for r in reports])
+    messages["unknown_samples"] = [s for r in reports for s in r["messages"].get("unknown_samples", [])][:20]
     checks = [r["server_check"] for r in reports]
     merged: dict[str, Any] = {
         "schema": SCHEMA, "version": VERSION,
         "run": _run(reports, base),
         "phones": {
             **{key: sum(r["phones"][key] for r in reports) for key in ("planned", "started", "failed", "online_end")},
+            "offline": sum(r["phones"].get("offline", 0) for r in reports),
+            "offline_ids": [i for r in reports for i in r["phones"].get("offline_ids", [])],
             "online_peak": max([entry["online"] for entry in timeline] + [max(r["phones"]["online_peak"]
                                                                               for r in reports)]),
             "ramp_seconds": max((r["phones"].get("ramp_seconds") or 0 for r in reports), default=None),
@@ -116,13 +145,18 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
         },
         "lost": _tagged(reports, "lost"),
         "stuck": _tagged(reports, "stuck"),
+        "failed": _tagged(reports, "failed"),
         "errors": {"total": sum(r["errors"]["total"] for r in reports),
                    "by_kind": _add_maps([r["errors"]["by_kind"] for r in reports]),
-                   "samples": [s for r in reports for s in r["errors"]["samples"]][:200]},
+                   "samples": [s for r in reports for s in r["errors"]["samples"]][:200],
+                   "groups": _groups(reports)},
         "timeline": timeline,
         "samples": _samples(reports, base),
     }
     inbound = _inbound(reports)
     if inbound is not None:
         merged["inbound"] = inbound
+    apis = _apis(reports)
+    if apis is not None:
+        merged["apis"] = apis
     return derive(merged)

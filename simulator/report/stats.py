@@ -33,6 +33,22 @@ def summary(values: Sequence[float]) -> dict[str, float | int | None]:
     return out
 
 
+def throughput(report: dict[str, Any]) -> dict[str, Any]:
+    """What the run achieved, per second of traffic (the seconds from the first send to the last): sends
+    made, accepted (202) and answered otherwise, beside the rate asked for."""
+    seconds = [entry["t"] for entry in report["timeline"] if entry.get("attempted")]
+    span = (seconds[-1] - seconds[0] + 1) if seconds else 0
+    messages = report["messages"]
+
+    def rate(count: int) -> float | None:
+        return round(count / span, 2) if span else None
+
+    return {"offered_per_s": report["run"].get("rate"), "traffic_seconds": span,
+            "sent_per_s": rate(messages["attempted"]), "accepted_per_s": rate(messages["accepted"]),
+            "failed_per_s": rate(messages["attempted"] - messages["accepted"]),
+            "peak_sent_per_s": max((entry.get("attempted", 0) for entry in report["timeline"]), default=0)}
+
+
 def derive(report: dict[str, Any]) -> dict[str, Any]:
     """Fill `latency_ms` and the timeline's p50/p95/p99 (Delivered, by second of sending) from `samples`."""
     samples = report["samples"]
@@ -47,6 +63,7 @@ def derive(report: dict[str, Any]) -> dict[str, Any]:
         ordered = sorted(by_second.get(entry["t"], []))
         for p in PERCENTILES:
             entry[f"p{p}"] = percentile(ordered, p)
+    report["throughput"] = throughput(report)
     inbound = report.get("inbound")
     if inbound:
         inbound["latency_ms"] = summary([v for v in inbound["samples"] if v is not None])

@@ -1,5 +1,7 @@
-"""The run's verdict: default checks (nothing failed to register, no send failed, nothing lost or stuck)
-and the user's thresholds, k6-style: `--threshold 'send_to_sent.p99<1s' --threshold 'send_errors<1%'`.
+"""The run's verdict: default checks (every phone registered and came online, no send failed, nothing lost
+or stuck, no state report for a message the run never sent) and the user's thresholds, k6-style:
+`--threshold 'send_to_sent.p99<1s' --threshold 'send_errors<1%'`. The reasons come root cause first: an
+API that answered nothing but 404, then phones, then sends, then messages.
 
 A threshold on a metric replaces that metric's default check, so `send_errors<1%` tolerates a few
 failed sends where the default tolerates none. The verdict is computed from a report alone, so a
@@ -14,25 +16,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .apis import hints
+
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt,
 }
 # count metric -> how it reads, "{n} of {total}" filled in; `%` divides by the total
 COUNTS: dict[str, str] = {
-    "send_errors": "{n} of {total} sends rejected or unanswered",
+    "send_errors": "{n} of {total} sends not accepted",
     "rejected": "{n} of {total} sends rejected",
     "unanswered": "{n} of {total} sends unanswered",
     "lost": "{n} of {total} accepted messages lost",
     "stuck": "{n} of {total} accepted messages stuck",
-    "unknown_events": "{n} state reports for ids this run never sent ({total} accepted)",
+    "unknown_events": "{n} state reports for messages this run never sent",
     "late": "{n} of {total} sends late",
     "phones_failed": "{n} of {total} phones failed to register",
+    "phones_offline": "{n} of {total} registered phones never came online",
     "inbound_lost": "{n} of {total} received SMS never reached the webhook",
 }
 LATENCIES = {"send_to_processed": "Processed", "send_to_sent": "Sent", "send_to_delivered": "Delivered",
              "receive_to_webhook": "webhook"}
 STATS = ("min", "mean", "p50", "p95", "p99", "max")
-DEFAULTS = ("phones_failed==0", "send_errors==0", "lost==0", "stuck==0")
+DEFAULTS = ("phones_failed==0", "phones_offline==0", "send_errors==0", "lost==0", "stuck==0", "unknown_events==0")
 PATTERN = re.compile(r"\s*([a-z_]+)(?:\.([a-z0-9()]+))?\s*(<=|>=|==|!=|<|>)\s*(\d+(?:\.\d+)?)\s*(%|ms|s)?\s*")
 
 
@@ -85,6 +90,7 @@ def _count(report: dict[str, Any], metric: str) -> tuple[int, int]:
         "unknown_events": (messages["unknown_events"], messages["accepted"]),
         "late": (messages["late"], messages["scheduled"]),
         "phones_failed": (phones["failed"], phones["planned"]),
+        "phones_offline": (phones.get("offline", 0), phones["started"]),
         "inbound_lost": (inbound.get("lost", 0), inbound.get("received", 0)),
     }[metric]
 
@@ -105,18 +111,41 @@ def evaluate(threshold: Threshold, report: dict[str, Any], source: str = "thresh
         reason = COUNTS[threshold.metric].format(n=count, total=total)
         if threshold.percent:
             reason += f" ({value:.2%})"
+        if threshold.metric in ("send_errors", "rejected", "unanswered") and count:
+            reason += f": {_answers(report, threshold.metric)}"
     ok = OPERATORS[threshold.op](value, threshold.limit)
     if source == "threshold":
         reason = f"threshold {threshold.text} failed: {reason}"
     return {**check, "value": value, "ok": ok, "reason": reason}
 
 
+def _answers(report: dict[str, Any], metric: str) -> str:
+    """What the failed sends got, e.g. `201 x60 (202 expected), no answer x3`."""
+    parts = []
+    for status, count in sorted(report["messages"]["send_results"].items()):
+        if status == "202" or (metric == "rejected" and status == "error") or (metric == "unanswered"
+                                                                                and status != "error"):
+            continue
+        if status == "error":
+            parts.append(f"no answer x{count}")
+        else:
+            parts.append(f"{status} x{count}" + (" (202 expected)" if status.startswith("2") else ""))
+    return ", ".join(parts)
+
+
+def _api_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """An API whose every request answered 404: a wrong prefix, the root of every other failure."""
+    return [{"expression": f"{name} API answers", "source": "default", "value": None, "ok": False, "reason": line}
+            for name, line in hints(report.get("apis") or {}).items()]
+
+
 def verdict(report: dict[str, Any], thresholds: list[str]) -> dict[str, Any]:
     """The checks, failures first in the order they matter, and whether the run is green."""
     parsed = [Threshold.parse(text) for text in thresholds]
     overridden = {threshold.metric for threshold in parsed}
-    checks = [evaluate(Threshold.parse(text), report, "default") for text in DEFAULTS
-              if Threshold.parse(text).metric not in overridden]
+    checks = _api_checks(report)
+    checks += [evaluate(Threshold.parse(text), report, "default") for text in DEFAULTS
+               if Threshold.parse(text).metric not in overridden]
     checks += [evaluate(threshold, report) for threshold in parsed]
     failed = [check for check in checks if not check["ok"]]
     return {"ok": not failed, "reasons": [check["reason"] for check in failed], "checks": checks}

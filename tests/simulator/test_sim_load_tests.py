@@ -122,13 +122,32 @@ async def test_unanswered_sends_make_the_verdict_red_unless_a_threshold_allows_t
     report = await run_load(config(), hooks(server, FlakyApi(server, every=10)))
     assert report["messages"]["send_errors"] == 5 and report["messages"]["lost"] == 0
     assert not report["verdict"]["ok"] and exit_status(report) != 0
-    assert report["verdict"]["reasons"] == ["5 of 50 sends rejected or unanswered"]
-    assert "RED: 5 of 50 sends rejected or unanswered" in "\n".join(summary_lines(report))
+    assert report["verdict"]["reasons"] == ["5 of 50 sends not accepted: no answer x5"]
+    assert "RED: 5 of 50 sends not accepted: no answer x5" in "\n".join(summary_lines(report))
     # The same report judged with thresholds: 10 % tolerated, 1 % not.
     assert verdict(report, ["send_errors<=10%"])["ok"]
     strict = verdict(report, ["send_errors<1%"])
-    assert not strict["ok"] and strict["reasons"] == ["threshold send_errors<1% failed: 5 of 50 sends rejected "
-                                                      "or unanswered (10.00%)"]
+    assert not strict["ok"] and strict["reasons"] == ["threshold send_errors<1% failed: 5 of 50 sends not accepted "
+                                                      "(10.00%): no answer x5"]
+
+
+async def test_a_send_answered_201_is_not_accepted() -> None:
+    report = await run_load(config(), hooks(FakeServer(send_status=201)))
+    assert report["messages"]["accepted"] == 0 and report["messages"]["rejected"] == 50
+    assert report["verdict"]["reasons"] == ["50 of 50 sends not accepted: 201 x50 (202 expected)"]
+    assert exit_status(report) != 0
+    # one error group for the 50 sends, not 50 samples; the ids in it are masked
+    assert report["errors"]["groups"] == [{"where": "send", "detail": "201 (the contract answers 202 Accepted)",
+                                           "count": 50}]
+    assert len(report["errors"]["samples"]) == 5
+
+
+async def test_phones_that_never_come_online_make_the_verdict_red() -> None:
+    report = await run_load(config(duration=3.5), hooks(FakeServer(phones_online=False)))
+    assert report["phones"]["started"] == 6 and report["phones"]["offline"] == 6
+    assert report["verdict"]["reasons"] == ["6 of 6 registered phones never came online"]
+    assert len(set(report["phones"]["offline_ids"])) == 6
+    assert "6 never online" in "\n".join(summary_lines(report))
 
 
 async def test_thresholds_gate_the_exit_status_and_are_marked_in_the_reports(tmp_path: Path) -> None:
@@ -137,7 +156,8 @@ async def test_thresholds_gate_the_exit_status_and_are_marked_in_the_reports(tmp
                  html=tmp_path / "r.html")
     report = await run_load(run, hooks(server))
     checks = {check["expression"]: check["ok"] for check in report["verdict"]["checks"]}
-    assert checks == {"phones_failed==0": True, "send_errors==0": True, "stuck==0": True,
+    assert checks == {"phones_failed==0": True, "phones_offline==0": True, "send_errors==0": True, "stuck==0": True,
+                      "unknown_events==0": True,
                       "lost<=10%": True, "send_to_processed.p99<1ms": False, "send_to_delivered.max<60s": True}
     assert exit_status(report) != 0
     assert report["verdict"]["reasons"][0].startswith("threshold send_to_processed.p99<1ms failed: ")

@@ -112,8 +112,9 @@ def test_the_merge_command(shards: list[dict[str, Any]], tmp_path: Path, capsys:
 def test_the_html_page_is_self_contained(shards: list[dict[str, Any]]) -> None:
     page = render_html(merge(shards))
     assert page.startswith("<!DOCTYPE html>")
-    assert "<table>" in page and page.count("<svg") == 3 and "<polyline" in page
+    assert "<table>" in page and page.count("<svg") == 5 and "<polyline" in page
     assert "2 lost, 0 stuck" in page and "Lost (2)" in page
+    assert 'viewBox="0 0 ' in page and "<svg width=" not in page  # charts scale to the page
     assert "<script" not in page.lower()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
     assert "<link" not in page.lower()
