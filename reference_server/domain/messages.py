@@ -40,8 +40,10 @@ class SendRequest:
 class MessagesService:
     def __init__(self, messages: MessagesRepository, devices: DevicesRepository, notifier: Notifier,
                  default_region: str = "RU", count_state: Callable[[str], None] | None = None,
-                 limiter: QueueLimiter | None = None) -> None:
+                 limiter: QueueLimiter | None = None, count_cache: Callable[[], None] | None = None) -> None:
         self.messages = messages
+        # Upstream caches message states and counts hits and misses; every lookup here reads the database: a miss.
+        self.count_cache_miss = count_cache or (lambda: None)
         self.count_state = count_state or (lambda _state: None)
         self.limiter = limiter
         self.devices = devices
@@ -95,6 +97,7 @@ class MessagesService:
         return stored
 
     async def get(self, user_id: str, ext_id: str) -> Message:
+        self.count_cache_miss()
         found = await self.messages.find_for_user(user_id, ext_id)
         if not found:
             raise NotFound("message not found")
