@@ -9,7 +9,6 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
-
 # Upstream's buckets, per family (online/metrics.go, jwt/metrics.go, worker/executor/metrics.go).
 MEMORY_BUCKETS = (1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, .001, .005, .01, .05, .1)
 DATABASE_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
@@ -77,7 +76,8 @@ class Metrics:
         self.online_cache_latency = Histogram("sms_online_cache_latency_seconds", "Cache operation latency in seconds",
                                               buckets=memory, registry=r)
         self.online_persist_latency = Histogram("sms_online_persistence_latency_seconds",
-                                                "Persistence operation latency in seconds", buckets=database, registry=r)
+                                                "Persistence operation latency in seconds", buckets=database,
+                                                registry=r)
         self.online_persist_errors = Counter("sms_online_persistence_errors_total", "Total persistence errors by type",
                                              registry=r)
         self.online_batch_size = Gauge("sms_online_batch_size", "Current batch size", registry=r)
@@ -96,8 +96,8 @@ class Metrics:
                                     ("refreshed", "refresh"))
         }
         self.worker_active = Gauge("worker_executor_active_tasks", "Number of active tasks", registry=r)
-        self.worker_results = Counter("worker_executor_task_result_total", "Task result, labeled by task name and result",
-                                      ["task", "result"], registry=r)
+        self.worker_results = Counter("worker_executor_task_result_total",
+                                      "Task result, labeled by task name and result", ["task", "result"], registry=r)
         self.worker_duration = Histogram("worker_executor_task_duration_seconds", "Task duration in seconds", ["task"],
                                          buckets=WORKER_BUCKETS, registry=r)
 

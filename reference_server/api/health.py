@@ -69,7 +69,8 @@ def _resident_mib() -> int:
 
 
 def _task_count() -> int:
-    pending, count = [trio.lowlevel.current_root_task()], 0
+    root = trio.lowlevel.current_root_task()
+    pending, count = [root] if root is not None else [], 0
     while pending:
         task = pending.pop()
         count += 1
