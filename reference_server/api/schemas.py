@@ -22,6 +22,8 @@ WebhookEvent = Literal[WEBHOOK_EVENTS]  # type: ignore[valid-type]
 PushEvent = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 # The longest Go time.Duration in whole seconds (~292 years): upstream turns ttl into one.
 MAX_TTL_SECONDS = 9_223_372_036
+MAX_PHONE_CHARS = 512  # a recipient: a number, or its ciphertext when encrypted (128 before upstream PR #258)
+MAX_PUBLIC_KEY_CHARS = 4096
 
 
 def _base64(value: str) -> str:
@@ -87,7 +89,7 @@ class SendMessage(Body):
     message: Annotated[str, _length(0, 65535)] | None = None
     textMessage: TextMessage | None = None
     dataMessage: DataMessage | None = None
-    phoneNumbers: Annotated[list[Annotated[str, _length(1, 128)]], Field(min_length=1, max_length=100)]
+    phoneNumbers: Annotated[list[Annotated[str, _length(1, MAX_PHONE_CHARS)]], Field(min_length=1, max_length=100)]
     isEncrypted: bool | None = None
     simNumber: Annotated[int, Field(ge=1, le=3)] | None = None
     withDeliveryReport: bool | None = None
@@ -121,13 +123,24 @@ class SimCardBody(Body):
     iccid: Annotated[str, _length(0, 128)] | None = None
 
 
-class RegisterDevice(Body):
+# A device's end-to-end key (upstream PR #258): a base64 RSA public key (an RSA-16384 SPKI is ~2.8 kB of
+# base64; longer is refused) and its version, at least 1; absent or null leaves the stored one unchanged.
+PublicKey = Annotated[str, Field(min_length=1, max_length=MAX_PUBLIC_KEY_CHARS), AfterValidator(_base64)]
+KeyVersion = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class DeviceKeyFields(Body):
+    publicKey: PublicKey | None = None
+    keyVersion: KeyVersion | None = None
+
+
+class RegisterDevice(DeviceKeyFields):
     name: Annotated[str, _length(0, 128)] | None = None
     pushToken: Annotated[str, _length(0, 256)] | None = None
     simCards: list[SimCardBody] | None = None
 
 
-class UpdateDevice(Body):
+class UpdateDevice(DeviceKeyFields):
     id: Annotated[Id21, _length(1, 21)]
     pushToken: Annotated[str, _length(0, 256)] | None = None
     simCards: list[SimCardBody] | None = None
@@ -139,7 +152,7 @@ class ChangePassword(Body):
 
 
 class RecipientReport(Body):
-    phoneNumber: Annotated[str, _length(1, 128)]
+    phoneNumber: Annotated[str, _length(1, MAX_PHONE_CHARS)]
     state: State
     error: Annotated[str, _length(0, 256)] | None = None
 
