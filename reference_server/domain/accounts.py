@@ -19,7 +19,7 @@ from .cache import TTLCache
 from .clock import now
 from .errors import InvalidInput, NotAuthenticated, NotFound, NotImplementedHere, NotPermitted
 from .ids import new_id
-from .models import Device, DeviceKey, SimCard, User
+from .models import NO_KEY, Device, DeviceKey, SimCard, User
 from .shared_state import MemoryState, SharedState, SharedStateUnavailable
 from .tokens import TokenService
 
@@ -254,7 +254,7 @@ class Accounts:
 
     # --- devices ------------------------------------------------------------------------------------
     async def register(self, user_id: str | None, name: str | None, push_token: str | None,
-                       sim_cards: list[SimCard], key: DeviceKey = DeviceKey()) -> Registration:
+                       sim_cards: list[SimCard], key: DeviceKey = NO_KEY) -> Registration:
         """Adds a device to `user_id`, or to a new user with generated credentials when it is None."""
         moment = now()
 
@@ -275,7 +275,7 @@ class Accounts:
         return Registration(device, login, password)
 
     async def update_device(self, device: Device, claimed_id: str, push_token: str | None,
-                            sim_cards: list[SimCard], key: DeviceKey = DeviceKey()) -> None:
+                            sim_cards: list[SimCard], key: DeviceKey = NO_KEY) -> None:
         if claimed_id != device.id:
             raise NotPermitted("Forbidden")
         await self.devices.update(device.id, push_token, sim_cards, key)

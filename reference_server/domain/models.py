@@ -65,6 +65,9 @@ class DeviceKey:
     key_version: int | None = None
 
 
+NO_KEY = DeviceKey()
+
+
 @dataclass
 class Recipient:
     phone_number: str

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..domain.clock import now
-from ..domain.models import Device, DeviceKey, SimCard
+from ..domain.models import NO_KEY, Device, DeviceKey, SimCard
 from .database import Database
 from .tables import devices
 
@@ -47,7 +47,7 @@ class DevicesRepository:
         return await self.db.batched(_for_user, user_id)
 
     async def update(self, device_id: str, push_token: str | None, sim_cards: list[SimCard],
-                     key: DeviceKey = DeviceKey()) -> None:
+                     key: DeviceKey = NO_KEY) -> None:
         await self.db.batched(_update, device_id, push_token, sim_cards, key)
 
     async def delete(self, user_id: str, device_id: str) -> bool:
