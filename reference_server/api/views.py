@@ -15,6 +15,8 @@ def _content(message: Message) -> dict[str, Any]:
         return {}
     if message.type == "Data":
         return {"dataMessage": {"data": body["data"], "port": body["port"]}}
+    if message.type == "Mms":
+        return {"mmsMessage": body}
     return {"textMessage": {"text": body["text"]}}
 
 

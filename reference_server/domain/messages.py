@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..events.notifier import DeviceEvent, Notifier
 from ..storage.devices import DevicesRepository
@@ -28,6 +29,7 @@ class SendRequest:
     text: str | None = None
     data: str | None = None
     port: int | None = None
+    mms: dict[str, Any] | None = None  # {subject?, text?, attachments: [{contentType, name?, data}]}, validated
     is_encrypted: bool = False
     sim_number: int | None = None
     with_delivery_report: bool = True
@@ -144,9 +146,12 @@ def _taken(state: str) -> str:
 
 
 def _content_of(request: SendRequest) -> tuple[str, str]:
-    given = [request.legacy_text is not None, request.text is not None, request.data is not None]
+    given = [request.legacy_text is not None, request.text is not None, request.data is not None,
+             request.mms is not None]
     if sum(given) != 1:
-        raise InvalidInput("failed to validate: must specify exactly one of: textMessage or dataMessage")
+        raise InvalidInput("failed to validate: must specify exactly one of: textMessage, dataMessage or mmsMessage")
+    if request.mms is not None:
+        return "Mms", json.dumps(request.mms)
     if request.data is not None:
         return "Data", json.dumps({"data": request.data, "port": request.port})
     text = request.text if request.text is not None else request.legacy_text

@@ -79,7 +79,7 @@ class Recipient:
 class Message:
     ext_id: str
     device_id: str
-    type: str  # "Text" | "Data"
+    type: str  # "Text" | "Data" | "Mms"
     content: str  # JSON {"text"} / {"data","port"}, or the SHA-256 hex once hashed
     recipients: list[Recipient]
     state: str = "Pending"
