@@ -21,17 +21,23 @@ class OnlineTracker:
         self.flush_seconds = flush_seconds
         self._pending: dict[str, datetime] = {}
         self.metrics = metrics or Metrics()
-        # Bound once: a mark is on every device request, so it costs two increments and one observe.
         self._set_ok = self.metrics.online_status_set.labels("success")
         self._cache_set_ok = self.metrics.online_cache_ops.labels("set", "success")
+        self._marks = 0  # since the last publish
 
     def mark(self, device_id: str, moment: datetime) -> None:
-        started = time.perf_counter()
+        # On every device request: a plain count here; the counters get it when published (each scrape, each
+        # flush). prometheus-client's locked increments would cost more than the mark itself.
+        self._marks += 1
         if moment > self._pending.get(device_id, moment.min):
             self._pending[device_id] = moment
-        self.metrics.online_cache_latency.observe(time.perf_counter() - started)
-        self._cache_set_ok.inc()
-        self._set_ok.inc()
+
+    def publish(self) -> None:
+        """Adds the marks since the last call to upstream's status-set and cache-set counters."""
+        marks, self._marks = self._marks, 0
+        if marks:
+            self._set_ok.inc(marks)
+            self._cache_set_ok.inc(marks)
 
     def last_seen(self, device_id: str, stored: datetime) -> datetime:
         """What this process knows: the stored value or a newer mark not yet written."""
@@ -40,6 +46,7 @@ class OnlineTracker:
     async def flush(self) -> int:
         """Upstream's persist: drain the marks (a cache operation), write them (persistence) in one batch."""
         metrics, started = self.metrics, time.perf_counter()
+        self.publish()
         batch, self._pending = self._pending, {}
         metrics.online_cache_ops.labels("drain", "success").inc()
         metrics.online_batch_size.set(len(batch))
