@@ -105,6 +105,15 @@ CAPABILITIES: tuple[Capability, ...] = (
                "X-Total-Count; attachments download as raw bytes",
                needs="a target with the stored inbox (upstream 1.48 or later); a 404 or 501 makes it Missing",
                routes=(("thirdparty", "GET", "/inbox"), ("mobile", "POST", "/inbox"))),
+    Capability("device-keys", "Device keys",
+               "upstream PR #258 (unreleased): publicKey/keyVersion given at registration and PATCH /mobile/v1/device "
+               "are shown by GET /3rdparty/v1/devices and GET /mobile/v1/device (absent leaves them unchanged; "
+               "keyVersion 0 is 400); encrypted recipients of up to 512 characters",
+               needs="a target with device keys (upstream after 1.48); a target that drops them makes it Missing"),
+    Capability("mms", "Outgoing MMS",
+               "client-go 1.15: a message with mmsMessage is accepted (202), listed with includeContent and "
+               "pulled by the phone with its parts; with another kind of content, or a part that is not base64, 400",
+               needs="a target that sends MMS (no upstream release yet); a 400 for a valid MMS makes it Missing"),
     Capability("ca", "Certificate Authority",
                "POST /csr accepts a CSR for a private IP (202 pending), GET /csr/{id} returns the signed leaf; "
                "public IPs, mismatched names and garbage are refused (400); unknown ids 404",

@@ -101,13 +101,13 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
     notifier = notifier or events.router
     tokens_repository = TokensRepository(db)
     maintenance = MaintenanceRepository(db)
-    online = OnlineTracker(maintenance)
+    online = OnlineTracker(maintenance, metrics=metrics)
     inbox_repository = InboxRepository(db)
     tokens = None
     if settings.jwt.enabled:
         jwt = settings.jwt
         tokens = TokenService(tokens_repository, JwtConfig(jwt.secret, jwt.issuer, jwt.access_ttl, jwt.refresh_ttl),
-                              count=metrics.count_jwt)
+                              count=metrics.count_jwt, observe=metrics.observe_jwt)
     state = shared_state_for(settings.cache.url, db)  # one-time codes, credential epochs, failed logins
     otp = OtpConfig(settings.otp.enabled, settings.otp.length, settings.otp.ttl, settings.otp.retries)
     return Services(
@@ -118,8 +118,8 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
         accounts=Accounts(UsersRepository(db), devices, otp, tokens, online, state),
         messages=MessagesService(MessagesRepository(db), devices, notifier, settings.phones.default_region,
                                  count_state=metrics.count_message_state,
-                                 limiter=QueueLimiter(queue_limits(settings), maintenance,
-                                                      lambda result: metrics.limiter_checks.labels(result).inc())),
+                                 limiter=QueueLimiter(queue_limits(settings), maintenance, metrics),
+                                 count_cache=metrics.cache_misses.inc),
         webhooks=WebhooksService(WebhooksRepository(db), devices, notifier),
         settings_service=SettingsService(SettingsRepository(db), notifier),
         upstream_limiter=upstream.SlidingWindowLimiter(limit=5, window=60),

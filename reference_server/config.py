@@ -205,6 +205,7 @@ class DatabaseSettings(_Section):
 
 class HealthSettings(_Section):  # ours
     timeout: Duration = timedelta(seconds=2)  # /health/ready fails when the database does not answer within it
+    release_id: NonNegativeInt = 0  # `releaseId` of the health answers (upstream's build number); 0 leaves it out
 
     @field_validator("timeout")
     @classmethod

@@ -98,4 +98,6 @@ MEANINGS: dict[str, str] = {
     "ca.rate_limit": OURS + "accepted `POST /csr` per minute per client IP; 0: no limit",
     "ca.path_prefix": OURS + "where the CA API is mounted",
     "health.timeout": OURS + "`/health/ready` answers 503 when the database does not answer `SELECT 1` within this",
+    "health.release_id": OURS + "the `releaseId` of the health answers (upstream bakes its build number in at build "
+                                "time); 0 leaves it out",
 }

@@ -14,7 +14,10 @@ blueprint = Blueprint("metrics", __name__)
 
 @blueprint.get("/metrics")
 async def exposition() -> Response:
-    return Response(services().metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
+    state = services()
+    if state.online is not None:
+        state.online.publish()  # the online marks are counted in bulk, not per request
+    return Response(state.metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 def instrument(app: Quart) -> None:

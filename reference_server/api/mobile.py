@@ -11,7 +11,7 @@ from quart import Blueprint, Response, g, request
 from ..domain.accounts import private_token_matches
 from ..domain.clock import format_time
 from ..domain.errors import NotAuthenticated
-from ..domain.models import STATES, Recipient, SimCard, StateReport
+from ..domain.models import STATES, DeviceKey, Recipient, SimCard, StateReport
 from . import query, views
 from .auth import authorization, basic_user, device_route, guarded_login, optional_device
 from .context import client_ip, services
@@ -59,7 +59,8 @@ async def register_device() -> Response:
     else:
         user_id = await _registering_user()
         body = parse_json(RegisterDevice, await request.get_data())
-    registration = await services().accounts.register(user_id, body.name, body.pushToken, _sim_cards(body.simCards))
+    registration = await services().accounts.register(user_id, body.name, body.pushToken, _sim_cards(body.simCards),
+                                                      DeviceKey(body.publicKey, body.keyVersion))
     answer = {"id": registration.device.id, "token": registration.device.auth_token, "login": registration.login}
     if registration.password is not None:
         answer["password"] = registration.password
@@ -79,7 +80,8 @@ async def device_info() -> Response:
 @device_route
 async def update_device() -> Response:
     body = parse_json(UpdateDevice, await request.get_data())
-    await services().accounts.update_device(g.device, body.id, body.pushToken, _sim_cards(body.simCards))
+    await services().accounts.update_device(g.device, body.id, body.pushToken, _sim_cards(body.simCards),
+                                            DeviceKey(body.publicKey, body.keyVersion))
     return empty()
 
 

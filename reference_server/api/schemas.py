@@ -22,6 +22,12 @@ WebhookEvent = Literal[WEBHOOK_EVENTS]  # type: ignore[valid-type]
 PushEvent = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 # The longest Go time.Duration in whole seconds (~292 years): upstream turns ttl into one.
 MAX_TTL_SECONDS = 9_223_372_036
+MAX_PHONE_CHARS = 512  # a recipient: a number, or its ciphertext when encrypted (128 before upstream PR #258)
+MAX_PUBLIC_KEY_CHARS = 4096
+# Outgoing MMS (client-go 1.15; ours where upstream has no server handler yet): at most 10 parts, and their data
+# together at most 1 MiB once decoded (1 398 104 base64 characters), a carrier's usual ceiling.
+MAX_MMS_ATTACHMENTS = 10
+MAX_MMS_DATA_CHARS = 1_398_104
 
 
 def _base64(value: str) -> str:
@@ -81,13 +87,48 @@ class DataMessage(Body):
     port: Annotated[int, Field(ge=1, le=65535)]
 
 
+class MmsAttachment(Body):
+    contentType: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[ -~]+$")]
+    name: Annotated[str, _length(0, 512)] | None = None
+    data: Annotated[str, _length(1, MAX_MMS_DATA_CHARS)]
+
+
+class MmsMessage(Body):
+    subject: Annotated[str, _length(0, 1024)] | None = None  # room for the ciphertext of a subject
+    text: Annotated[str, _length(0, 65535)] | None = None
+    attachments: Annotated[list[MmsAttachment], Field(max_length=MAX_MMS_ATTACHMENTS)] | None = None
+
+    def check(self, encrypted: bool) -> None:
+        """Rules across fields: something to send, the parts' size, base64 data unless encrypted (the client
+        then encrypts the base64 text itself, as it does a data message's)."""
+        parts = self.attachments or []
+        if not self.text and not parts:
+            raise ValueError("mmsMessage needs text or at least one attachment")
+        if sum(len(part.data) for part in parts) > MAX_MMS_DATA_CHARS:
+            raise ValueError(f"mmsMessage attachments may hold at most {MAX_MMS_DATA_CHARS} base64 characters")
+        if not encrypted:
+            for part in parts:
+                _base64(part.data)
+
+    def content(self) -> dict[str, Any]:
+        """The stored form, which is also the wire form: absent fields stay absent."""
+        stored: dict[str, Any] = {}
+        if self.subject is not None:
+            stored["subject"] = self.subject
+        if self.text is not None:
+            stored["text"] = self.text
+        stored["attachments"] = [part.model_dump(exclude_none=True) for part in self.attachments or []]
+        return stored
+
+
 class SendMessage(Body):
     id: Id36 | None = None
     deviceId: Id21 | None = None
     message: Annotated[str, _length(0, 65535)] | None = None
     textMessage: TextMessage | None = None
     dataMessage: DataMessage | None = None
-    phoneNumbers: Annotated[list[Annotated[str, _length(1, 128)]], Field(min_length=1, max_length=100)]
+    mmsMessage: MmsMessage | None = None
+    phoneNumbers: Annotated[list[Annotated[str, _length(1, MAX_PHONE_CHARS)]], Field(min_length=1, max_length=100)]
     isEncrypted: bool | None = None
     simNumber: Annotated[int, Field(ge=1, le=3)] | None = None
     withDeliveryReport: bool | None = None
@@ -95,6 +136,12 @@ class SendMessage(Body):
     ttl: Annotated[int, Field(ge=5, le=MAX_TTL_SECONDS)] | None = None
     validUntil: DateTime | None = None
     scheduleAt: DateTime | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _mms_rules(self) -> SendMessage:
+        if self.mmsMessage is not None:
+            self.mmsMessage.check(bool(self.isEncrypted))
+        return self
 
 
 class InboxRefresh(Body):
@@ -121,13 +168,24 @@ class SimCardBody(Body):
     iccid: Annotated[str, _length(0, 128)] | None = None
 
 
-class RegisterDevice(Body):
+# A device's end-to-end key (upstream PR #258): a base64 RSA public key (an RSA-16384 SPKI is ~2.8 kB of
+# base64; longer is refused) and its version, at least 1; absent or null leaves the stored one unchanged.
+PublicKey = Annotated[str, Field(min_length=1, max_length=MAX_PUBLIC_KEY_CHARS), AfterValidator(_base64)]
+KeyVersion = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class DeviceKeyFields(Body):
+    publicKey: PublicKey | None = None
+    keyVersion: KeyVersion | None = None
+
+
+class RegisterDevice(DeviceKeyFields):
     name: Annotated[str, _length(0, 128)] | None = None
     pushToken: Annotated[str, _length(0, 256)] | None = None
     simCards: list[SimCardBody] | None = None
 
 
-class UpdateDevice(Body):
+class UpdateDevice(DeviceKeyFields):
     id: Annotated[Id21, _length(1, 21)]
     pushToken: Annotated[str, _length(0, 256)] | None = None
     simCards: list[SimCardBody] | None = None
@@ -139,7 +197,7 @@ class ChangePassword(Body):
 
 
 class RecipientReport(Body):
-    phoneNumber: Annotated[str, _length(1, 128)]
+    phoneNumber: Annotated[str, _length(1, MAX_PHONE_CHARS)]
     state: State
     error: Annotated[str, _length(0, 256)] | None = None
 

@@ -36,7 +36,8 @@ async def send_message() -> Response:
         phone_numbers=body.phoneNumbers, ext_id=body.id or None, device_id=body.deviceId or None,
         legacy_text=body.message or None, text=body.textMessage.text if body.textMessage else None,
         data=body.dataMessage.data if body.dataMessage else None,
-        port=body.dataMessage.port if body.dataMessage else None, is_encrypted=bool(body.isEncrypted),
+        port=body.dataMessage.port if body.dataMessage else None,
+        mms=body.mmsMessage.content() if body.mmsMessage else None, is_encrypted=bool(body.isEncrypted),
         sim_number=body.simNumber, with_delivery_report=body.withDeliveryReport is not False,
         priority=body.priority or 0, ttl=body.ttl, valid_until=body.validUntil, schedule_at=body.scheduleAt,
     )

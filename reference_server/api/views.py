@@ -15,6 +15,8 @@ def _content(message: Message) -> dict[str, Any]:
         return {}
     if message.type == "Data":
         return {"dataMessage": {"data": body["data"], "port": body["port"]}}
+    if message.type == "Mms":
+        return {"mmsMessage": body}
     return {"textMessage": {"text": body["text"]}}
 
 
@@ -77,6 +79,10 @@ def device(device: Device) -> dict[str, Any]:
     }
     if device.sim_cards:
         view["simCards"] = [sim_card(card) for card in device.sim_cards]
+    if device.public_key is not None:  # omitted when unset, as upstream's `omitempty`
+        view["publicKey"] = device.public_key
+    if device.key_version is not None:
+        view["keyVersion"] = device.key_version
     return view
 
 

@@ -19,7 +19,7 @@ from .cache import TTLCache
 from .clock import now
 from .errors import InvalidInput, NotAuthenticated, NotFound, NotImplementedHere, NotPermitted
 from .ids import new_id
-from .models import Device, SimCard, User
+from .models import NO_KEY, Device, DeviceKey, SimCard, User
 from .shared_state import MemoryState, SharedState, SharedStateUnavailable
 from .tokens import TokenService
 
@@ -254,13 +254,14 @@ class Accounts:
 
     # --- devices ------------------------------------------------------------------------------------
     async def register(self, user_id: str | None, name: str | None, push_token: str | None,
-                       sim_cards: list[SimCard]) -> Registration:
+                       sim_cards: list[SimCard], key: DeviceKey = NO_KEY) -> Registration:
         """Adds a device to `user_id`, or to a new user with generated credentials when it is None."""
         moment = now()
 
         def device_for(owner: str) -> Device:
             return Device(id=new_id(), user_id=owner, name=name, auth_token=new_id(), push_token=push_token or None,
-                          sim_cards=sim_cards, last_seen=moment, created_at=moment, updated_at=moment)
+                          sim_cards=sim_cards, last_seen=moment, created_at=moment, updated_at=moment,
+                          public_key=key.public_key, key_version=key.key_version)
 
         if user_id is not None:
             device = device_for(user_id)
@@ -274,10 +275,12 @@ class Accounts:
         return Registration(device, login, password)
 
     async def update_device(self, device: Device, claimed_id: str, push_token: str | None,
-                            sim_cards: list[SimCard]) -> None:
+                            sim_cards: list[SimCard], key: DeviceKey = NO_KEY) -> None:
         if claimed_id != device.id:
             raise NotPermitted("Forbidden")
-        await self.devices.update(device.id, push_token, sim_cards)
+        await self.devices.update(device.id, push_token, sim_cards, key)
+        # The device as this process cached it would show the old key until the cache entry expires.
+        self._devices.drop_where(lambda cached: cached[0].id == device.id)
 
     async def list_devices(self, user_id: str) -> list[Device]:
         found = await self.devices.for_user(user_id)

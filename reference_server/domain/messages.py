@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..events.notifier import DeviceEvent, Notifier
 from ..storage.devices import DevicesRepository
@@ -28,6 +29,7 @@ class SendRequest:
     text: str | None = None
     data: str | None = None
     port: int | None = None
+    mms: dict[str, Any] | None = None  # {subject?, text?, attachments: [{contentType, name?, data}]}, validated
     is_encrypted: bool = False
     sim_number: int | None = None
     with_delivery_report: bool = True
@@ -40,8 +42,10 @@ class SendRequest:
 class MessagesService:
     def __init__(self, messages: MessagesRepository, devices: DevicesRepository, notifier: Notifier,
                  default_region: str = "RU", count_state: Callable[[str], None] | None = None,
-                 limiter: QueueLimiter | None = None) -> None:
+                 limiter: QueueLimiter | None = None, count_cache: Callable[[], None] | None = None) -> None:
         self.messages = messages
+        # Upstream caches message states and counts hits and misses; every lookup here reads the database: a miss.
+        self.count_cache_miss = count_cache or (lambda: None)
         self.count_state = count_state or (lambda _state: None)
         self.limiter = limiter
         self.devices = devices
@@ -95,6 +99,7 @@ class MessagesService:
         return stored
 
     async def get(self, user_id: str, ext_id: str) -> Message:
+        self.count_cache_miss()
         found = await self.messages.find_for_user(user_id, ext_id)
         if not found:
             raise NotFound("message not found")
@@ -141,9 +146,12 @@ def _taken(state: str) -> str:
 
 
 def _content_of(request: SendRequest) -> tuple[str, str]:
-    given = [request.legacy_text is not None, request.text is not None, request.data is not None]
+    given = [request.legacy_text is not None, request.text is not None, request.data is not None,
+             request.mms is not None]
     if sum(given) != 1:
-        raise InvalidInput("failed to validate: must specify exactly one of: textMessage or dataMessage")
+        raise InvalidInput("failed to validate: must specify exactly one of: textMessage, dataMessage or mmsMessage")
+    if request.mms is not None:
+        return "Mms", json.dumps(request.mms)
     if request.data is not None:
         return "Data", json.dumps({"data": request.data, "port": request.port})
     text = request.text if request.text is not None else request.legacy_text

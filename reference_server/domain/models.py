@@ -53,6 +53,19 @@ class Device:
     last_seen: datetime
     created_at: datetime
     updated_at: datetime
+    public_key: str | None = None  # base64 RSA key for end-to-end encryption (upstream PR #258)
+    key_version: int | None = None
+
+
+@dataclass(frozen=True)
+class DeviceKey:
+    """A device's key as a request gives it: None leaves the stored value unchanged (a key is never cleared)."""
+
+    public_key: str | None = None
+    key_version: int | None = None
+
+
+NO_KEY = DeviceKey()
 
 
 @dataclass
@@ -66,7 +79,7 @@ class Recipient:
 class Message:
     ext_id: str
     device_id: str
-    type: str  # "Text" | "Data"
+    type: str  # "Text" | "Data" | "Mms"
     content: str  # JSON {"text"} / {"data","port"}, or the SHA-256 hex once hashed
     recipients: list[Recipient]
     state: str = "Pending"

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..domain.clock import now
-from ..domain.models import Device, SimCard
+from ..domain.models import NO_KEY, Device, DeviceKey, SimCard
 from .database import Database
 from .tables import devices
 
@@ -46,8 +46,9 @@ class DevicesRepository:
     async def for_user(self, user_id: str) -> list[Device]:
         return await self.db.batched(_for_user, user_id)
 
-    async def update(self, device_id: str, push_token: str | None, sim_cards: list[SimCard]) -> None:
-        await self.db.batched(_update, device_id, push_token, sim_cards)
+    async def update(self, device_id: str, push_token: str | None, sim_cards: list[SimCard],
+                     key: DeviceKey = NO_KEY) -> None:
+        await self.db.batched(_update, device_id, push_token, sim_cards, key)
 
     async def delete(self, user_id: str, device_id: str) -> bool:
         return await self.db.run(_delete, user_id, device_id)
@@ -67,7 +68,7 @@ def _row_to_device(row: Any) -> Device:
     return Device(
         id=row.id, user_id=row.user_id, name=row.name, auth_token=row.auth_token, push_token=row.push_token,
         sim_cards=[SimCard(**card) for card in row.sim_cards or []], last_seen=row.last_seen,
-        created_at=row.created_at, updated_at=row.updated_at,
+        created_at=row.created_at, updated_at=row.updated_at, public_key=row.public_key, key_version=row.key_version,
     )
 
 
@@ -76,6 +77,7 @@ def insert_device(conn: Connection, device: Device) -> None:
         id=device.id, user_id=device.user_id, name=device.name, auth_token=device.auth_token,
         push_token=device.push_token or None, sim_cards=_sim_cards_json(device.sim_cards),
         last_seen=device.last_seen, created_at=device.created_at, updated_at=device.updated_at,
+        public_key=device.public_key, key_version=device.key_version,
     ))
 
 
@@ -107,10 +109,15 @@ def _for_user(conn: Connection, user_id: str) -> list[Device]:
     return [_row_to_device(row) for row in rows]
 
 
-def _update(conn: Connection, device_id: str, push_token: str | None, sim_cards: list[SimCard]) -> None:
+def _update(conn: Connection, device_id: str, push_token: str | None, sim_cards: list[SimCard],
+            key: DeviceKey) -> None:
     values: dict[str, Any] = {"sim_cards": _sim_cards_json(sim_cards), "updated_at": now()}
-    if push_token:  # upstream: an empty or absent token leaves the stored one unchanged
-        values["push_token"] = push_token
+    if push_token is not None:  # upstream (PR #258): absent leaves it unchanged, "" clears it
+        values["push_token"] = push_token or None
+    if key.public_key is not None:
+        values["public_key"] = key.public_key
+    if key.key_version is not None:
+        values["key_version"] = key.key_version
     conn.execute(devices.update().where(devices.c.id == device_id).values(**values))
 
 

@@ -85,7 +85,10 @@ def _delete_devices(conn: Connection, before: datetime) -> int:
 
 def _hashed_content(content: str) -> str:
     body = json.loads(content)
-    plain = body["text"] if "text" in body else body["data"]
+    if "attachments" in body:  # an MMS: its whole stored JSON (parts and all) is what it said
+        plain = content
+    else:
+        plain = body["text"] if "text" in body else body["data"]
     return hashlib.sha256(str(plain).encode()).hexdigest()
 
 

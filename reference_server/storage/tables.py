@@ -48,6 +48,8 @@ devices = sa.Table(
     sa.Column("push_token", sa.String(256), nullable=True),
     sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     sa.Column("sim_cards", sa.JSON, nullable=False),
+    sa.Column("public_key", sa.Text, nullable=True),  # migration 0008 (upstream PR #258)
+    sa.Column("key_version", sa.Integer, nullable=True),
     sa.Column("last_seen", Timestamp, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
@@ -63,7 +65,7 @@ messages = sa.Table(
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("device_id", sa.CHAR(21), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
     sa.Column("ext_id", sa.String(36), nullable=False),
-    sa.Column("type", enum("Text", "Data", name="message_type"), nullable=False),
+    sa.Column("type", enum("Text", "Data", "Mms", name="message_type"), nullable=False),
     sa.Column("content", LongText, nullable=False),
     sa.Column("state", state_enum(), nullable=False),
     sa.Column("valid_until", Timestamp, nullable=True),
@@ -107,7 +109,7 @@ message_recipients = sa.Table(
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("message_id", BigId, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("phone_number", sa.String(128), nullable=False),
+    sa.Column("phone_number", sa.String(512), nullable=False),  # 128 before migration 0008
     sa.Column("state", state_enum(), nullable=False),
     sa.Column("error", sa.String(256), nullable=True),
     sa.UniqueConstraint("message_id", "phone_number", name="unq_message_recipients_message_phone"),

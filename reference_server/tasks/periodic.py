@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,7 +52,7 @@ async def run_periodic(task: PeriodicTask, maintenance: MaintenanceRepository, o
             moment = clock()
             # The lease ends a little before the next tick so the holder can renew it without a gap.
             if await maintenance.acquire_lease(task.name, owner, moment, moment + task.interval * 0.9):
-                touched = await task.job()
+                touched = await execute(task, metrics)
                 result = "ok"
                 log.info("task %s ran in %s: %d rows", task.name, owner, touched)
         except Exception:  # a failed run must not end the loop; the next tick tries again
@@ -61,3 +62,19 @@ async def run_periodic(task: PeriodicTask, maintenance: MaintenanceRepository, o
             metrics.count_task(task.name, result)
         next_tick += seconds  # a fixed rate: a slow run does not push the next ones back
         await trio.sleep_until(max(next_tick, trio.current_time()))
+
+
+async def execute(task: PeriodicTask, metrics: Metrics | None) -> int:
+    """Runs the job with upstream's worker executor metrics: active tasks, result and duration by task."""
+    if metrics is None:
+        return await task.job()
+    metrics.worker_active.inc()
+    started, result = time.perf_counter(), "error"
+    try:
+        touched = await task.job()
+        result = "success"
+        return touched
+    finally:
+        metrics.worker_active.dec()
+        metrics.worker_results.labels(task.name, result).inc()
+        metrics.worker_duration.labels(task.name).observe(time.perf_counter() - started)

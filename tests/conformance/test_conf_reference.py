@@ -76,6 +76,13 @@ NEW_CHECKS: list[Any] = [
     pytest.param("settings::test_patch_null_section_keeps_it", id="settings-null-section"),
     pytest.param("settings::test_patch_breaking_min_max_refused", id="settings-min-max"),
     pytest.param("send::test_json_keys_in_any_case", id="json-key-case"),
+    pytest.param("health::test_probes_carry_upstreams_check_set", id="health-check-set"),
+    pytest.param("health::test_metrics_carry_upstreams_module_families", id="metrics-families"),
+    pytest.param("device-keys::test_key_on_registration_and_rotation", id="device-keys"),
+    pytest.param("device-keys::test_a_bad_key_version_is_refused", id="device-key-version"),
+    pytest.param("device-keys::test_recipients_up_to_512_characters", id="recipients-512"),
+    pytest.param("mms::test_send_then_read_back", id="mms-send"),
+    pytest.param("mms::test_exactly_one_kind_of_content", id="mms-exactly-one"),
 ]
 
 

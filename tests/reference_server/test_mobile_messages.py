@@ -438,7 +438,7 @@ def _one(**changes: Any) -> list[dict[str, Any]]:
     _one(id=...),
     _one(id=5),
     _one(recipients=[{"phoneNumber": "", "state": "Sent"}]),
-    _one(recipients=[{"phoneNumber": "1" * 129, "state": "Sent"}]),
+    _one(recipients=[{"phoneNumber": "1" * 513, "state": "Sent"}]),
     _one(recipients=[{"phoneNumber": PHONE_A}]),
     _one(recipients=[{"state": "Sent"}]),
     _one(recipients=[{"phoneNumber": PHONE_A, "state": "Failed", "error": "e" * 257}]),

@@ -442,12 +442,17 @@ async def test_update_device(api: Api) -> None:
     device = await device_view(api, user, user["id"])
     assert device["simCards"] == new_cards and device["name"] == "phone"
 
-    # Empty or absent pushToken leaves it unchanged; absent simCards means [].
-    for body in ({"id": user["id"], "pushToken": ""}, {"id": user["id"]}, {"id": user["id"], "pushToken": None}):
+    # Absent or null pushToken leaves it unchanged; absent simCards means [].
+    for body in ({"id": user["id"]}, {"id": user["id"], "pushToken": None}):
         response = await api.client.patch(f"{MOBILE}/device", headers=bearer(user["token"]), json=body)
         assert response.status_code == 204, response.text
         assert (await stored_device(api, user["token"])).push_token == "fcm-new"
         assert "simCards" not in await device_view(api, user, user["id"])
+    # An empty one removes it (upstream PR #258; before, it was ignored too).
+    response = await api.client.patch(f"{MOBILE}/device", headers=bearer(user["token"]),
+                                      json={"id": user["id"], "pushToken": ""})
+    assert response.status_code == 204
+    assert (await stored_device(api, user["token"])).push_token is None
 
 
 async def test_update_device_sets_first_push_token(sqlite_api: Api) -> None:

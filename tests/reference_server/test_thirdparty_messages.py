@@ -182,7 +182,7 @@ async def test_empty_legacy_message_counts_as_absent(sqlite_api: Api) -> None:
     assert state["textMessage"] == {"text": "new"}
 
     response = await sqlite_api.send(user, {"message": "", "phoneNumbers": [PHONE]})
-    assert error_of(response, 400).endswith("must specify exactly one of: textMessage or dataMessage")
+    assert error_of(response, 400).endswith("must specify exactly one of: textMessage, dataMessage or mmsMessage")
 
 
 # --- send: phone numbers -----------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ STRUCT_VIOLATIONS: dict[str, dict[str, Any]] = {
     "phoneNumbers empty": text(phones=[]) | {"phoneNumbers": []},
     "phoneNumbers 101 items": text() | {"phoneNumbers": [f"+7999{i:07d}" for i in range(101)]},
     "phone number empty": text() | {"phoneNumbers": [""]},
-    "phone number 129 chars": text() | {"phoneNumbers": ["1" * 129]},
+    "phone number 513 chars": text() | {"phoneNumbers": ["1" * 513]},
     "id 37 chars": text(id="i" * 37),
     "deviceId 22 chars": text(deviceId="d" * 22),
     "text empty": text(""),
@@ -362,7 +362,7 @@ async def test_exactly_one_content(sqlite_api: Api, body: dict[str, Any]) -> Non
     response = await sqlite_api.send(user, body)
     message = error_of(response, 400)
     assert message.startswith("failed to validate")
-    assert message.endswith("must specify exactly one of: textMessage or dataMessage")
+    assert message.endswith("must specify exactly one of: textMessage, dataMessage or mmsMessage")
 
 
 async def test_ttl_and_valid_until_conflict(sqlite_api: Api) -> None:
@@ -392,7 +392,7 @@ ORDER_CASES = {
     "struct before content": (lambda: {"phoneNumbers": []}, "failed to validate: "),
     "content before ttl conflict": (
         lambda: {"phoneNumbers": [PHONE], "ttl": 60, "validUntil": in_hours(1)},
-        "must specify exactly one of: textMessage or dataMessage"),
+        "must specify exactly one of: textMessage, dataMessage or mmsMessage"),
     "ttl conflict before scheduleAt": (
         lambda: text(ttl=60, validUntil=in_hours(1), scheduleAt=in_hours(-1)), "conflict fields: ttl and validUntil"),
     "scheduleAt before device": (
@@ -623,7 +623,7 @@ async def test_legacy_message_aliases(api: Api) -> None:
     duplicate = await api.client.post(f"{BASE}/message", json=text(id="legacy"), auth=creds(user))
     assert error_of(duplicate, 409) == "message with the same ID already exists"
     invalid = await api.client.post(f"{BASE}/message", json={"phoneNumbers": [PHONE]}, auth=creds(user))
-    assert error_of(invalid, 400).endswith("must specify exactly one of: textMessage or dataMessage")
+    assert error_of(invalid, 400).endswith("must specify exactly one of: textMessage, dataMessage or mmsMessage")
 
     found, total = await list_messages(api, user, path="/message", includeContent="true")
     assert (ids(found), total) == (["legacy"], 1)
