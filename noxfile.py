@@ -89,6 +89,15 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "simulator.bench", *session.posargs)
 
 
+@nox.session(name="bench-profile")
+def bench_profile(session: nox.Session) -> None:
+    """Where the server's time goes under the accept bench's load: py-spy samples the server (SQLite; `--
+    --database-url mysql+pymysql://...` for MariaDB) and prints self time by layer, our functions and the
+    busiest functions; the collapsed stacks stay in `--workdir`."""
+    session.install("-e", ".[profile]")
+    session.run("python", "-m", "simulator.bench.profile", *session.posargs)
+
+
 @nox.session(name="bench-bigtables")
 def bench_bigtables(session: nox.Session) -> None:
     """Each request's p50/p99 on 1,000 and on 1,000,000 stored messages (SQLite, then MariaDB) and the ratio,

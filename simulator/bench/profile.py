@@ -57,7 +57,7 @@ def summarise(collapsed: str, top: int = 25) -> str:
         threads["event loop" if any("(trio/_core/_run.py" in f for f in frames) else "worker threads"] += count
         layers[_layer(frames[-1])] += count
         own[frames[-1]] += count
-        for frame in {f for f in frames if "(reference_server/" in f and not f.endswith(ENTRY)}:
+        for frame in {f for f in frames if "(reference_server/" in f and not any(e in f for e in ENTRY)}:
             ours[frame] += count
     if not total:
         return "no samples"
@@ -67,7 +67,7 @@ def summarise(collapsed: str, top: int = 25) -> str:
            "self time by layer:"]
     out += [f"  {share(count / total)}  {name}" for name, count in layers.most_common()]
     out += ["", "our functions (inclusive):"]
-    out += [f"  {share(count / total)}  {name}" for name, count in ours.most_common(top) if not name.endswith(ENTRY)]
+    out += [f"  {share(count / total)}  {name}" for name, count in ours.most_common(top)]
     out += ["", "functions (self):"]
     out += [f"  {share(count / total)}  {name}" for name, count in own.most_common(top)]
     return "\n".join(out)
