@@ -28,8 +28,7 @@ import hypercorn.protocol
 import hypercorn.trio.run
 import trio
 from hypercorn.events import Closed, Event, RawData
-from hypercorn.protocol.events import Body, EndBody, Response
-from hypercorn.protocol.events import Event as StreamEvent
+from hypercorn.protocol import events as stream  # its Response is not quart's
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio.tcp_server import TCPServer
@@ -149,8 +148,8 @@ class CoalescingH11Protocol(H11Protocol):
 
     _head: bytes | None = None
 
-    async def stream_send(self, event: StreamEvent) -> None:
-        if isinstance(event, Response) and event.status_code >= 200 and self._head is None and any(
+    async def stream_send(self, event: stream.Event) -> None:
+        if isinstance(event, stream.Response) and event.status_code >= 200 and self._head is None and any(
                 name.lower() == b"content-length" for name, _ in event.headers):
             headers = list(chain(event.headers, self.config.response_headers("h11")))
             if self.keep_alive_requests >= self.config.keep_alive_max_requests:
@@ -160,8 +159,8 @@ class CoalescingH11Protocol(H11Protocol):
                 self._head = head
             return
         head, self._head = self._head, None
-        if head is not None and isinstance(event, (Body, EndBody)):
-            data = self._h11_bytes(h11.Data(data=event.data) if isinstance(event, Body) else h11.EndOfMessage())
+        if head is not None and isinstance(event, (stream.Body, stream.EndBody)):
+            data = self._h11_bytes(h11.Data(data=event.data) if isinstance(event, stream.Body) else h11.EndOfMessage())
             await self.send(RawData(data=head + (data or b"")))
             return
         if head is not None:  # anything else: the head first, as Hypercorn would have sent it
