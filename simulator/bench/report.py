@@ -64,7 +64,7 @@ def _scaling_rows(accept: dict[str, Any]) -> list[Row]:
 
 def _e2e_rows(e2e: dict[str, Any], ceiling_rate: float | None) -> list[Row]:
     best = e2e.get("best")
-    phones = e2e.get("phones")
+    phones: int = e2e.get("phones") or 0
     if not best:
         steps = e2e.get("steps") or []
         detail = "no rate kept p99 send->Sent < 1 s with nothing lost" + (
@@ -118,9 +118,10 @@ def _connection_rows(results: dict[str, Any]) -> list[Row]:
                      f"{phones['ratio_to_bare_stream']}x memory", f"<= {SIMULATOR_TARGET:.0f}x",
                      _met(phones["ratio_to_bare_stream"] <= SIMULATOR_TARGET)))
         scaled = phones["phones"] >= IDLE_SCALE
+        projected = phones["kb_per_phone"] * IDLE_SCALE / 1024 + phones.get("base_rss_bytes", 0) / 1048576
         rows.append((f"  {IDLE_SCALE:,} idle phones, one simulator process", f"RSS {phones['rss_mb']:,.0f} MB with "
                      f"{phones['online']:,} online" + ("" if scaled else f"; {IDLE_SCALE:,} at this cost: "
-                     f"~{phones['kb_per_phone'] * IDLE_SCALE / 1024 + phones.get('base_rss_bytes', 0) / 1048576:,.0f} MB"),
+                                                                         f"~{projected:,.0f} MB"),
                      "–", "–", f"{IDLE_SCALE:,} online, RSS < {IDLE_RSS_MB / 1024:.0f} GB",
                      _met(phones["online"] >= IDLE_SCALE and phones["rss_mb"] < IDLE_RSS_MB) if scaled else "–"))
     return rows
