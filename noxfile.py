@@ -1,7 +1,7 @@
 """Sessions: `nox -s tests` (the suite), `nox -s lint` (ruff + mypy), `nox -s demo` (server + phones + traffic),
 `nox -s fuzz` (the long schemathesis pass on MariaDB), `nox -s conformance` (the conformance suite against the
 reference server, SQLite and MariaDB + Redis), `nox -s conformance-mutants` (the suite's mutation check),
-`nox -s bench` (performance figures, each beside its ceiling)."""
+`nox -s bench` (performance figures, each beside its ceiling), `nox -s bench-profile` (where the server's time goes)."""
 
 import os
 
