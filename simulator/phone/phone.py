@@ -8,7 +8,6 @@ the webhook queue, the ping service and incoming SMS, until cancelled.
 from __future__ import annotations
 
 import json
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -36,7 +35,7 @@ from .inbox import (
 )
 from .observer import PhoneObserver, notify
 from .pull import Puller
-from .radio import Radio
+from .radio import Radio, lazy_random
 from .registration import joins_without_token, register, sim_cards, update_device
 from .reports import Reporter
 from .sender import Sender
@@ -69,7 +68,7 @@ class Phone:
         self.observer = observer
         self.fcm = fcm
         self.registration: Registration | None = None
-        self.rng = random.Random(config.seed)
+        self.rng = lazy_random(config.seed)
         self.clock = PhoneClock(config.tz_offset_minutes)
         self.sims = sim_cards(config)
         self.settings = DeviceSettings.from_config(config)
