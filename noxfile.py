@@ -1,7 +1,7 @@
 """Sessions: `nox -s tests` (the suite), `nox -s lint` (ruff + mypy), `nox -s demo` (server + phones + traffic),
 `nox -s fuzz` (the long schemathesis pass on MariaDB), `nox -s conformance` (the conformance suite against the
 reference server: SQLite, MariaDB + Redis, PostgreSQL), `nox -s conformance-mutants` (the suite's mutation check),
-`nox -s bench` (performance figures, each beside its ceiling)."""
+`nox -s bench` (performance figures, each beside its ceiling), `nox -s bench-profile` (where the server's time goes)."""
 
 import os
 
@@ -87,6 +87,15 @@ def bench(session: nox.Session) -> None:
     `nox -s bench -- --help` for the options."""
     session.install("-e", ".")
     session.run("python", "-m", "simulator.bench", *session.posargs)
+
+
+@nox.session(name="bench-profile")
+def bench_profile(session: nox.Session) -> None:
+    """Where the server's time goes under the accept bench's load: py-spy samples the server (SQLite; `--
+    --database-url mysql+pymysql://...` for MariaDB) and prints self time by layer, our functions and the
+    busiest functions; the collapsed stacks stay in `--workdir`."""
+    session.install("-e", ".[profile]")
+    session.run("python", "-m", "simulator.bench.profile", *session.posargs)
 
 
 @nox.session(name="bench-bigtables")

@@ -10,7 +10,6 @@ upload, until cancelled.
 from __future__ import annotations
 
 import json
-import random
 from collections import deque
 from contextlib import AsyncExitStack
 from functools import partial
@@ -39,7 +38,7 @@ from .inbox import (
 from .inbox_upload import InboxUploader
 from .observer import PhoneObserver, notify
 from .pull import Puller
-from .radio import Radio
+from .radio import Radio, lazy_random
 from .refresh import DAILY, Refresher
 from .registration import joins_without_token, register, sim_cards, update_device
 from .reports import Reporter
@@ -71,7 +70,7 @@ class Phone:
         self.observer = observer
         self.fcm = fcm
         self.registration: Registration | None = None
-        self.rng = random.Random(config.seed)
+        self.rng = lazy_random(config.seed)
         self.clock = PhoneClock(config.tz_offset_minutes)
         self.sims = sim_cards(config)
         self.settings = DeviceSettings.from_config(config)

@@ -99,10 +99,30 @@ class Outcome:
     deliveries: list[tuple[float, str, str | None]] = field(default_factory=list)
 
 
+class LazyRandom:
+    """`random.Random(seed)`, made at its first use (the same sequence): a Mersenne Twister holds 2.5 KB, a tenth
+    of what an idle phone's SSE stream costs, and an idle phone draws nothing."""
+
+    __slots__ = ("_seed", "_random")
+
+    def __init__(self, seed: int | None) -> None:
+        self._seed = seed
+        self._random: random.Random | None = None
+
+    def __getattr__(self, name: str) -> object:
+        if self._random is None:
+            self._random = random.Random(self._seed)
+        return getattr(self._random, name)
+
+
+def lazy_random(seed: int | None) -> random.Random:
+    return LazyRandom(seed)  # type: ignore[return-value]  # stands in for the Random it makes
+
+
 class Radio:
     def __init__(self, config: RadioConfig) -> None:
         self.config = config
-        self.random = random.Random(config.seed)
+        self.random = lazy_random(config.seed)
 
     def draw(self, spec: LatencySpec) -> float:
         if isinstance(spec, tuple):

@@ -94,6 +94,38 @@ def test_requests_with_their_body_keep_the_connection(server: LiveServer) -> Non
         assert http.get("/health/live").status_code == 200  # on the same connection
 
 
+def _response(sock: socket.socket, with_body: bool = True) -> tuple[str, dict[str, str], bytes, int]:
+    """One HTTP/1.1 response read by its Content-Length: status line, headers, body, and the reads it took."""
+    raw, reads = b"", 0
+    while b"\r\n\r\n" not in raw or len(raw.split(b"\r\n\r\n", 1)[1]) < (
+            int(_head(raw)[1].get("content-length", 0)) if with_body else 0):
+        chunk = sock.recv(65536)
+        assert chunk, raw
+        raw, reads = raw + chunk, reads + 1
+    status, headers = _head(raw)
+    return status, headers, raw.split(b"\r\n\r\n", 1)[1], reads
+
+
+def test_answers_with_a_length_leave_in_one_write_on_a_kept_connection(server: LiveServer) -> None:
+    """`CoalescingH11Protocol`: the head waits for the body (one socket write, so one read here); HEAD, a 401 and
+    keep-alive work as before, and an event stream's head leaves at once, before any event."""
+    with _connect(server) as sock:
+        for method, expected, with_body in (("GET", "200", True), ("HEAD", "200", False), ("GET", "200", True)):
+            sock.sendall(f"{method} /health/live HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            status, headers, body, reads = _response(sock, with_body)
+            assert status.startswith(f"HTTP/1.1 {expected}") and int(headers["content-length"]) > 0
+            assert (len(body), reads) == ((int(headers["content-length"]), 1) if with_body else (0, 1))
+        sock.sendall(b"GET /api/3rdparty/v1/messages HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body, _ = _response(sock)
+        assert status.startswith("HTTP/1.1 401") and b"message" in body
+        token = httpx.post(server.base_url + "/api/mobile/v1/device", json={"name": "one-write"}).json()["token"]
+        sock.sendall(f"GET /api/mobile/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+                     .encode())
+        sock.settimeout(5)
+        status, headers, _, _ = _response(sock, with_body=False)
+        assert status.startswith("HTTP/1.1 200") and headers["content-type"].startswith("text/event-stream")
+
+
 def _h2(server: LiveServer) -> tuple[socket.socket, h2.connection.H2Connection]:
     """A prior-knowledge HTTP/2 connection: preface and SETTINGS sent."""
     sock = _connect(server)
