@@ -149,6 +149,9 @@ async def test_cancel_over_sse_and_for_a_message_the_phone_never_saw(tmp_path: P
         phone = Phone(PhoneConfig(server=server.mobile, radio=FAST), http=recorder.client())
         later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
         async with running(phone):
+            # The pull on the stream's opening must be over first: a second pull that sees the message again
+            # re-reports it (the app does), which the server takes as Processed, and a cancel would then be 409.
+            await until(lambda: phone.puller.pulls >= 1)
             scheduled = await server.send(phone, {"textMessage": {"text": "later"}, "phoneNumbers": ["+79990000003"],
                                                   "scheduleAt": later})
             await until(lambda: phone.store.get(scheduled) is not None)
