@@ -48,7 +48,6 @@ class CheckResult:
     missing_retry_after: int = 0  # of those, how many came without a usable Retry-After
     blocked_by: str = ""  # the root check whose failure kept this one from judging (outcome "blocked")
     blocks: int = 0  # a root cause: how many checks its failure blocked
-    request: str = ""  # the request a failure is about (curl, secrets masked)
     response: str = ""  # its response: status, headers, body excerpt
     contract: str = ""  # what the check's module judges, with the contract section
     rerun: str = ""  # a command that reruns just this check
@@ -58,8 +57,8 @@ class CheckResult:
         """A failure as a server author reads it: the cause, the request and its response, what the check is
         about (with its contract section), and how to rerun just it."""
         parts = [f"Cause: {self.message}"]
-        if self.request:
-            parts.append(f"Request:\n  {self.request}")
+        if self.reproduce:
+            parts.append(f"Request:\n  {self.reproduce}")
         if self.response:
             parts.append("Response:\n" + "\n".join("  " + line for line in self.response.splitlines()))
         if self.contract:

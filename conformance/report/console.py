@@ -92,8 +92,8 @@ def print_fix_first(result: RunResult, console: Console) -> None:
         root = f" [cyan](root cause: blocks {check.blocks} checks)[/]" if check.blocks else ""
         console.print(f" {n}. [{'red' if check.strength == 'MUST' else 'yellow'}]{check.strength}[/] "
                       f"{escape(check.id)}{root}: {escape(check.message)}", highlight=False, soft_wrap=True)
-        if check.request:
-            console.print(f"    {check.request}", highlight=False, markup=False, soft_wrap=True)
+        if check.reproduce:
+            console.print(f"    {check.reproduce}", highlight=False, markup=False, soft_wrap=True)
         if check.response:
             console.print("\n".join("    " + line for line in check.response.splitlines()),
                           highlight=False, markup=False, soft_wrap=True)

@@ -43,8 +43,8 @@ def failure_detail(check: CheckResult) -> str:
     """What a server author needs, in order: the request and the response, what was expected, the contract
     section, the command that reruns just this check."""
     parts = []
-    if check.request:
-        parts.append(f"<dt>Request</dt><dd><pre>{escape(check.request)}</pre></dd>")
+    if check.reproduce:
+        parts.append(f"<dt>Request</dt><dd><pre>{escape(check.reproduce)}</pre></dd>")
     if check.response:
         parts.append(f"<dt>Response</dt><dd><pre>{escape(check.response)}</pre></dd>")
     parts.append(f"<dt>Expected</dt><dd>{escape(check.message)}</dd>")

@@ -96,7 +96,7 @@ def test_every_failure_shows_its_exchange_and_a_one_line_cause(runs: Any) -> Non
     for check in checks(document):
         if check["outcome"] != "failed":
             continue
-        assert check["request"].startswith("curl "), check
+        assert check["reproduce"].startswith("curl "), check
         assert "\n" not in check["message"] and "Error:" not in check["message"], check
         assert "Traceback" not in check["details"] and "ExceptionGroup" not in check["details"], check
         assert check["rerun"].endswith(f"--pytest-arg={check['id'].split('::')[1].split('[')[0]}"), check
