@@ -166,7 +166,8 @@ class ConformancePlugin:
                 report.blocked_by = blocked.by  # type: ignore[attr-defined]
                 report.check_message = blocked.why  # type: ignore[attr-defined]
             report.exchange = repro.exchange()  # type: ignore[attr-defined]
-            report.plain = isinstance(_innermost(call.excinfo.value), (AssertionError, BaseExceptionGroup))  # type: ignore[attr-defined]
+            inner = _innermost(call.excinfo.value)  # a verdict about the target needs no traceback
+            report.plain = isinstance(inner, (AssertionError, BaseExceptionGroup)) or type(inner).__name__ in TIMEOUTS  # type: ignore[attr-defined]
         elif call.excinfo is not None and report.skipped:
             reason = getattr(_innermost(call.excinfo.value), "msg", None) or skips.last_reason()
             if reason:

@@ -42,18 +42,8 @@ def badge(verdict: str) -> str:
 def failure_detail(check: CheckResult) -> str:
     """What a server author needs, in order: the request and the response, what was expected, the contract
     section, the command that reruns just this check."""
-    parts = []
-    if check.reproduce:
-        parts.append(f"<dt>Request</dt><dd><pre>{escape(check.reproduce)}</pre></dd>")
-    if check.response:
-        parts.append(f"<dt>Response</dt><dd><pre>{escape(check.response)}</pre></dd>")
-    parts.append(f"<dt>Expected</dt><dd>{escape(check.message)}</dd>")
-    if check.contract:
-        parts.append(f"<dt>Contract</dt><dd>{escape(check.contract)}</dd>")
-    if check.rerun:
-        parts.append(f"<dt>Rerun just this check</dt><dd><pre>{escape(check.rerun)}</pre></dd>")
-    if check.details:
-        parts.append(f"<dt>Harness error</dt><dd><pre>{escape(check.details)}</pre></dd>")
+    parts = [f"<dt>{title}</dt><dd>{f'<pre>{escape(text)}</pre>' if pre else escape(text)}</dd>"
+             for title, text, pre in check.sections()]
     return f"<dl class=fail>{''.join(parts)}</dl>"
 
 
