@@ -35,6 +35,10 @@ RUN_EPILOG = f"""Every option can also come from the environment as {ENV_PREFIX}
 with --config whose keys are the option names (devices: 1000, private-token: ...). Precedence:
 command line > environment > file > defaults.
 
+--mobile-url and --thirdparty-url give the two APIs' base URLs when they are not SERVER/api/mobile/v1
+and SERVER/api/3rdparty/v1 (with both, --server may be left out). When every request to one API answers
+404, the verdict says so once, with the prefixes tried.
+
 The phones are grouped into accounts of --phones-per-account: the first registers (anonymously, or
 with --private-token), the others join with its login and password. Traffic starts when the ramp is
 done, lasts --duration seconds at --rate messages per second (over all shards), then every message
@@ -44,12 +48,14 @@ are listed through the 3rd-party API to check that the server agrees.
 A message accepted (202) that is not final after the grace period is LOST when no phone ever picked
 it up (the server still shows Pending, or does not know it), STUCK when a phone did (it holds the message
 as Pending, Processed or Sent). Messages younger than --grace at the check (after Ctrl-C) are unfinished.
-Exit status: 0 when the verdict is green, {EXIT_LOST} when it is red: by default a phone that failed to
-register, a send rejected or unanswered, a message lost or stuck each make it red. --threshold
+Exit status: 0 when the verdict is green, {EXIT_LOST} when it is red: by default an API that answered
+nothing but 404, a phone that failed to register or never came online, a send not accepted (any answer
+but 202) or unanswered, a message lost or stuck, a state report for a message the run never sent each
+make it red, and the summary gives the reasons root causes first. --threshold
 (k6-style, repeatable) adds checks, and one on a default's metric replaces that default:
   --threshold 'send_errors<1%' --threshold 'send_to_sent.p99<1s' --threshold 'lost==0'
 Metrics: send_errors, rejected, unanswered, lost, stuck, unknown_events, late, phones_failed,
-inbound_lost (counts; with % a share), send_to_processed|send_to_sent|send_to_delivered|
+phones_offline, inbound_lost (counts; with % a share), send_to_processed|send_to_sent|send_to_delivered|
 receive_to_webhook .min/.mean/.p50/.p95/.p99/.max (ms, or with s).
 
 Load shapes: --stages 30s:100,2m:100,30s:0 (phones online: the fleet is the peak, phones start and

@@ -54,14 +54,16 @@ def error_lines(report: dict[str, Any]) -> list[str]:
 
 
 def registration_lines(report: dict[str, Any]) -> list[str]:
-    failed = [s["detail"] for s in report["errors"]["samples"] if s["where"] == "registration"]
+    """Each phone that failed to register once, grouped when the failures read alike (phone numbers masked)."""
     count = report["errors"]["by_kind"].get("registration", 0)
-    if not failed:
+    if not count:
         return []
+    groups = [g for g in report["errors"].get("groups") or [] if g["where"] == "registration"]
+    if not groups:  # a report older than the groups: its samples
+        groups = [{"detail": s["detail"], "count": 1} for s in report["errors"]["samples"]
+                  if s["where"] == "registration"]
     lines = [f"  registration     {count} phone(s) failed:"]
-    lines += [f"    {detail[:220]}" for detail in failed]
-    if count > len(failed):
-        lines.append(f"    … and {count - len(failed)} more (the JSON report counts them under errors)")
+    lines += [f"    x{g['count']} {g['detail'][:220]}" for g in groups[:SHOWN_IDS]]
     return lines
 
 

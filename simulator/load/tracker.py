@@ -18,7 +18,7 @@ PROGRESS_STATES = ("Processed", "Sent", "Delivered", "Failed")
 LATENCY_STATES = ("Processed", "Sent", "Delivered")
 SAMPLES_PER_KIND = 5  # the first errors of each kind (send, registration, sse, ...) are kept whole
 ERROR_GROUPS = 200  # distinct errors counted (Locust's failures table); the rest count under their kind only
-OFFLINE_GRACE = 5.0  # seconds a phone registered before the end may take to come online without counting
+OFFLINE_GRACE = 3.0  # seconds a phone registered before the end may take to come online without counting
 RECENT_WINDOW = 10.0  # seconds of final states behind the live percentiles
 
 
@@ -140,11 +140,11 @@ class Tracker:
         self._bump(time.time(), "errors")
         self._sample(device_id, where, detail)
 
-    def _sample(self, device_id: str, where: str, detail: str) -> None:
+    def _sample(self, device_id: str, where: str, detail: str, group: str | None = None) -> None:
         samples = self.error_samples.setdefault(where, [])
         if len(samples) < SAMPLES_PER_KIND:
             samples.append({"device": device_id, "where": where, "detail": detail[:300]})
-        key = (where, masked(detail))
+        key = (where, group or masked(detail))
         if key in self.error_groups or len(self.error_groups) < ERROR_GROUPS:
             self.error_groups[key] += 1
 
@@ -166,10 +166,12 @@ class Tracker:
         self._bump(record.sent_at, "accepted" if status == 202 else "rejected")
         if status != 202:
             self.errors["send"] += 1
-            detail = error or str(status)
-            if status is not None and 200 <= status < 300:
-                detail = f"{detail} (the contract answers 202 Accepted)"
-            self._sample("", "send", detail.replace(record.id, "<id>"))
+            detail = (error or str(status)).replace(record.id, "<id>")
+            group = None
+            if status is not None and 200 <= status < 300:  # a success body differs per message: one group
+                group = f"{status} (the contract answers 202 Accepted)"
+                detail = f"{group}: {detail}"
+            self._sample("", "send", detail, group)
 
     def registration_failed(self, detail: str) -> None:
         """Once per phone that gave up: `detail` names the phone, how it registered and the last answer."""

@@ -40,20 +40,29 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 10 or value == 0 else f"{value:.2g}"
 
 
+# marker outlines as (dx, dy) offsets in units of the marker's size; "M" starts a new stroke
+_OUTLINES: dict[str, list[tuple[float, float] | str]] = {
+    "diamond": [(0, -1.3), (1.3, 0), (0, 1.3), (-1.3, 0)], "triangle": [(0, -1.3), (1.3, 1), (-1.3, 1)],
+    "cross": [(-1, -1), (1, 1), "M", (-1, 1), (1, -1)]}
+_PAINT = {"square": 'fill="{c}"', "diamond": 'fill="{c}"', "triangle": 'fill="none" stroke="{c}" stroke-width="1.4"',
+          "cross": 'stroke="{c}" stroke-width="1.6"', "circle": 'fill="none" stroke="{c}" stroke-width="1.4"'}
+
+
 def _marker(shape: str, x: float, y: float, colour: str, size: float = 3.2) -> str:
+    paint = _PAINT.get(shape, _PAINT["circle"]).format(c=colour)
     if shape == "square":
-        return f'<rect x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}" height="{2 * size:.1f}" ' \
-               f'fill="{colour}"/>'
-    if shape == "diamond":
-        return f'<path d="M{x:.1f} {y - size - 1:.1f}L{x + size + 1:.1f} {y:.1f}L{x:.1f} {y + size + 1:.1f}' \
-               f'L{x - size - 1:.1f} {y:.1f}Z" fill="{colour}"/>'
-    if shape == "triangle":
-        return f'<path d="M{x:.1f} {y - size - 1:.1f}L{x + size + 1:.1f} {y + size:.1f}L{x - size - 1:.1f} ' \
-               f'{y + size:.1f}Z" fill="none" stroke="{colour}" stroke-width="1.4"/>'
-    if shape == "cross":
-        return f'<path d="M{x - size:.1f} {y - size:.1f}L{x + size:.1f} {y + size:.1f}M{x - size:.1f} ' \
-               f'{y + size:.1f}L{x + size:.1f} {y - size:.1f}" stroke="{colour}" stroke-width="1.6"/>'
-    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" fill="none" stroke="{colour}" stroke-width="1.4"/>'
+        return f'<rect x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}" height="{2 * size:.1f}" {paint}/>'
+    if shape in _OUTLINES:
+        path, move = "", "M"
+        for point in _OUTLINES[shape]:
+            if isinstance(point, str):
+                move = point
+                continue
+            dx, dy = point
+            path += f"{move}{x + dx * size:.1f} {y + dy * size:.1f}"
+            move = "L"
+        return f'<path d="{path}{"" if shape == "cross" else "Z"}" {paint}/>'
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" {paint}/>'
 
 
 def line_chart(title: str, xs: Sequence[float], series: Mapping[str, Series], *, x_label: str = "s",
@@ -100,6 +109,9 @@ def line_chart(title: str, xs: Sequence[float], series: Mapping[str, Series], *,
                  f'{escape(x_label)}</text>')
     if y_label:
         parts.append(f'<text x="{left - 6}" y="{top - 8}" font-size="11">{escape(y_label)}</text>')
+    if not values:
+        parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="13" text-anchor="middle" '
+                     f'fill="#777">no samples</text>')
     legend_x, legend_y = left, 34
     for index, (name, ys) in enumerate(series.items()):
         style = (styles or {}).get(name) or default_style(index)

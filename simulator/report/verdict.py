@@ -28,7 +28,7 @@ COUNTS: dict[str, str] = {
     "unanswered": "{n} of {total} sends unanswered",
     "lost": "{n} of {total} accepted messages lost",
     "stuck": "{n} of {total} accepted messages stuck",
-    "unknown_events": "{n} state reports for ids this run never sent ({total} accepted)",
+    "unknown_events": "{n} state reports for messages this run never sent",
     "late": "{n} of {total} sends late",
     "phones_failed": "{n} of {total} phones failed to register",
     "phones_offline": "{n} of {total} registered phones never came online",

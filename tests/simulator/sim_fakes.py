@@ -23,7 +23,9 @@ from simulator.phone import PhoneConfig, PhoneObserver, Registration
 
 class FakeServer:
     def __init__(self, lose_every: int = 0, stick_every: int = 0, drop_every: int = 0,
-                 unanswered_every: int = 0) -> None:
+                 unanswered_every: int = 0, send_status: int = 202, phones_online: bool = True) -> None:
+        self.send_status = send_status  # what an accepted send answers (the contract: 202)
+        self.phones_online = phones_online  # False: phones register but never connect (SSE never opens)
         self.lose_every = lose_every
         self.stick_every = stick_every
         self.drop_every = drop_every
@@ -72,7 +74,8 @@ class FakeServer:
             if self.unanswered_every and n % self.unanswered_every == 0:
                 self.unanswered.add(body["id"])
                 raise httpx.ReadTimeout("timed out", request=request)
-            return httpx.Response(202, json={k: v for k, v in self.messages[body["id"]].items() if k != "login"})
+            return httpx.Response(self.send_status,
+                                  json={k: v for k, v in self.messages[body["id"]].items() if k != "login"})
         if request.method == "GET" and request.url.path == "/api/3rdparty/v1/messages":
             mine = [m for m in self.messages.values() if m["login"] == login]
             offset, limit = int(request.url.params.get("offset", 0)), int(request.url.params.get("limit", 50))
@@ -110,7 +113,8 @@ class FakePhone:
         self.registration = Registration(self.device_id, "token", login, password)
         self.observer.registered(self.device_id)
         task_status.started(self.registration)
-        self.observer.connected(self.device_id, "sse")
+        if self.server.phones_online:
+            self.observer.connected(self.device_id, "sse")
         try:
             async for message_id, stick in self._outbox:
                 for state in ("Processed", "Sent") if stick else ("Processed", "Sent", "Delivered"):

@@ -131,6 +131,25 @@ async def test_unanswered_sends_make_the_verdict_red_unless_a_threshold_allows_t
                                                       "(10.00%): no answer x5"]
 
 
+async def test_a_send_answered_201_is_not_accepted() -> None:
+    report = await run_load(config(), hooks(FakeServer(send_status=201)))
+    assert report["messages"]["accepted"] == 0 and report["messages"]["rejected"] == 50
+    assert report["verdict"]["reasons"] == ["50 of 50 sends not accepted: 201 x50 (202 expected)"]
+    assert exit_status(report) != 0
+    # one error group for the 50 sends, not 50 samples; the ids in it are masked
+    assert report["errors"]["groups"] == [{"where": "send", "detail": "201 (the contract answers 202 Accepted)",
+                                           "count": 50}]
+    assert len(report["errors"]["samples"]) == 5
+
+
+async def test_phones_that_never_come_online_make_the_verdict_red() -> None:
+    report = await run_load(config(duration=3.5), hooks(FakeServer(phones_online=False)))
+    assert report["phones"]["started"] == 6 and report["phones"]["offline"] == 6
+    assert report["verdict"]["reasons"] == ["6 of 6 registered phones never came online"]
+    assert len(set(report["phones"]["offline_ids"])) == 6
+    assert "6 never online" in "\n".join(summary_lines(report))
+
+
 async def test_thresholds_gate_the_exit_status_and_are_marked_in_the_reports(tmp_path: Path) -> None:
     server = FakeServer(lose_every=10)
     run = config(thresholds=("lost<=10%", "send_to_processed.p99<1ms", "send_to_delivered.max<60s"),

@@ -71,5 +71,7 @@ def test_a_wrong_prefix_is_named_once_with_the_prefixes_tried(proxy: RunningProx
     assert reasons[2] == "2 of 2 phones failed to register"
     # said once: in the verdict, not once per phone or per request
     assert result.stdout.count("every request to the mobile API answered 404") == 1
-    assert "phone 0 (new account): refused: 404" in result.stdout
-    assert "phone 1 (Basic join): not tried, its account's first phone never registered" in result.stdout
+    assert "x1 phone N (new account): refused: 404" in result.stdout
+    assert "x1 phone N (Basic join): not tried, its account's first phone never registered" in result.stdout
+    assert [s["detail"][:28] for s in report["errors"]["samples"]] == ["phone 0 (new account): refus",
+                                                                      "phone 1 (Basic join): not tr"]
