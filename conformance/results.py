@@ -48,26 +48,26 @@ class CheckResult:
     missing_retry_after: int = 0  # of those, how many came without a usable Retry-After
     blocked_by: str = ""  # the root check whose failure kept this one from judging (outcome "blocked")
     blocks: int = 0  # a root cause: how many checks its failure blocked
-    request: str = ""  # the request a failure is about (curl, secrets masked)
     response: str = ""  # its response: status, headers, body excerpt
     contract: str = ""  # what the check's module judges, with the contract section
     rerun: str = ""  # a command that reruns just this check
 
 
+    def sections(self) -> list[tuple[str, str, bool]]:
+        """A failure as a server author reads it, in order: the request and its response, what was expected,
+        what the check is about (with its contract section), how to rerun just it; (title, text, preformatted)."""
+        parts = [("Request", self.reproduce, True), ("Response", self.response, True),
+                 ("Expected", self.message, False), ("Contract", self.contract, False),
+                 ("Rerun just this check", self.rerun, True), ("Harness error", self.details, True)]
+        return [part for part in parts if part[1]]
+
     def report_text(self) -> str:
-        """A failure as a server author reads it: the cause, the request and its response, what the check is
-        about (with its contract section), and how to rerun just it."""
+        """The sections as plain text, led by the one-line cause."""
         parts = [f"Cause: {self.message}"]
-        if self.request:
-            parts.append(f"Request:\n  {self.request}")
-        if self.response:
-            parts.append("Response:\n" + "\n".join("  " + line for line in self.response.splitlines()))
-        if self.contract:
-            parts.append(f"Contract: {self.contract}")
-        if self.rerun:
-            parts.append(f"Rerun just this check:\n  {self.rerun}")
-        if self.details:
-            parts.append(f"Harness error:\n{self.details}")
+        for title, text, preformatted in self.sections():
+            if title != "Expected":
+                lines = "\n".join("  " + line for line in text.splitlines())
+                parts.append(f"{title}:\n{lines}" if preformatted else f"{title}: {text}")
         return "\n\n".join(parts)
 
 

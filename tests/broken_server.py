@@ -35,6 +35,8 @@ from typing import Any
 import httpx
 import trio
 
+from simulator.tiny_asgi import read_body, serve_lifespan
+
 MOBILE = "/api/mobile/v1"
 THIRDPARTY = "/3rdparty/v1"
 PRIVATE_TOKEN = "broken-private-token"
@@ -158,16 +160,9 @@ def health() -> Reply:
 def app_for(state: State) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send)
             return
-        raw = b""
-        while True:
-            chunk = await receive()
-            raw += chunk.get("body", b"")
-            if not chunk.get("more_body"):
-                break
+        raw = await read_body(receive)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:

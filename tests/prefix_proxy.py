@@ -70,7 +70,9 @@ class PrefixProxy:
             return
         if scope["type"] != "http":
             return
-        path = self.target(scope["path"])
+        # The raw path: a percent-encoded control character must reach the upstream still encoded.
+        raw = scope.get("raw_path") or scope["path"].encode()
+        path = self.target(raw.decode("latin-1"))
         if path is None:
             self.refused += 1
             body = b'{"message":"not found (prefix proxy: no route for this path)"}'

@@ -114,18 +114,18 @@ REGISTRATION_ROOTS = {"basic": (blocking.BASIC_JOIN, "Basic join of an existing 
 def not_started(sim: SimPhone) -> NoReturn:
     """Why a phone did not start, as the root cause it depends on: its registration or its event stream."""
     config = sim.phone.config
+    seen = f": {sim.journal.summary()}" if sim.journal.errors else " (the phone saw no error)"
     if sim.phone.registration is None:
         root, method = REGISTRATION_ROOTS.get(config.registration, (blocking.NEW_USER, config.registration))
         if config.registration == "anonymous" and config.private_token:
             method = "new user, with the private token"
-        blocking.block(root, f"a simulated phone could not register within {START_TIMEOUT:.0f} s ({method}): "
-                             f"{sim.journal.summary()}")
+        blocking.block(root, f"a simulated phone could not register within {START_TIMEOUT:.0f} s ({method}){seen}")
     if config.push == "sse":
         blocking.block(blocking.SSE_OPENS, f"a simulated phone registered, but its event stream (GET "
-                                           f"{config.server}/events) gave no response within {START_TIMEOUT:.0f} s: "
-                                           f"{sim.journal.summary()}")
+                                           f"{config.server}/events) gave no response within {START_TIMEOUT:.0f} s"
+                                           f"{seen}")
     raise AssertionError(f"a simulated phone registered, but did not start listening for {config.push} pushes "
-                         f"within {START_TIMEOUT:.0f} s: {sim.journal.summary()}")
+                         f"within {START_TIMEOUT:.0f} s{seen}")
 
 
 async def eventually(check: Callable[[], Any], within: float, what: str | Callable[[], str],

@@ -45,7 +45,7 @@ def print_summary(result: RunResult, console: Console) -> None:
     for column, justify in (("Capability", "left"), ("Verdict", "left"), ("Pass", "right"), ("Fail", "right"),
                             ("Blocked", "right"), ("Skip", "right"), ("%", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for capability in result.capabilities:
+    for capability in (c for c in result.capabilities if c.selected):
         verdict = capability.verdict
         expected = sum(1 for c in capability.checks if c.expected)
         note = f" ({expected} expected)" if expected else ""
@@ -55,6 +55,9 @@ def print_summary(result: RunResult, console: Console) -> None:
                       str(capability.count("failed")), str(capability.count("blocked")),
                       str(capability.count("skipped")), capability.percent_text)
     console.print(table)
+    unselected = [c.name for c in result.capabilities if not c.selected]
+    if unselected:
+        console.print(f"Not selected: {', '.join(unselected)}", style="dim", highlight=False, soft_wrap=True)
     console.print(f"Score: [bold]{escape(result.score_text)}[/] (mean of the checked capabilities' pass "
                   f"percentages); {len(result.checks)} checks in {result.duration:.0f} s", highlight=False)
     limits = result.rate_limiting
@@ -92,8 +95,8 @@ def print_fix_first(result: RunResult, console: Console) -> None:
         root = f" [cyan](root cause: blocks {check.blocks} checks)[/]" if check.blocks else ""
         console.print(f" {n}. [{'red' if check.strength == 'MUST' else 'yellow'}]{check.strength}[/] "
                       f"{escape(check.id)}{root}: {escape(check.message)}", highlight=False, soft_wrap=True)
-        if check.request:
-            console.print(f"    {check.request}", highlight=False, markup=False, soft_wrap=True)
+        if check.reproduce:
+            console.print(f"    {check.reproduce}", highlight=False, markup=False, soft_wrap=True)
         if check.response:
             console.print("\n".join("    " + line for line in check.response.splitlines()),
                           highlight=False, markup=False, soft_wrap=True)

@@ -42,18 +42,8 @@ def badge(verdict: str) -> str:
 def failure_detail(check: CheckResult) -> str:
     """What a server author needs, in order: the request and the response, what was expected, the contract
     section, the command that reruns just this check."""
-    parts = []
-    if check.request:
-        parts.append(f"<dt>Request</dt><dd><pre>{escape(check.request)}</pre></dd>")
-    if check.response:
-        parts.append(f"<dt>Response</dt><dd><pre>{escape(check.response)}</pre></dd>")
-    parts.append(f"<dt>Expected</dt><dd>{escape(check.message)}</dd>")
-    if check.contract:
-        parts.append(f"<dt>Contract</dt><dd>{escape(check.contract)}</dd>")
-    if check.rerun:
-        parts.append(f"<dt>Rerun just this check</dt><dd><pre>{escape(check.rerun)}</pre></dd>")
-    if check.details:
-        parts.append(f"<dt>Harness error</dt><dd><pre>{escape(check.details)}</pre></dd>")
+    parts = [f"<dt>{title}</dt><dd>{f'<pre>{escape(text)}</pre>' if pre else escape(text)}</dd>"
+             for title, text, pre in check.sections()]
     return f"<dl class=fail>{''.join(parts)}</dl>"
 
 
@@ -96,6 +86,11 @@ def fix_first(result: RunResult) -> str:
     return f"<h2>What to fix first</h2>{lead}<ol>{items}</ol>" if items else ""
 
 
+def not_selected(result: RunResult) -> str:
+    names = [c.name for c in result.capabilities if not c.selected]
+    return f"<p class=meta>Not selected: {escape(', '.join(names))}</p>" if names else ""
+
+
 def filters() -> str:
     """Radio buttons before <main>: the CSS above hides the rows of other outcomes (no script needed)."""
     inputs = "".join(f'<input type=radio name=outcome id="f-{key}"{" checked" if key == "all" else ""}>'
@@ -106,7 +101,7 @@ def filters() -> str:
 
 def render(result: RunResult) -> str:
     rows = []
-    for capability in result.capabilities:
+    for capability in (c for c in result.capabilities if c.selected):
         percent = capability.percent
         rows.append(
             f'<tr><td><a href="#{escape(capability.name)}">{escape(capability.name)}</a></td>'
@@ -135,6 +130,7 @@ def render(result: RunResult) -> str:
             f"{'<ul>' + notes + '</ul>' if notes else ''}"
             "<div class=wide><table><tr><th>Capability</th><th class=opt>Meaning</th><th>Verdict</th><th>Pass</th>"
             f"<th>Fail</th><th>Blocked</th><th>Skip</th><th>%</th><th class=opt></th></tr>{''.join(rows)}</table></div>"
+            f"{not_selected(result)}"
             "<p class=meta>Pass: every core check ran and passed. Non-strict: only SHOULD checks failed. Fail: a MUST "
             "check failed. Blocked: a check could not judge because a prerequisite check failed (named; fix that "
             "first). Missing: the target lacks the feature (all its routes answered 404 or 501). Not checked: the "

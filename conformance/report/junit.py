@@ -31,7 +31,8 @@ def write_junit(result: RunResult, path: str | Path) -> None:
         ET.SubElement(properties, "property", name="verdict", value=capability.verdict)
         if capability.reason:
             ET.SubElement(properties, "property", name="reason", value=capability.reason)
-        ET.SubElement(properties, "property", name="percent", value=f"{capability.percent:.1f}")
+        if capability.checked:  # a Missing, Blocked or Not checked capability has no percentage
+            ET.SubElement(properties, "property", name="percent", value=f"{capability.percent:.1f}")
         for check in sorted(capability.checks, key=lambda c: -c.blocks):
             case = ET.SubElement(suite, "testcase", classname=f"conformance.{capability.name}",
                                  name=check.id.split("::", 1)[1], time=f"{check.duration:.3f}")

@@ -28,7 +28,8 @@ async def test_new_user(suite: Suite) -> None:
     # What the answer promises, used at once: the login and password on the 3rd-party API, the token on the
     # mobile API, and both see this device.
     listed = await suite.http.get(suite.target.thirdparty + "/devices", auth=(answer["login"], answer["password"]))
-    assert listed.status_code == 200, f"the login and password registration returned (Basic): {describe(listed)}"
+    assert listed.status_code == 200, \
+        f"the login and password registration returned must work at once (Basic): {describe(listed)}"
     ids = [d.get("id") for d in body(listed) if isinstance(d, dict)] if isinstance(body(listed), list) else []
     assert answer["id"] in ids, f"the new user's GET /devices does not list its device: {describe(listed)}"
     device = await suite.http.get(suite.target.mobile + "/device",

@@ -69,7 +69,7 @@ async def test_frames_for_each_event(suite: Suite) -> None:
         assert all(isinstance(v, str) for v in export.values()), f"export values must be strings: {export}"
     unknown = {e.event for e in reader.events} - {"MessageEnqueued", "MessageCancelled", "WebhooksUpdated",
                                                   "SettingsUpdated", "MessagesExportRequested"}
-    assert not unknown, f"unknown event types: {unknown}"
+    assert not unknown, f"unknown event types: {sorted(unknown)}"
 
 
 async def test_stream_opens(suite: Suite) -> None:

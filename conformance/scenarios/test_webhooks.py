@@ -65,8 +65,8 @@ async def test_device_scoped(suite: Suite) -> None:
     wide = await user.ok("POST", "/webhooks", 201, json={"url": URL + "/wide", "event": "sms:received"})
     mine = {h["id"] for h in await suite.device(account).ok("GET", "/webhooks", 200)}
     theirs = {h["id"] for h in await suite.device(other).ok("GET", "/webhooks", 200)}
-    assert {scoped["id"], wide["id"]} <= mine, f"the device's registry: {mine}"
-    assert wide["id"] in theirs and scoped["id"] not in theirs, f"another device's registry: {theirs}"
+    assert {scoped["id"], wide["id"]} <= mine, f"the device's registry: {sorted(mine)}"
+    assert wide["id"] in theirs and scoped["id"] not in theirs, f"another device's registry: {sorted(theirs)}"
     expect(await user.post("/webhooks", json={"url": URL, "event": "sms:sent", "deviceId": "Q" * 21}), 400)
 
 

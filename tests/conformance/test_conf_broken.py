@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import pytest
 from broken_server import PRIVATE_TOKEN, BrokenServer
@@ -42,7 +43,8 @@ def start(server: BrokenServer, tmp_path: Path, name: str) -> subprocess.Popen[s
                              "--mobile-url", server.url + "/api/mobile/v1",
                              "--thirdparty-url", server.url + "/3rdparty/v1",
                              "--private-token", PRIVATE_TOKEN, "--only", ONLY, "--push-wait", "1", "--fuzz-budget", "2",
-                             "--json", str(tmp_path / f"{name}.json"), "--html", str(tmp_path / f"{name}.html")],
+                             "--json", str(tmp_path / f"{name}.json"), "--html", str(tmp_path / f"{name}.html"),
+                             "--junit-xml", str(tmp_path / f"{name}.xml")],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -89,6 +91,20 @@ def test_root_causes_first_and_dependents_blocked(runs: Any) -> None:
     # The terminal says it the same way: root causes first, with how many checks each blocks.
     fix_first = out[out.index("What to fix first"):]
     assert fix_first.index("registration::test_new_user (root cause: blocks") < fix_first.index("errors::")
+    # Written to a pipe, not wrapped at 80 columns: the root cause's line is whole.
+    assert any(len(line) > 150 and "registration::test_new_user (root cause" in line for line in out.splitlines())
+
+
+def test_junit_lists_root_causes_first(runs: Any) -> None:
+    (_, _, html), _ = runs
+    root = ET.parse(html.replace(".html", ".xml")).getroot()
+    first = root.find("testsuite/testcase")
+    assert first is not None and first.get("name") == "test_new_user", ET.tostring(root)[:500]
+    failure = first.find("failure")
+    assert failure is not None and failure.get("type") == "failure; root cause"
+    assert (failure.text or "").startswith("Cause: the login and password") and "Response:\n  HTTP 401" in failure.text
+    blocked = root.findall(".//skipped[@type='blocked by registration::test_new_user']")
+    assert len(blocked) > 30
 
 
 def test_every_failure_shows_its_exchange_and_a_one_line_cause(runs: Any) -> None:
@@ -96,7 +112,7 @@ def test_every_failure_shows_its_exchange_and_a_one_line_cause(runs: Any) -> Non
     for check in checks(document):
         if check["outcome"] != "failed":
             continue
-        assert check["request"].startswith("curl "), check
+        assert check["reproduce"].startswith("curl "), check
         assert "\n" not in check["message"] and "Error:" not in check["message"], check
         assert "Traceback" not in check["details"] and "ExceptionGroup" not in check["details"], check
         assert check["rerun"].endswith(f"--pytest-arg={check['id'].split('::')[1].split('[')[0]}"), check

@@ -118,7 +118,7 @@ def test_reports(tmp_path: Path) -> None:
     assert "a[x]" in page and "Not checked" in page and "seed 7" in page
     assert "What to fix first" in page and "curl -X GET" in page
     failure = root.find("testsuite[@name='sse']/testcase/failure")
-    assert failure is not None and (failure.text or "").startswith("Reproduce with:\n  curl -X GET")
+    assert failure is not None and (failure.text or "").startswith("Cause: failed message\n\nRequest:\n  curl -X GET")
 
 
 def test_sse_parser() -> None:
@@ -209,3 +209,69 @@ def test_retry_after_and_pace() -> None:
     assert politeness.wait_for_429({"Retry-After": "600"}, 0, 0.0) == MAX_WAIT
     assert politeness.wait_for_429({"Retry-After": "30"}, 3, 170.0) is None  # waited long enough
     assert politeness.limited == 3
+
+
+def test_blocked_checks_follow_their_root() -> None:
+    """A check blocked by a root that failed is "blocked by <root>" (the first root of a chain) and the root is
+    listed first; one whose root passed failed on its own."""
+    root = check("registration", "test_new_user", "failed")
+    chained = check("sse", "test_stream_opens", "failed")
+    chained.blocked_by = root.id  # itself blocked by registration
+    blocked = check("send", "a", "failed", message="refused")
+    blocked.blocked_by = chained.id
+    lonely = check("send", "b", "failed", message="refused here")
+    lonely.blocked_by = "otp::test_join_with_a_code"  # that root passed
+    passed_root = check("otp", "test_join_with_a_code", "passed")
+    other = check("errors", "e", "failed")
+    result = run_of(other, root, chained, blocked, lonely, passed_root)
+    result.resolve_blocked()
+    assert (blocked.outcome, blocked.blocked_by) == ("blocked", root.id)
+    assert blocked.message == f"blocked by {root.id}: refused"
+    assert chained.outcome == "blocked" and (lonely.outcome, lonely.blocked_by) == ("failed", "")
+    assert [c.id for c in result.root_causes] == [root.id] and root.blocks == 2
+    assert result.fix_first[0] is root and result.as_dict()["root_causes"][0]["blocks"] == 2
+    verdicts = {c.name: c.verdict for c in result.capabilities}
+    assert verdicts["send"] == "Fail" and verdicts["sse"] == "Blocked"
+    assert result.capabilities[2].reason == f"blocked by {root.id}" and not result.capabilities[2].checked
+    assert result.as_dict()["new_failures"] is None  # no baseline: nothing is "new"
+
+
+def test_percent_says_what_it_is_over() -> None:
+    capability = CapabilityResult("relay", [check("relay", "a", "passed"), check("relay", "b", "skipped", core=False),
+                                            check("relay", "c", "skipped", core=False)])
+    assert capability.verdict == "Pass" and capability.percent_text == "100% (1/1; 3 checks)"
+    assert CapabilityResult("ca", [check("ca", "a", "passed")]).percent_text == "100%"
+
+
+def test_legacy_aliases_are_should_with_the_removal_date() -> None:
+    from conformance.plugin import legacy_alias
+
+    assert "2025-12-31" in legacy_alias("test_thirdparty[GET /api/3rdparty/v1/message/{id}]")
+    assert "2025-07-11" in legacy_alias("test_thirdparty[DELETE /3rdparty/v1/device/{id}]")
+    assert legacy_alias("test_thirdparty[GET /api/3rdparty/v1/messages]") == ""
+    assert legacy_alias("test_thirdparty[GET /api/3rdparty/v1/devices]") == ""
+
+
+def test_bodies_are_cut_between_lines() -> None:
+    from conformance.harness.repro import answer, excerpt
+
+    body = json.dumps({"items": [{"id": n, "text": "x" * 40} for n in range(100)]})
+    shown = excerpt(body, limit=500)
+    assert shown.endswith("more characters)") and len(shown) < 600
+    kept = shown.rsplit("\n", 1)[0]
+    assert all(line.rstrip().endswith(("{", "[", ",", "}", "]", '"')) or line.strip().endswith("0")
+               or line.strip()[-1].isdigit() for line in kept.splitlines())  # whole lines only
+    assert answer(404, "Not Found", {"content-type": "text/plain", "x-other": "y"}, "Not Found") == \
+        "HTTP 404 Not Found\ncontent-type: text/plain\n\nNot Found"
+
+
+def test_api_urls_separately() -> None:
+    from conformance.harness.target import Target
+
+    settings = load({"server": "http://h:1", "mobile_url": "http://gw:2/m/v1/", "private_server": "http://p:3",
+                     "private_token": "t"}, {})
+    assert settings.mobile == "http://gw:2/m/v1" and settings.thirdparty == "http://h:1/api/3rdparty/v1"
+    private = Target.private(settings)
+    assert private is not None and private.thirdparty == "http://p:3/api/3rdparty/v1"
+    assert private.mobile == "http://gw:2/m/v1"  # elsewhere than the server: the same URL
+    assert load({"server": "http://h:1", "api_path": ""}, {}).mobile == "http://h:1/mobile/v1"
