@@ -19,6 +19,7 @@ from reference_server.domain import accounts
 from reference_server.events.notifier import MemoryNotifier
 from reference_server.storage.database import create_engine
 from reference_server.storage.migrate import upgrade
+from reference_server.storage.tables import metadata
 
 MARIADB_ADMIN_URL = os.environ.get("SMSGATE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 POSTGRES_ADMIN_URL = os.environ.get("SMSGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -172,12 +173,12 @@ def _postgres_migrated(postgres_server: str) -> Iterator[str]:
 
 @pytest.fixture
 def postgres_url(_postgres_migrated: str) -> str:
-    """A migrated PostgreSQL database with every table emptied before the test (one TRUNCATE: quicker than a
-    database per test)."""
+    """A migrated PostgreSQL database with every table emptied before the test: DELETE, children first (a few
+    rows each: far quicker than TRUNCATE, which replaces every table's files, or a database per test)."""
     engine = sa.create_engine(_postgres_migrated)
     with engine.begin() as conn:
-        tables = [table for table in sa.inspect(conn).get_table_names() if table != "alembic_version"]
-        conn.execute(sa.text(f"TRUNCATE {', '.join(tables)}"))
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
     engine.dispose()
     return _postgres_migrated
 
