@@ -6,6 +6,7 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -117,24 +118,29 @@ def _migrated(url: str) -> None:
         engine.dispose()
 
 
+@contextmanager
+def _scratch_database(admin_url: str, migrated: bool) -> Iterator[str]:
+    """A new database on the server of `admin_url` (migrated to head if asked), dropped afterwards."""
+    url = _create_database(admin_url)
+    try:
+        if migrated:
+            _migrated(url)
+        yield url
+    finally:
+        _drop_database(admin_url, url)
+
+
 @pytest.fixture
 def fresh_mariadb_url(mariadb_server: str) -> Iterator[str]:
     """A new, empty (unmigrated) database for one test, dropped afterwards."""
-    url = _create_database(mariadb_server)
-    try:
+    with _scratch_database(mariadb_server, migrated=False) as url:
         yield url
-    finally:
-        _drop_database(mariadb_server, url)
 
 
 @pytest.fixture(scope="session")
 def _mariadb_migrated(mariadb_server: str) -> Iterator[str]:
-    url = _create_database(mariadb_server)
-    _migrated(url)  # once per session: MariaDB DDL is slow
-    try:
+    with _scratch_database(mariadb_server, migrated=True) as url:  # once per session: MariaDB DDL is slow
         yield url
-    finally:
-        _drop_database(mariadb_server, url)
 
 
 @pytest.fixture
@@ -154,21 +160,14 @@ def mariadb_url(_mariadb_migrated: str) -> str:
 @pytest.fixture
 def fresh_postgres_url(postgres_server: str) -> Iterator[str]:
     """A new, empty (unmigrated) PostgreSQL database for one test, dropped afterwards."""
-    url = _create_database(postgres_server)
-    try:
+    with _scratch_database(postgres_server, migrated=False) as url:
         yield url
-    finally:
-        _drop_database(postgres_server, url)
 
 
 @pytest.fixture(scope="session")
 def _postgres_migrated(postgres_server: str) -> Iterator[str]:
-    url = _create_database(postgres_server)
-    _migrated(url)
-    try:
+    with _scratch_database(postgres_server, migrated=True) as url:
         yield url
-    finally:
-        _drop_database(postgres_server, url)
 
 
 @pytest.fixture
