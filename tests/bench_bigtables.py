@@ -194,9 +194,10 @@ def fill(url: str, devices: list[str], hot: str, puller: str, size: int, pending
         cursor.execute("ANALYZE" if sqlite else "ANALYZE messages, message_counts" if postgresql
                        else "ANALYZE TABLE messages, message_counts")
         raw.commit()
-        if postgresql:  # the visibility map too, for index-only scans (VACUUM runs outside a transaction)
+        if postgresql:  # every table's statistics (autovacuum would get there later) and the visibility map for
+            # index-only scans; VACUUM runs outside a transaction
             raw.driver_connection.autocommit = True
-            raw.cursor().execute("VACUUM messages, message_recipients, message_states")
+            raw.cursor().execute("VACUUM ANALYZE")
     finally:
         raw.close()
         engine.dispose()

@@ -6,6 +6,7 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,6 +20,7 @@ from reference_server.domain import accounts
 from reference_server.events.notifier import MemoryNotifier
 from reference_server.storage.database import create_engine
 from reference_server.storage.migrate import upgrade
+from reference_server.storage.tables import metadata
 
 MARIADB_ADMIN_URL = os.environ.get("SMSGATE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 POSTGRES_ADMIN_URL = os.environ.get("SMSGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -116,24 +118,29 @@ def _migrated(url: str) -> None:
         engine.dispose()
 
 
+@contextmanager
+def _scratch_database(admin_url: str, migrated: bool) -> Iterator[str]:
+    """A new database on the server of `admin_url` (migrated to head if asked), dropped afterwards."""
+    url = _create_database(admin_url)
+    try:
+        if migrated:
+            _migrated(url)
+        yield url
+    finally:
+        _drop_database(admin_url, url)
+
+
 @pytest.fixture
 def fresh_mariadb_url(mariadb_server: str) -> Iterator[str]:
     """A new, empty (unmigrated) database for one test, dropped afterwards."""
-    url = _create_database(mariadb_server)
-    try:
+    with _scratch_database(mariadb_server, migrated=False) as url:
         yield url
-    finally:
-        _drop_database(mariadb_server, url)
 
 
 @pytest.fixture(scope="session")
 def _mariadb_migrated(mariadb_server: str) -> Iterator[str]:
-    url = _create_database(mariadb_server)
-    _migrated(url)  # once per session: MariaDB DDL is slow
-    try:
+    with _scratch_database(mariadb_server, migrated=True) as url:  # once per session: MariaDB DDL is slow
         yield url
-    finally:
-        _drop_database(mariadb_server, url)
 
 
 @pytest.fixture
@@ -153,31 +160,24 @@ def mariadb_url(_mariadb_migrated: str) -> str:
 @pytest.fixture
 def fresh_postgres_url(postgres_server: str) -> Iterator[str]:
     """A new, empty (unmigrated) PostgreSQL database for one test, dropped afterwards."""
-    url = _create_database(postgres_server)
-    try:
+    with _scratch_database(postgres_server, migrated=False) as url:
         yield url
-    finally:
-        _drop_database(postgres_server, url)
 
 
 @pytest.fixture(scope="session")
 def _postgres_migrated(postgres_server: str) -> Iterator[str]:
-    url = _create_database(postgres_server)
-    _migrated(url)
-    try:
+    with _scratch_database(postgres_server, migrated=True) as url:
         yield url
-    finally:
-        _drop_database(postgres_server, url)
 
 
 @pytest.fixture
 def postgres_url(_postgres_migrated: str) -> str:
-    """A migrated PostgreSQL database with every table emptied before the test (one TRUNCATE: quicker than a
-    database per test)."""
+    """A migrated PostgreSQL database with every table emptied before the test: DELETE, children first (a few
+    rows each: far quicker than TRUNCATE, which replaces every table's files, or a database per test)."""
     engine = sa.create_engine(_postgres_migrated)
     with engine.begin() as conn:
-        tables = [table for table in sa.inspect(conn).get_table_names() if table != "alembic_version"]
-        conn.execute(sa.text(f"TRUNCATE {', '.join(tables)}"))
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
     engine.dispose()
     return _postgres_migrated
 

@@ -39,21 +39,25 @@ def _base64(value: str) -> str:
     return value
 
 
+# PostgreSQL text holds no NUL character: refused in every stored text of the inbox, on every database alike.
+NO_NUL = r"^[^\x00]*$"
+
+
 class AttachmentBody(Body):
     partId: Annotated[int, Field(ge=-(2**63), lt=2**63)]
     contentType: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$")]
-    name: Annotated[str, Field(max_length=512)] = ""
+    name: Annotated[str, Field(max_length=512, pattern=NO_NUL)] = ""
     size: Annotated[int, Field(ge=0, lt=2**63)] | None = None
     data: Annotated[str, AfterValidator(_base64)]
 
 
 class InboxItem(Body):
-    id: Annotated[str, Field(min_length=1, max_length=36)]
+    id: Annotated[str, Field(min_length=1, max_length=36, pattern=NO_NUL)]
     type: InboxType
-    sender: Annotated[str, Field(min_length=1, max_length=512)]
-    recipient: Annotated[str, Field(max_length=512)] | None = None
+    sender: Annotated[str, Field(min_length=1, max_length=512, pattern=NO_NUL)]
+    recipient: Annotated[str, Field(max_length=512, pattern=NO_NUL)] | None = None
     simNumber: Annotated[int, Field(ge=0, le=255)] | None = None
-    content: Annotated[str, Field(max_length=65535)]
+    content: Annotated[str, Field(max_length=65535, pattern=NO_NUL)]
     isEncrypted: bool = False
     createdAt: DateTime
     attachments: Annotated[list[AttachmentBody], Field(max_length=100)] | None = None

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import Api
+from conftest import Api, error_of
 
 from reference_server.storage import tables
 
@@ -152,8 +152,11 @@ UNICODE_TEXTS = [
 
 
 @pytest.mark.parametrize("text", UNICODE_TEXTS, ids=lambda t: repr(t[:10]))
-async def test_unicode_and_injection_text_round_trips(api: Api, text: str) -> None:
+async def test_unicode_and_injection_text_round_trips(api: Api, text: str, request: pytest.FixtureRequest) -> None:
     user, device = await _setup(api)
+    # PostgreSQL text cannot hold NUL: a column value with one is refused (400), not stored (the message text
+    # is stored as JSON, where it is escaped, and round-trips on every backend).
+    nul_refused = "\x00" in text and request.node.callspec.params["database_url"] == "postgresql"
     auth = (user["login"], user["password"])
     response = await api.send(user, {"id": "u1", "textMessage": {"text": text}, "phoneNumbers": [PHONE]})
     assert response.status_code == 202, response.text
@@ -163,6 +166,9 @@ async def test_unicode_and_injection_text_round_trips(api: Api, text: str) -> No
     assert {m["id"]: m["textMessage"]["text"] for m in pulled}["u1"] == text
     # the same text as an id, a device name and a webhook url where it fits the length rules
     named = await api.client.post(f"{MB}/device", json={"name": text[:128]}, auth=auth)
+    if nul_refused:
+        assert "NUL" in error_of(named, 400)
+        return
     assert named.status_code == 201, named.text
     hooked = await api.client.post(f"{TP}/webhooks", auth=auth,
                                    json={"id": text[:36], "url": f"https://x.example/{text[:200]}",

@@ -57,8 +57,7 @@ async def _send_all(http: httpx.AsyncClient, auth: tuple[str, str], ids: list[st
     return lost
 
 
-@pytest.mark.parametrize("database", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
-                                      pytest.param("postgres", marks=pytest.mark.postgresql)])
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
 async def test_acknowledged_messages_survive_sigkill(tmp_path: Path, database: str,
                                                      request: pytest.FixtureRequest) -> None:
     database_url = (f"sqlite:///{tmp_path / 'durable.db'}" if database == "sqlite"
