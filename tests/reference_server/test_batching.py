@@ -134,12 +134,18 @@ async def test_a_failing_many_form_runs_its_units_alone(db: Database) -> None:
 
 
 async def test_concurrent_sends_keep_their_own_rows(api: Api) -> None:
-    """Sends written by one multi-row INSERT per table (storage/messages.py `_insert_many`): each message gets
-    its own recipients and state, and a duplicate id among them fails alone (409)."""
+    """Sends written by one multi-row INSERT per table (storage/messages.py `_insert_many`), their devices
+    looked up in one statement (storage/devices.py `_candidate_ids_many`): each message gets its own device,
+    recipients and state, and a duplicate id among them fails alone (409)."""
     user = await api.register()
     auth = (user["login"], user["password"])
+    second = await api.register(auth=auth, name="second")
     bodies = {f"id-{i}": {"textMessage": {"text": f"text {i}"}, "id": f"id-{i}",
                           "phoneNumbers": [f"+7999123{i:04d}", f"+7999765{i:04d}"]} for i in range(40)}
+    for i in range(0, 40, 2):
+        bodies[f"id-{i}"]["deviceId"] = second["id"]
+    bodies["id-7"]["deviceId"] = user["id"]  # ids are unique per device: its second send must find the first
+    devices = {user["id"], second["id"]}
     answers: dict[str, int] = {}
 
     async def wave(ext_ids: list[str]) -> None:
@@ -159,6 +165,7 @@ async def test_concurrent_sends_keep_their_own_rows(api: Api) -> None:
         assert state["textMessage"] == body["textMessage"]
         assert sorted(r["phoneNumber"] for r in state["recipients"]) == sorted(body["phoneNumbers"])
         assert state["state"] == "Pending" and "Pending" in state["states"]
+        assert state["deviceId"] == body["deviceId"] if "deviceId" in body else state["deviceId"] in devices
 
 
 def test_new_ids_are_nanoids() -> None:
