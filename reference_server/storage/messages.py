@@ -116,9 +116,11 @@ def _insert_many(conn: Connection, calls: list[tuple[Message]]) -> list[Message]
     if not conn.dialect.insert_returning:
         return [_insert(conn, message) for message in batch]
     moments = [message.created_at or now() for message in batch]
-    # The rows come back in no promised order: matched by (device_id, ext_id), unique per message.
-    rows = conn.execute(_INSERT_MESSAGES, [_message_row(m, t) for m, t in zip(batch, moments, strict=True)])
-    ids = {(row.device_id, row.ext_id): row.id for row in rows}
+    ids: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(list(zip(batch, moments, strict=True))):
+        # The rows come back in no promised order: matched by (device_id, ext_id), unique per message.
+        for row in conn.execute(_INSERT_MESSAGES, [_message_row(m, t) for m, t in chunk]):
+            ids[(row.device_id, row.ext_id)] = row.id
     for message in batch:
         message.id = int(ids[(message.device_id, message.ext_id)])
     conn.execute(_INSERT_RECIPIENT, [row for message in batch for row in _recipient_rows(message)])
@@ -126,6 +128,23 @@ def _insert_many(conn: Connection, calls: list[tuple[Message]]) -> list[Message]
                                  for m, t in zip(batch, moments, strict=True)])
     _inserted(conn, batch, moments)
     return batch
+
+
+STATEMENT_BYTES = 2_000_000  # characters of content per multi-row INSERT: under MariaDB's max_allowed_packet (16 MB)
+
+
+def _chunks(rows: list[tuple[Message, datetime]]) -> list[list[tuple[Message, datetime]]]:
+    """The batch's messages in runs of at most STATEMENT_BYTES of content (a message bigger than that alone)."""
+    chunks: list[list[tuple[Message, datetime]]] = [[]]
+    size = 0
+    for row in rows:
+        length = len(row[0].content)
+        if chunks[-1] and size + length > STATEMENT_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(row)
+        size += length
+    return chunks
 
 
 def _recipient_rows(message: Message) -> list[dict[str, Any]]:

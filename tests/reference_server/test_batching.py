@@ -15,6 +15,7 @@ from conftest import Api
 from reference_server.domain.ids import URL_ALPHABET, new_id
 from reference_server.events.notifier import DeviceEvent
 from reference_server.events.router import ROUTING_TASKS
+from reference_server.storage import messages as stored_messages
 from reference_server.storage.database import Database
 
 TABLE = sa.Table("items", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
@@ -166,6 +167,28 @@ async def test_concurrent_sends_keep_their_own_rows(api: Api) -> None:
         assert sorted(r["phoneNumber"] for r in state["recipients"]) == sorted(body["phoneNumbers"])
         assert state["state"] == "Pending" and "Pending" in state["states"]
         assert state["deviceId"] == body["deviceId"] if "deviceId" in body else state["deviceId"] in devices
+
+
+async def test_big_sends_are_split_over_several_inserts(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's messages go in INSERTs of at most STATEMENT_BYTES of content (MariaDB refuses a statement
+    above max_allowed_packet); made small here, so that each statement holds one or two of them."""
+    monkeypatch.setattr(stored_messages, "STATEMENT_BYTES", 200)
+    user = await api.register()
+    texts = {f"big-{i}": f"{i} " + "x" * 60 for i in range(12)}
+    answers: dict[str, int] = {}
+
+    async def one(ext_id: str) -> None:
+        body = {"textMessage": {"text": texts[ext_id]}, "phoneNumbers": ["+79991234567"], "id": ext_id}
+        answers[ext_id] = (await api.send(user, body)).status_code
+
+    async with trio.open_nursery() as nursery:
+        for ext_id in texts:
+            nursery.start_soon(one, ext_id)
+    assert answers == dict.fromkeys(texts, 202)
+    assert api.services.db.batcher.grouped > 1 and api.services.db.batcher.retried == 0
+    for ext_id, text in texts.items():
+        state = (await api.client.get(f"/api/3rdparty/v1/messages/{ext_id}", auth=(user["login"], user["password"])))
+        assert state.json()["textMessage"] == {"text": text}
 
 
 def test_new_ids_are_nanoids() -> None:
