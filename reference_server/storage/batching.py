@@ -8,6 +8,10 @@ order, in a transaction of its own; so each unit's outcome (a duplicate id, a lo
 have been without batching, and one unit's error never fails another. A lone unit simply runs alone. A failed
 BEGIN or COMMIT fails every unit of the batch (whether a COMMIT took effect is unknown: nothing is retried).
 
+A unit may name a `many` form, `many(connection, [args, ...]) -> [result, ...]`: the units of a batch that name
+the same one run through it in one call (a multi-row INSERT for all of them instead of one per unit), at the
+place of the first of them. It raises like a unit: the batch is rolled back and every unit runs alone, as `fn`.
+
 A queued unit is dropped when its caller is cancelled. Once its batch has started it runs to the end; a caller
 without a request deadline waits for it, as `trio.to_thread.run_sync` does, while a request whose deadline
 expired leaves at once: its unit is skipped if not started yet, and a batch holding it is refused its COMMIT
@@ -28,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from . import deadline as deadlines
 
 Transaction = Callable[[Callable[..., Any], tuple[Any, ...], deadlines.Deadline | None], Any]  # Database._transaction
+Many = Callable[[Connection, list[tuple[Any, ...]]], list[Any]]  # several units' work in one call
 MapError = Callable[[Exception], Exception]  # what a caller sees of a failed BEGIN or COMMIT (Database._mapped)
 
 
@@ -38,11 +43,12 @@ def statement_error(exc: sa.exc.OperationalError) -> bool:
 
 
 class Unit:
-    __slots__ = ("fn", "args", "deadline", "taken", "wrote", "result", "finished")
+    __slots__ = ("fn", "args", "many", "deadline", "taken", "wrote", "result", "finished")
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], many: Many | None = None) -> None:
         self.fn = fn
         self.args = args
+        self.many = many
         self.deadline = deadlines.current.get()
         self.taken = False
         self.wrote = False
@@ -66,9 +72,10 @@ class Batcher:
         self._leaders = trio.Semaphore(concurrency)
         self.batches = 0  # transactions run by batches of several units
         self.retried = 0  # batches rolled back because a unit raised
+        self.grouped = 0  # units run through a `many` form with others
 
-    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-        unit = Unit(fn, args)
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...], many: Many | None = None) -> Any:
+        unit = Unit(fn, args, many)
         self._queue.append(unit)
         try:
             async with self._leaders:
@@ -109,7 +116,7 @@ class Batcher:
         if len(units) > 1:
             try:
                 with self.engine.begin() as conn:
-                    results = [self._unit(conn, unit) for unit in units]
+                    results = self._units(conn, units)
                     deadlines.commit(conn, [unit.deadline for unit in units], [unit.wrote for unit in units],
                                      unknown_on_failure=self.engine.dialect.name != "sqlite")
             except (_UnitFailed, deadlines.RequestExpired):
@@ -138,6 +145,35 @@ class Batcher:
             if unit.deadline is not None and unit.deadline.expired:
                 unit.result = outcome.Error(deadlines.RequestExpired())
         return [unit for unit in units if unit.result is None]
+
+    def _units(self, conn: Connection, units: list[Unit]) -> list[Any]:
+        """Runs a batch's units in order; those of one `many` form together, where the first of them stands."""
+        groups: dict[Many, list[int]] = {}
+        for index, unit in enumerate(units):
+            if unit.many is not None:
+                groups.setdefault(unit.many, []).append(index)
+        results: list[Any] = [None] * len(units)
+        for index, unit in enumerate(units):
+            if unit.many is None or len(groups.get(unit.many, ())) == 1:
+                results[index] = self._unit(conn, unit)
+            elif unit.many in groups:  # the first of its group: the whole group runs here
+                members = groups.pop(unit.many)
+                self._many(conn, unit.many, [units[i] for i in members], members, results)
+        return results
+
+    def _many(self, conn: Connection, many: Many, units: list[Unit], indexes: list[int], results: list[Any]) -> None:
+        deadlines.wrote(conn)
+        try:
+            found = list(many(conn, [unit.args for unit in units]))
+            if len(found) != len(units):
+                raise ValueError(f"{len(units)} units, {len(found)} results")
+        except Exception as exc:
+            raise _UnitFailed() from exc
+        wrote = deadlines.wrote(conn)
+        self.grouped += len(units)
+        for index, unit, result in zip(indexes, units, found, strict=True):
+            unit.wrote = wrote
+            results[index] = result
 
     @staticmethod
     def _unit(conn: Connection, unit: Unit) -> Any:

@@ -12,7 +12,7 @@ import trio
 from sqlalchemy.engine import Engine
 
 from . import deadline as deadlines
-from .batching import Batcher, statement_error
+from .batching import Batcher, Many, statement_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -129,10 +129,11 @@ class Database:
                 raise
             raise mapped from exc
 
-    async def batched(self, fn: Callable[..., T], *args: Any) -> T:
+    async def batched(self, fn: Callable[..., T], *args: Any, many: Many | None = None) -> T:
         """As `run`, but `fn` may share its transaction with the units of concurrent requests (group commit,
-        see `batching`): for the short units of busy routes. Its effects are committed when it returns."""
-        return await self.batcher.run(fn, args)  # type: ignore[no-any-return]
+        see `batching`): for the short units of busy routes. Its effects are committed when it returns.
+        `many` does the work of several such units at once (`batching.Many`)."""
+        return await self.batcher.run(fn, args, many)  # type: ignore[no-any-return]
 
     def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...],
                      deadline: deadlines.Deadline | None = None) -> T:

@@ -57,7 +57,7 @@ class DevicesRepository:
         await self.db.run(_touch, device_id, moment)
 
     async def candidate_ids(self, user_id: str, device_id: str | None, seen_since: datetime | None) -> list[str]:
-        return await self.db.batched(_candidate_ids, user_id, device_id, seen_since)
+        return await self.db.batched(_candidate_ids, user_id, device_id, seen_since, many=_candidate_ids_many)
 
 
 def _sim_cards_json(cards: list[SimCard]) -> list[dict[str, Any]]:
@@ -88,6 +88,8 @@ _BY_USER_AND_ID = sa.select(devices).where(devices.c.user_id == sa.bindparam("us
 _ROUTE = sa.select(devices.c.id, devices.c.user_id, devices.c.push_token)
 _ROUTES = _ROUTE.where(devices.c.id.in_(sa.bindparam("ids", expanding=True)))
 _ROUTES_OF_USER = _ROUTE.where(devices.c.user_id == sa.bindparam("user_id")).order_by(devices.c.created_at)
+
+
 _IDS_OF_USER = sa.select(devices.c.id).where(devices.c.user_id == sa.bindparam("user_id"))
 
 
@@ -132,9 +134,28 @@ def _touch(conn: Connection, device_id: str, moment: datetime) -> None:
 
 
 def _candidate_ids(conn: Connection, user_id: str, device_id: str | None, seen_since: datetime | None) -> list[str]:
-    query = _IDS_OF_USER
+    if device_id or seen_since is not None:
+        return [row.id for row in conn.execute(_candidates(user_id, device_id, seen_since))]
+    return [row.id for row in conn.execute(_IDS_OF_USER, {"user_id": user_id})]  # built once: the common case
+
+
+def _candidates(user_id: str, device_id: str | None, seen_since: datetime | None) -> sa.Select[Any]:
+    query = sa.select(devices.c.id).where(devices.c.user_id == user_id)
     if device_id:
         query = query.where(devices.c.id == device_id)
     if seen_since is not None:
         query = query.where(devices.c.last_seen > seen_since)
-    return [row.id for row in conn.execute(query, {"user_id": user_id})]
+    return query
+
+
+def _candidate_ids_many(conn: Connection, calls: list[tuple[str, str | None, datetime | None]]) -> list[list[str]]:
+    """The `many` form of `_candidate_ids` for a group-commit batch: every distinct lookup of the batch in one
+    statement (UNION ALL, each tagged with its index), one round trip instead of one per send. Each part is the
+    lone query itself, so what matches (the database's collation, its comparison of times) is the same."""
+    distinct = {call: index for index, call in enumerate(dict.fromkeys(calls))}
+    parts = [_candidates(*call).add_columns(sa.literal(index, sa.Integer).label("part"))
+             for call, index in distinct.items()]
+    found: list[list[str]] = [[] for _ in distinct]
+    for row in conn.execute(sa.union_all(*parts)):
+        found[row.part].append(row.id)
+    return [list(found[distinct[call]]) for call in calls]

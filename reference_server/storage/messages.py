@@ -50,7 +50,7 @@ class MessagesRepository:
         counts.install(db.engine)
 
     async def insert(self, message: Message) -> Message:
-        return await self.db.batched(_insert, message)
+        return await self.db.batched(_insert, message, many=_insert_many)
 
     async def find_for_user(self, user_id: str, ext_id: str) -> list[Message]:
         return await self.db.read(_find_for_user, user_id, ext_id)
@@ -76,33 +76,86 @@ _INSERT_RECIPIENT = message_recipients.insert()
 _INSERT_STATE = message_states.insert()
 
 
+_INSERT_MESSAGES = messages.insert().returning(messages.c.id, messages.c.device_id, messages.c.ext_id)
+
+
+def _message_row(message: Message, moment: datetime) -> dict[str, Any]:
+    return {
+        "device_id": message.device_id, "ext_id": message.ext_id, "type": message.type,
+        "content": message.content, "state": message.state, "valid_until": message.valid_until,
+        "schedule_at": message.schedule_at, "sim_number": message.sim_number,
+        "with_delivery_report": message.with_delivery_report, "priority": message.priority, "is_hashed": False,
+        "is_encrypted": message.is_encrypted, "created_at": moment, "updated_at": moment,
+    }
+
+
 def _insert(conn: Connection, message: Message) -> Message:
     moment = message.created_at or now()
     # A failed statement undoes only itself; the exception then rolls back the whole unit (its transaction, or
     # its savepoint in a batch), message row included.
     try:
-        result = conn.execute(_INSERT_MESSAGE, {
-            "device_id": message.device_id, "ext_id": message.ext_id, "type": message.type,
-            "content": message.content, "state": message.state, "valid_until": message.valid_until,
-            "schedule_at": message.schedule_at, "sim_number": message.sim_number,
-            "with_delivery_report": message.with_delivery_report, "priority": message.priority, "is_hashed": False,
-            "is_encrypted": message.is_encrypted, "created_at": moment, "updated_at": moment,
-        })
+        result = conn.execute(_INSERT_MESSAGE, _message_row(message, moment))
     except sa.exc.IntegrityError as exc:
         raise DuplicateMessage(message.ext_id) from exc
     message.id = int(result.inserted_primary_key[0])  # type: ignore[index]
     try:
-        conn.execute(_INSERT_RECIPIENT, [
-            {"message_id": message.id, "phone_number": r.phone_number, "state": r.state}
-            for r in message.recipients
-        ])
+        conn.execute(_INSERT_RECIPIENT, _recipient_rows(message))
     except sa.exc.IntegrityError as exc:
         raise DuplicateRecipient(message.ext_id) from exc
     conn.execute(_INSERT_STATE, {"message_id": message.id, "state": "Pending", "updated_at": moment})
-    counts.bump(conn, Counter({(message.device_id, message.state, counts.day_of(moment)): 1}))
-    message.created_at = message.updated_at = moment
-    message.states = {"Pending": moment}
+    _inserted(conn, [message], [moment])
     return message
+
+
+def _insert_many(conn: Connection, calls: list[tuple[Message]]) -> list[Message]:
+    """The `many` form of `_insert` for a group-commit batch: three statements for all its messages, one per
+    table, each a multi-row INSERT (RETURNING gives the new ids; SQLite 3.35+, MariaDB 10.5+, PostgreSQL).
+    Any error (a duplicate) fails the batch, whose units then run alone through `_insert`, each with its own
+    outcome."""
+    batch = [message for (message,) in calls]
+    if not conn.dialect.insert_returning:
+        return [_insert(conn, message) for message in batch]
+    moments = [message.created_at or now() for message in batch]
+    ids: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(list(zip(batch, moments, strict=True))):
+        # The rows come back in no promised order: matched by (device_id, ext_id), unique per message.
+        for row in conn.execute(_INSERT_MESSAGES, [_message_row(m, t) for m, t in chunk]):
+            ids[(row.device_id, row.ext_id)] = row.id
+    for message in batch:
+        message.id = int(ids[(message.device_id, message.ext_id)])
+    conn.execute(_INSERT_RECIPIENT, [row for message in batch for row in _recipient_rows(message)])
+    conn.execute(_INSERT_STATE, [{"message_id": m.id, "state": "Pending", "updated_at": t}
+                                 for m, t in zip(batch, moments, strict=True)])
+    _inserted(conn, batch, moments)
+    return batch
+
+
+STATEMENT_BYTES = 2_000_000  # characters of content per multi-row INSERT: under MariaDB's max_allowed_packet (16 MB)
+
+
+def _chunks(rows: list[tuple[Message, datetime]]) -> list[list[tuple[Message, datetime]]]:
+    """The batch's messages in runs of at most STATEMENT_BYTES of content (a message bigger than that alone)."""
+    chunks: list[list[tuple[Message, datetime]]] = [[]]
+    size = 0
+    for row in rows:
+        length = len(row[0].content)
+        if chunks[-1] and size + length > STATEMENT_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(row)
+        size += length
+    return chunks
+
+
+def _recipient_rows(message: Message) -> list[dict[str, Any]]:
+    return [{"message_id": message.id, "phone_number": r.phone_number, "state": r.state} for r in message.recipients]
+
+
+def _inserted(conn: Connection, batch: list[Message], moments: list[datetime]) -> None:
+    counts.bump(conn, Counter((m.device_id, m.state, counts.day_of(t)) for m, t in zip(batch, moments, strict=True)))
+    for message, moment in zip(batch, moments, strict=True):
+        message.created_at = message.updated_at = moment
+        message.states = {"Pending": moment}
 
 
 _RECIPIENTS_OF = (sa.select(message_recipients)

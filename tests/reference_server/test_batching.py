@@ -15,6 +15,7 @@ from conftest import Api
 from reference_server.domain.ids import URL_ALPHABET, new_id
 from reference_server.events.notifier import DeviceEvent
 from reference_server.events.router import ROUTING_TASKS
+from reference_server.storage import messages as stored_messages
 from reference_server.storage.database import Database
 
 TABLE = sa.Table("items", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
@@ -86,6 +87,108 @@ async def test_a_cancelled_caller_drops_its_queued_unit(db: Database) -> None:
         with trio.move_on_after(0):  # queued behind the running batch, then cancelled
             await db.batched(_insert, "dropped")
     assert await db.run(_names) == ["first"]
+
+
+async def test_units_of_one_many_form_run_together(db: Database) -> None:
+    groups: list[int] = []
+
+    def insert_many(conn: Any, calls: list[tuple[str]]) -> list[str]:
+        groups.append(len(calls))
+        conn.execute(TABLE.insert(), [{"name": name} for (name,) in calls])  # one executemany for the group
+        return [name for (name,) in calls]
+
+    async def one(name: str) -> None:
+        results[name] = await db.batched(_insert, name, many=insert_many)
+
+    results: dict[str, str] = {}
+    names = [f"m{i}" for i in range(40)]
+    async with trio.open_nursery() as nursery:
+        for name in names:
+            nursery.start_soon(one, name)
+    assert results == {name: name for name in names}  # each caller gets its own result
+    assert await db.run(_names) == sorted(names)
+    assert max(groups) > 1 and sum(groups) == db.batcher.grouped <= len(names)  # lone units run `_insert`
+
+
+async def test_a_failing_many_form_runs_its_units_alone(db: Database) -> None:
+    await db.run(_insert, "taken")
+
+    def insert_many(conn: Any, calls: list[tuple[str]]) -> list[str]:
+        conn.execute(TABLE.insert(), [{"name": name} for (name,) in calls])
+        return [name for (name,) in calls]
+
+    names = [f"a{i}" for i in range(10)] + ["taken"] + [f"b{i}" for i in range(10)]
+    results: dict[str, Any] = {}
+
+    async def one(index: int, name: str) -> None:
+        try:
+            results[f"{index}:{name}"] = await db.batched(_insert, name, many=insert_many)
+        except Exception as exc:  # noqa: BLE001
+            results[f"{index}:{name}"] = exc
+
+    async with trio.open_nursery() as nursery:
+        for index, name in enumerate(names):
+            nursery.start_soon(one, index, name)
+    failed = [key for key, value in results.items() if isinstance(value, Exception)]
+    assert failed == ["10:taken"] and isinstance(results["10:taken"], sa.exc.IntegrityError)
+    assert await db.run(_names) == sorted([*names[:10], *names[11:], "taken"])
+
+
+async def test_concurrent_sends_keep_their_own_rows(api: Api) -> None:
+    """Sends written by one multi-row INSERT per table (storage/messages.py `_insert_many`), their devices
+    looked up in one statement (storage/devices.py `_candidate_ids_many`): each message gets its own device,
+    recipients and state, and a duplicate id among them fails alone (409)."""
+    user = await api.register()
+    auth = (user["login"], user["password"])
+    second = await api.register(auth=auth, name="second")
+    bodies = {f"id-{i}": {"textMessage": {"text": f"text {i}"}, "id": f"id-{i}",
+                          "phoneNumbers": [f"+7999123{i:04d}", f"+7999765{i:04d}"]} for i in range(40)}
+    for i in range(0, 40, 2):
+        bodies[f"id-{i}"]["deviceId"] = second["id"]
+    bodies["id-7"]["deviceId"] = user["id"]  # ids are unique per device: its second send must find the first
+    devices = {user["id"], second["id"]}
+    answers: dict[str, int] = {}
+
+    async def wave(ext_ids: list[str]) -> None:
+        async def one(ext_id: str) -> None:
+            answers[ext_id] = (await api.send(user, bodies[ext_id])).status_code
+
+        async with trio.open_nursery() as nursery:
+            for ext_id in ext_ids:
+                nursery.start_soon(one, ext_id)
+
+    await wave(list(bodies)[:20])
+    assert api.services.db.batcher.grouped > 1  # some sends shared their INSERTs
+    await wave(list(bodies)[20:] + ["id-7"])  # a duplicate among new sends: their batch is written unit by unit
+    assert answers == {ext_id: 409 if ext_id == "id-7" else 202 for ext_id in bodies}
+    for ext_id, body in bodies.items():
+        state = (await api.client.get(f"/api/3rdparty/v1/messages/{ext_id}", auth=auth)).json()
+        assert state["textMessage"] == body["textMessage"]
+        assert sorted(r["phoneNumber"] for r in state["recipients"]) == sorted(body["phoneNumbers"])
+        assert state["state"] == "Pending" and "Pending" in state["states"]
+        assert state["deviceId"] == body["deviceId"] if "deviceId" in body else state["deviceId"] in devices
+
+
+async def test_big_sends_are_split_over_several_inserts(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's messages go in INSERTs of at most STATEMENT_BYTES of content (MariaDB refuses a statement
+    above max_allowed_packet); made small here, so that each statement holds one or two of them."""
+    monkeypatch.setattr(stored_messages, "STATEMENT_BYTES", 200)
+    user = await api.register()
+    texts = {f"big-{i}": f"{i} " + "x" * 60 for i in range(12)}
+    answers: dict[str, int] = {}
+
+    async def one(ext_id: str) -> None:
+        body = {"textMessage": {"text": texts[ext_id]}, "phoneNumbers": ["+79991234567"], "id": ext_id}
+        answers[ext_id] = (await api.send(user, body)).status_code
+
+    async with trio.open_nursery() as nursery:
+        for ext_id in texts:
+            nursery.start_soon(one, ext_id)
+    assert answers == dict.fromkeys(texts, 202)
+    assert api.services.db.batcher.grouped > 1 and api.services.db.batcher.retried == 0
+    for ext_id, text in texts.items():
+        state = (await api.client.get(f"/api/3rdparty/v1/messages/{ext_id}", auth=(user["login"], user["password"])))
+        assert state.json()["textMessage"] == {"text": text}
 
 
 def test_new_ids_are_nanoids() -> None:
