@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import heapq
@@ -149,18 +150,38 @@ def _list(conn: Connection, query: MessageFilter) -> tuple[list[Message], int]:
     if not device_ids or query.offset >= total:
         return [], total
     until, offset = query.until, query.offset
+    day: tuple[datetime, int] | None = None
     if query.newest_first and query.after is None and offset > 0 and query.since is None:
-        until, offset = _skip_days(conn, device_ids, query.state, until, offset)
-    # Each device's page is read from its own index in list order (no sort of its history), keys only;
-    # merged here (one device: the database skips the offset), then the page's rows are read by id.
-    if len(device_ids) == 1:
-        page = [key[1] for key in _keys(conn, device_ids[0], query, until, query.limit, offset)]
+        until, offset, day = _skip_days(conn, device_ids, query.state, until, offset)
+    if day is not None and _nearer_oldest(day[1], offset, query.limit):
+        # The page lies in one day, nearer that day's oldest end: read from there (oldest first), so that at
+        # most half a day's keys are passed over, and turn the page around.
+        start, day_total = day
+        oldest_first = dataclasses.replace(query, since=start, newest_first=False)
+        page = _page(conn, device_ids, oldest_first, until, day_total - offset - query.limit)[::-1]
     else:
-        keys = heapq.merge(*(_keys(conn, device_id, query, until, offset + query.limit) for device_id in device_ids),
-                           reverse=query.newest_first)
-        page = [key[1] for key in itertools.islice(keys, offset, offset + query.limit)]
+        page = _page(conn, device_ids, query, until, offset)
     rows = {row.id: row for row in conn.execute(sa.select(messages).where(messages.c.id.in_(page)))}
     return _load(conn, [rows[i] for i in page if i in rows]), total
+
+
+def _nearer_oldest(day_total: int, offset: int, limit: int) -> bool:
+    """Whether a page `offset` rows below the newest of a day of `day_total` rows lies whole in that day and
+    has fewer rows below it than above."""
+    return offset + limit <= day_total and day_total - offset - limit < offset
+
+
+def _page(conn: Connection, device_ids: list[str], query: MessageFilter, until: datetime | None,
+          offset: int) -> list[int]:
+    """The ids of the page `offset` rows into the list, in the query's order.
+
+    Each device's page is read from its own index in list order (no sort of its history), keys only; merged
+    here (one device: the database skips the offset); the caller reads the page's rows by id."""
+    if len(device_ids) == 1:
+        return [key[1] for key in _keys(conn, device_ids[0], query, until, query.limit, offset)]
+    keys = heapq.merge(*(_keys(conn, device_id, query, until, offset + query.limit) for device_id in device_ids),
+                       reverse=query.newest_first)
+    return [key[1] for key in itertools.islice(keys, offset, offset + query.limit)]
 
 
 def _keys(conn: Connection, device_id: str, query: MessageFilter, until: datetime | None, limit: int,
@@ -189,9 +210,10 @@ def _keys(conn: Connection, device_id: str, query: MessageFilter, until: datetim
 
 
 def _skip_days(conn: Connection, device_ids: list[str], state: str | None, until: datetime | None,
-               offset: int) -> tuple[datetime | None, int]:
+               offset: int) -> tuple[datetime | None, int, tuple[datetime, int] | None]:
     """A deep offset, newest first: whole days newer than the page are skipped by their counts, so the rows
-    read are at most one day's plus the page. Returns the new upper bound and what remains of the offset."""
+    read are at most one day's plus the page. Returns the new upper bound, what remains of the offset, and
+    the start and row count of the day the page starts in (when that day's count is known)."""
     conditions: list[sa.ColumnElement[bool]] = [message_counts.c.device_id.in_(device_ids)]
     if state:
         conditions.append(message_counts.c.state == state)
@@ -205,15 +227,16 @@ def _skip_days(conn: Connection, device_ids: list[str], state: str | None, until
         start = datetime.combine(counts.day_of(until), datetime.min.time())
         head = counts.count(conn, device_ids, state, start, until)
         if head > offset:
-            return until, offset
+            return until, offset, None
         skipped, bound = head, start
     for on, total in per_day:
         total = int(total)
+        start = datetime.combine(on if isinstance(on, date) else date.fromisoformat(str(on)), datetime.min.time())
         if skipped + total > offset:
-            break
+            return bound, offset - skipped, (start, total)
         skipped += total
-        bound = datetime.combine(on if isinstance(on, date) else date.fromisoformat(str(on)), datetime.min.time())
-    return bound, offset - skipped
+        bound = start
+    return bound, offset - skipped, None
 
 
 def _mark_cancelling(conn: Connection, user_id: str, ext_id: str) -> tuple[list[Message], bool]:

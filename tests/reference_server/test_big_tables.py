@@ -161,6 +161,36 @@ async def test_counts_with_from_to_match_the_rows(api: Api, database_url: str) -
         assert [m["id"] for m in page.json()] == newest_first[1:][offset:offset + 2], offset
 
 
+async def test_deep_offsets_inside_a_day_read_from_its_nearer_end(api: Api, database_url: str) -> None:
+    # Two phones of one account; twelve messages in one day (an hour apart), two the next day: a page deep in
+    # the big day is read from that day's oldest end and turned around; it must be the same slice.
+    user = await api.register()
+    second = await api.register(auth=creds(user))
+    for i in range(14):
+        await send(api, user, deviceId=(user if i % 2 else second)["id"])
+    base = datetime(2026, 3, 10, 6, 0, 0)
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            ids = conn.execute(sa.select(messages.c.id).order_by(messages.c.id)).scalars().all()
+            for i, row_id in enumerate(ids):
+                conn.execute(messages.update().where(messages.c.id == row_id).values(
+                    created_at=base + timedelta(hours=i if i < 12 else 24 + i),
+                    state="Failed" if i % 3 == 0 else "Pending"))
+    finally:
+        engine.dispose()
+    await MaintenanceRepository(api.services.db).recount_messages()
+    for params in ({}, {"deviceId": user["id"]}, {"state": "Failed"}, {"state": "Pending"}):
+        whole = await api.client.get(f"{TP}/messages", params={"limit": 100, **params}, auth=creds(user))
+        newest_first = [m["id"] for m in whole.json()]
+        assert len(newest_first) == int(whole.headers["X-Total-Count"]) > 3, params
+        for limit in (2, 3):
+            for offset in range(len(newest_first) + 1):
+                page = await api.client.get(f"{TP}/messages", auth=creds(user),
+                                            params={"limit": limit, "offset": offset, **params})
+                assert [m["id"] for m in page.json()] == newest_first[offset:offset + limit], (params, offset)
+
+
 def next_after(response: Any) -> str | None:
     found = re.search(r'<[^>]*[?&]after=([^&>]+)[^>]*>; rel="next"', response.headers.get("Link", ""))
     return found.group(1) if found else None
