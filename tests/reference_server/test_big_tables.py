@@ -142,7 +142,10 @@ async def test_counts_with_from_to_match_the_rows(api: Api, database_url: str) -
     await MaintenanceRepository(api.services.db).recount_messages()
     for since, until in [(None, None), (base, None), (None, base + timedelta(days=2)),
                          (base + timedelta(hours=1), base + timedelta(days=3, hours=1)),
-                         (base + timedelta(hours=20), base + timedelta(hours=30))]:
+                         (base + timedelta(hours=20), base + timedelta(hours=30)),
+                         # parts of days longer than half a day: the day's count less the rows of the rest
+                         (base - timedelta(hours=6), base + timedelta(days=2, hours=4)),
+                         (base + timedelta(hours=37), None)]:
         params = {k: v.replace(tzinfo=UTC).isoformat() for k, v in (("from", since), ("to", until)) if v}
         response = await api.client.get(f"{TP}/messages", params=params, auth=creds(user))
         expected = [i for i in range(6) if (since is None or base + timedelta(hours=18 * i) >= since)
