@@ -21,7 +21,7 @@ from ..domain.models import Message, Recipient, StateReport
 from . import counts
 from .database import Database
 from .dialect import insert_ignoring_duplicates
-from .tables import devices, message_counts, message_recipients, message_states, messages
+from .tables import Timestamp, devices, message_counts, message_recipients, message_states, messages
 
 
 class DuplicateMessage(Exception):
@@ -106,10 +106,18 @@ def _insert(conn: Connection, message: Message) -> Message:
     return message
 
 
-_RECIPIENTS_OF = (sa.select(message_recipients)
-                  .where(message_recipients.c.message_id.in_(sa.bindparam("ids", expanding=True)))
-                  .order_by(message_recipients.c.id))
-_STATES_OF = sa.select(message_states).where(message_states.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+# A message's recipients and its state history in one round trip: a row per recipient (kind 0, in recipient
+# order), then a row per history entry (kind 1).
+_IDS = sa.bindparam("ids", expanding=True)
+_DETAILS_OF = sa.union_all(
+    sa.select(sa.literal(0).label("kind"), message_recipients.c.id.label("seq"), message_recipients.c.message_id,
+              message_recipients.c.phone_number, message_recipients.c.state, message_recipients.c.error,
+              sa.type_coerce(sa.null(), Timestamp).label("updated_at"))
+    .where(message_recipients.c.message_id.in_(_IDS)),
+    sa.select(sa.literal(1), message_states.c.id, message_states.c.message_id, sa.null(), message_states.c.state,
+              sa.null(), message_states.c.updated_at)
+    .where(message_states.c.message_id.in_(_IDS)),
+).order_by("kind", "seq")
 
 
 def _load(conn: Connection, rows: list[Any]) -> list[Message]:
@@ -117,10 +125,11 @@ def _load(conn: Connection, rows: list[Any]) -> list[Message]:
     recipients: dict[int, list[Recipient]] = defaultdict(list)
     states: dict[int, dict[str, datetime]] = defaultdict(dict)
     if ids:
-        for r in conn.execute(_RECIPIENTS_OF, {"ids": ids}):
-            recipients[r.message_id].append(Recipient(r.phone_number, r.state, r.error))
-        for s in conn.execute(_STATES_OF, {"ids": ids}):
-            states[s.message_id][s.state] = s.updated_at
+        for r in conn.execute(_DETAILS_OF, {"ids": ids}):
+            if r.kind == 0:
+                recipients[r.message_id].append(Recipient(r.phone_number, r.state, r.error))
+            else:
+                states[r.message_id][r.state] = r.updated_at
     return [
         Message(
             id=row.id, ext_id=row.ext_id, device_id=row.device_id, type=row.type, content=row.content,
