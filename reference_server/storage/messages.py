@@ -108,7 +108,7 @@ def _insert(conn: Connection, message: Message) -> Message:
 
 # A message's recipients and its state history in one round trip: a row per recipient (kind 0, in recipient
 # order), then a row per history entry (kind 1).
-_IDS = sa.bindparam("ids", expanding=True)
+_IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
 _DETAILS_OF = sa.union_all(
     sa.select(sa.literal(0).label("kind"), message_recipients.c.id.label("seq"), message_recipients.c.message_id,
               message_recipients.c.phone_number, message_recipients.c.state, message_recipients.c.error,
