@@ -142,12 +142,18 @@ def _load(conn: Connection, rows: list[Any]) -> list[Message]:
     ]
 
 
-def _owned_by(user_id: str) -> Any:
+def _owned_by(user_id: Any) -> Any:
     return messages.c.device_id.in_(sa.select(devices.c.id).where(devices.c.user_id == user_id))
 
 
+# Built once (see _INSERT_MESSAGE): the message by its id among the account's devices, a semi-join that reads
+# the account's devices by user_id, then unq_messages_id_device (ext_id, device_id) once per device.
+_FIND = sa.select(messages).where(messages.c.ext_id == sa.bindparam("ext_id"),
+                                  _owned_by(sa.bindparam("user_id")))
+
+
 def _find_for_user(conn: Connection, user_id: str, ext_id: str) -> list[Message]:
-    rows = conn.execute(sa.select(messages).where(messages.c.ext_id == ext_id, _owned_by(user_id))).all()
+    rows = conn.execute(_FIND, {"ext_id": ext_id, "user_id": user_id}).all()
     return _load(conn, list(rows))
 
 
