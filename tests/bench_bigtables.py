@@ -14,6 +14,7 @@ It lives under tests/ because it writes the server's tables (the simulator may n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import random
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,13 +61,11 @@ def main() -> None:
     rows: list[str] = []
     for backend in args.backend or ["sqlite", "mariadb", "postgresql"]:
         loads = [load_average()]
-        small = measure(backend, 1_000, args.samples)
-        loads.append(load_average())
-        big = measure(backend, args.size, args.samples)
+        small, big = measure(backend, (1_000, args.size), args.samples)
         loads.append(load_average())
         rows += table(backend, small, big, args.size)
-        rows.append(f"{backend}: {args.samples} samples per request; machine load average (1 min) at the start, "
-                    f"between the two databases and at the end: {', '.join(f'{x:.1f}' for x in loads)}")
+        rows.append(f"{backend}: {args.samples} samples per request, taken in turns on both databases; machine "
+                    f"load average (1 min) at the start and at the end: {', '.join(f'{x:.1f}' for x in loads)}")
     print("\n".join(rows))
 
 
@@ -257,17 +257,70 @@ def flush(cursor: Any, batch: tuple[list[Any], list[Any], list[Any]], *statement
 
 # --- the requests ---------------------------------------------------------------------------------------------
 def timed(samples: int, call: Callable[[int], httpx.Response]) -> list[float]:
-    out = []
+    return [sample(call, i) for i in range(samples)]
+
+
+def sample(call: Callable[[int], httpx.Response], i: int) -> float:
+    started = time.perf_counter()
+    response = call(i)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code >= 400:
+        raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text}")
+    return elapsed
+
+
+def interleaved(samples: int, *calls: Callable[[int], httpx.Response]) -> list[list[float]]:
+    """Each call's samples, taken in turns (one of each, then the next round): on a shared machine whose load
+    comes and goes, both databases are measured under the same load, so their ratio is not the load's."""
+    out: list[list[float]] = [[] for _ in calls]
     for i in range(samples):
-        started = time.perf_counter()
-        response = call(i)
-        out.append((time.perf_counter() - started) * 1000)
-        if response.status_code >= 400:
-            raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text}")
+        for call, times in zip(calls, out, strict=True):
+            times.append(sample(call, i))
     return out
 
 
-def measure(backend: str, size: int, samples: int) -> dict[str, list[float]]:
+@dataclass
+class Target:
+    """One database behind its own live server, and the requests to time against it."""
+
+    size: int
+    url: str
+    http: httpx.Client
+    reads: dict[str, Callable[[int], httpx.Response]]
+    writes: dict[str, Callable[[int], httpx.Response]]
+
+
+def measure(backend: str, sizes: tuple[int, int], samples: int) -> tuple[dict[str, list[float]], ...]:
+    """Both databases (small and big) up at once, each behind its own server; every request timed on both in
+    turns."""
+    with contextlib.ExitStack() as stack:
+        targets = [stack.enter_context(target(backend, size)) for size in sizes]
+        for t in targets:
+            for call in t.reads.values():  # warm the server's and the database's caches
+                timed(5, call)
+        results: list[dict[str, list[float]]] = [{} for _ in targets]
+        for name in [*targets[0].reads, *targets[0].writes]:
+            calls = [t.reads.get(name) or t.writes[name] for t in targets]
+            for out, times in zip(results, interleaved(samples, *calls), strict=True):
+                out[name] = times
+        for job in ("cleanup", "hashing"):
+            names = ("GET /messages?limit=50", "GET /messages/{id}")
+            with contextlib.ExitStack() as jobs:
+                for t in targets:
+                    jobs.enter_context(_while_job(job, t.url))
+                for name in names:
+                    both = interleaved(samples, *(t.reads[name] for t in targets))
+                    for out, times in zip(results, both, strict=True):
+                        out[f"{name} during {job}"] = times
+        for t, out in zip(targets, results, strict=True):
+            for name, samples_ms in out.items():  # as measured, in case a later stage fails
+                p50, p99 = pct(samples_ms)
+                print(f"  {t.size:,} {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms", file=sys.stderr)
+        return tuple(results)
+
+
+@contextlib.contextmanager
+def target(backend: str, size: int) -> Iterator[Target]:
     with tempfile.TemporaryDirectory(prefix="bigtables-") as tmp:
         workdir = Path(tmp)
         url = database_url(backend, workdir)
@@ -282,14 +335,14 @@ def measure(backend: str, size: int, samples: int) -> dict[str, list[float]]:
         })
         server.start(timeout=60)
         try:
-            return run(server, url, size, samples)
+            with httpx.Client(base_url=server.base_url, timeout=60) as http:
+                yield prepare(http, url, size)
         finally:
             server.stop()
             drop(url)
 
 
-def run(server: LiveServer, url: str, size: int, samples: int) -> dict[str, list[float]]:
-    http = httpx.Client(base_url=server.base_url, timeout=60)
+def prepare(http: httpx.Client, url: str, size: int) -> Target:
     phones = [http.post("/api/mobile/v1/device", json={"name": f"bench/{i}"}).json() for i in range(10)]
     hot, puller = phones[0], phones[1]
     pending = 50_000 if size >= 100_000 else 200
@@ -334,35 +387,24 @@ def run(server: LiveServer, url: str, size: int, samples: int) -> dict[str, list
         "... &after=cursor at 80%": listing(after=after),
         "GET /messages/{id}": lambda i: http.get(f"{TP}/messages/{sample[i % len(sample)]}", headers=user),
     }
-    for call in reads.values():  # warm the server's and the database's caches
-        timed(5, call)
-    results = {name: timed(samples, call) for name, call in reads.items()}
-    results["phone pull (200 pending; 50,000 on the big db)"] = timed(samples, lambda _i: http.get(
-        "/api/mobile/v1/messages", headers=pull))
-    results["POST /messages"] = timed(samples, send)
-    results["DELETE /messages/{id} (cancel)"] = timed(samples, lambda i: http.delete(
-        f"{TP}/messages/{sent[i]}", headers=user))
-    results["PATCH (phone report)"] = timed(samples, report)
-    for job in ("cleanup", "hashing"):
-        during = _while_job(job, url, samples, reads)
-        for name in ("GET /messages?limit=50", "GET /messages/{id}"):
-            results[f"{name} during {job}"] = during[name]
-    http.close()
-    for name, samples_ms in results.items():  # as measured, in case a later stage fails
-        p50, p99 = pct(samples_ms)
-        print(f"  {size:,} {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms", file=sys.stderr)
-    return results
+    writes: dict[str, Callable[[int], httpx.Response]] = {
+        "phone pull (200 pending; 50,000 on the big db)": lambda _i: http.get("/api/mobile/v1/messages", headers=pull),
+        "POST /messages": send,
+        "DELETE /messages/{id} (cancel)": lambda i: http.delete(f"{TP}/messages/{sent[i]}", headers=user),
+        "PATCH (phone report)": report,
+    }
+    return Target(size, url, http, reads, writes)
 
 
-def _while_job(job: str, url: str, samples: int,
-               reads: dict[str, Callable[[int], httpx.Response]]) -> dict[str, list[float]]:
-    """The reads, timed while a job works through the database from a second process (as another server's
-    periodic task would), so the job's Python does not share this process's interpreter lock."""
+@contextlib.contextmanager
+def _while_job(job: str, url: str) -> Iterator[None]:
+    """A job working through the database from a second process (as another server's periodic task would), so
+    the job's Python does not share the server's or this process's interpreter lock."""
     worker = multiprocessing.get_context("spawn").Process(target=_job_main, args=(job, url), daemon=True)
     worker.start()
     time.sleep(1)  # the worker's imports and first batches
     try:
-        return {name: timed(samples, reads[name]) for name in ("GET /messages?limit=50", "GET /messages/{id}")}
+        yield
     finally:
         if worker.is_alive():
             worker.terminate()  # mid-batch: that batch's transaction is rolled back
