@@ -4,6 +4,7 @@ migration 0005 on a database that already holds rows."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -124,21 +125,25 @@ async def test_counts_stay_exact_under_concurrent_writes_and_the_repair_task_res
     assert await repository.recount_messages() == 0
 
 
+def restamp(url: str, values: Callable[[int], dict[str, Any]]) -> None:
+    """Gives the i-th message (in id order) the column values `values(i)`; the counts are left as they were."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            ids = conn.execute(sa.select(messages.c.id).order_by(messages.c.id)).scalars().all()
+            for i, row_id in enumerate(ids):
+                conn.execute(messages.update().where(messages.c.id == row_id).values(**values(i)))
+    finally:
+        engine.dispose()
+
+
 async def test_counts_with_from_to_match_the_rows(api: Api, database_url: str) -> None:
     user = await api.register()
     for _ in range(6):
         await send(api, user)
     # Spread the messages over four days so that whole days come from the counts, boundary days from rows.
     base = datetime(2026, 3, 10, 12, 0, 0)
-    engine = create_engine(database_url)
-    try:
-        with engine.begin() as conn:
-            rows = conn.execute(sa.select(messages.c.id).order_by(messages.c.id)).scalars().all()
-            for i, row_id in enumerate(rows):
-                conn.execute(messages.update().where(messages.c.id == row_id)
-                             .values(created_at=base + timedelta(hours=18 * i)))
-    finally:
-        engine.dispose()
+    restamp(database_url, lambda i: {"created_at": base + timedelta(hours=18 * i)})
     await MaintenanceRepository(api.services.db).recount_messages()
     for since, until in [(None, None), (base, None), (None, base + timedelta(days=2)),
                          (base + timedelta(hours=1), base + timedelta(days=3, hours=1)),
@@ -172,16 +177,8 @@ async def test_deep_offsets_inside_a_day_read_from_its_nearer_end(api: Api, data
     for i in range(14):
         await send(api, user, deviceId=(user if i % 2 else second)["id"])
     base = datetime(2026, 3, 10, 6, 0, 0)
-    engine = create_engine(database_url)
-    try:
-        with engine.begin() as conn:
-            ids = conn.execute(sa.select(messages.c.id).order_by(messages.c.id)).scalars().all()
-            for i, row_id in enumerate(ids):
-                conn.execute(messages.update().where(messages.c.id == row_id).values(
-                    created_at=base + timedelta(hours=i if i < 12 else 24 + i),
-                    state="Failed" if i % 3 == 0 else "Pending"))
-    finally:
-        engine.dispose()
+    restamp(database_url, lambda i: {"created_at": base + timedelta(hours=i if i < 12 else 24 + i),
+                                     "state": "Failed" if i % 3 == 0 else "Pending"})
     await MaintenanceRepository(api.services.db).recount_messages()
     for params in ({}, {"deviceId": user["id"]}, {"state": "Failed"}, {"state": "Pending"}):
         whole = await api.client.get(f"{TP}/messages", params={"limit": 100, **params}, auth=creds(user))
