@@ -1,12 +1,13 @@
 """Big tables: each request's p50/p99 on 1,000 and on 1,000,000 stored messages, and the ratio.
 
-`nox -s bench-bigtables` (or `python tests/bench_bigtables.py --backend sqlite --size 1000000`). Per backend:
-a fresh database migrated to head, a live server (real HTTP), ten phones registered through the API, then
-messages written straight into the database in the server's own row shapes (message, recipients, state
-history; ids assigned here so one executemany per table does it, COPY on PostgreSQL), and the counts filled
-as migration 0005 fills them. One account holds half the messages on one phone; another phone has 50,000
-pending (200 on the small database). Requests run sequentially; then the same reads while a cleanup or the
-hashing job runs from a second process's worth of repository calls on the same database.
+`nox -s bench-bigtables` (or `python tests/bench_bigtables.py --backend sqlite --size 1000000`). Per backend, two
+databases (small and big) at once: each a fresh database migrated to head behind its own live server (real
+HTTP), ten phones registered through the API, then messages written straight into the database in the server's
+own row shapes (message, recipients, state history; ids assigned here so one executemany per table does it, COPY
+on PostgreSQL), the counts filled as migration 0005 fills them, and the load's dirty pages written out. One
+account holds half the messages on one phone; another phone has 50,000 pending (200 on the small database).
+Requests run sequentially, in turns on the two databases (the same machine load for both); then the same reads
+while a cleanup or the hashing job runs on the big database from a second process's worth of repository calls.
 
 It lives under tests/ because it writes the server's tables (the simulator may not import reference_server).
 """
