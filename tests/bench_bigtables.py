@@ -1,12 +1,13 @@
 """Big tables: each request's p50/p99 on 1,000 and on 1,000,000 stored messages, and the ratio.
 
-`nox -s bench-bigtables` (or `python tests/bench_bigtables.py --backend sqlite --size 1000000`). Per backend:
-a fresh database migrated to head, a live server (real HTTP), ten phones registered through the API, then
-messages written straight into the database in the server's own row shapes (message, recipients, state
-history; ids assigned here so one executemany per table does it, COPY on PostgreSQL), and the counts filled
-as migration 0005 fills them. One account holds half the messages on one phone; another phone has 50,000
-pending (200 on the small database). Requests run sequentially; then the same reads while a cleanup or the
-hashing job runs from a second process's worth of repository calls on the same database.
+`nox -s bench-bigtables` (or `python tests/bench_bigtables.py --backend sqlite --size 1000000`). Per backend, two
+databases (small and big) at once: each a fresh database migrated to head behind its own live server (real
+HTTP), ten phones registered through the API, then messages written straight into the database in the server's
+own row shapes (message, recipients, state history; ids assigned here so one executemany per table does it, COPY
+on PostgreSQL), the counts filled as migration 0005 fills them, and the load's dirty pages written out. One
+account holds half the messages on one phone; another phone has 50,000 pending (200 on the small database).
+Requests run sequentially, in turns on the two databases (the same machine load for both); then the same reads
+while a cleanup or the hashing job runs on the big database from a second process's worth of repository calls.
 
 It lives under tests/ because it writes the server's tables (the simulator may not import reference_server).
 """
@@ -14,13 +15,16 @@ It lives under tests/ because it writes the server's tables (the simulator may n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +42,7 @@ MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TP = "/api/3rdparty/v1"
 DAYS = 30
-SAMPLES = 100
+SAMPLES = 300  # p99 is then the 3rd-worst sample, not (as of 100) the 2nd-worst: one stray stall less
 CHUNK = 50_000
 LATE_INDEXES = {  # on MariaDB/PostgreSQL, built after the rows are in (the FK keeps idx_messages_device_state)
     "unq_messages_id_device": "ext_id, device_id", "idx_messages_is_hashed": "is_hashed",
@@ -57,9 +61,12 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[str] = []
     for backend in args.backend or ["sqlite", "mariadb", "postgresql"]:
-        small = measure(backend, 1_000, args.samples)
-        big = measure(backend, args.size, args.samples)
+        loads = [load_average()]
+        small, big = measure(backend, (1_000, args.size), args.samples)
+        loads.append(load_average())
         rows += table(backend, small, big, args.size)
+        rows.append(f"{backend}: {args.samples} samples per request, taken in turns on both databases; machine "
+                    f"load average (1 min) at the start and at the end: {', '.join(f'{x:.1f}' for x in loads)}")
     print("\n".join(rows))
 
 
@@ -74,9 +81,18 @@ def table(backend: str, small: dict[str, list[float]], big: dict[str, list[float
     for name in small:
         if " during " in name:
             alone = name.split(" during ")[0]
-            lines.append(f"{backend} {size:,}: {name}: p99 {pct(big[name])[1] - pct(big[alone])[1]:+.1f} ms "
-                         "beside the same request with no job running")
+            later = pct(big[name])[1] - pct(big[alone])[1]
+            # Both databases were read in turns, the job running on the big one only: what the big one's p99
+            # gained over the small one's while the job ran, less what it had over it with no job.
+            beside = (pct(big[name])[1] - pct(small[name])[1]) - (pct(big[alone])[1] - pct(small[alone])[1])
+            lines.append(f"{backend} {size:,}: {name}: the job adds {beside:+.1f} ms to the p99 (against the small "
+                         f"database read at the same moments; {later:+.1f} ms against the same request measured "
+                         "earlier with no job, which also holds any change of the machine's load)")
     return lines
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
 
 
 def pct(samples: list[float]) -> tuple[float, float]:
@@ -201,7 +217,32 @@ def fill(url: str, devices: list[str], hot: str, puller: str, size: int, pending
     finally:
         raw.close()
         engine.dispose()
+    settle(url)
     return time.monotonic() - started, sample
+
+
+def settle(url: str) -> None:
+    """Writes the bulk load's dirty pages out before anything is measured.
+
+    Right after the load (and the index builds) InnoDB still holds up to its whole buffer pool of dirty pages and
+    a full redo log, and flushes them in the background for tens of seconds, stalling the first requests (sends
+    most: a write may have to wait for a free page or a checkpoint). A server that has run for a while is not in
+    that state, so the bench waits for it: FLUSH TABLES ... FOR EXPORT writes these tables' pages out and returns
+    (other databases on the server are left alone); PostgreSQL's CHECKPOINT does the same for its buffers; SQLite
+    copies its write-ahead log into the database file (which its first writes would otherwise do)."""
+    engine = create_engine(url, query_timeout=900)
+    try:
+        with engine.connect() as conn:
+            if url.startswith("sqlite"):
+                conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            elif url.startswith("postgresql"):
+                conn.execute(sa.text("CHECKPOINT"))
+            else:
+                conn.execute(sa.text("FLUSH TABLES messages, message_recipients, message_states, message_counts "
+                                     "FOR EXPORT"))
+                conn.execute(sa.text("UNLOCK TABLES"))
+    finally:
+        engine.dispose()
 
 
 def copy(cursor: Any, batch: tuple[list[Any], list[Any], list[Any]], *statements: str) -> None:
@@ -223,17 +264,70 @@ def flush(cursor: Any, batch: tuple[list[Any], list[Any], list[Any]], *statement
 
 # --- the requests ---------------------------------------------------------------------------------------------
 def timed(samples: int, call: Callable[[int], httpx.Response]) -> list[float]:
-    out = []
+    return [sample(call, i) for i in range(samples)]
+
+
+def sample(call: Callable[[int], httpx.Response], i: int) -> float:
+    started = time.perf_counter()
+    response = call(i)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code >= 400:
+        raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text}")
+    return elapsed
+
+
+def interleaved(samples: int, *calls: Callable[[int], httpx.Response]) -> list[list[float]]:
+    """Each call's samples, taken in turns (one of each, then the next round): on a shared machine whose load
+    comes and goes, both databases are measured under the same load, so their ratio is not the load's."""
+    out: list[list[float]] = [[] for _ in calls]
     for i in range(samples):
-        started = time.perf_counter()
-        response = call(i)
-        out.append((time.perf_counter() - started) * 1000)
-        if response.status_code >= 400:
-            raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text}")
+        for call, times in zip(calls, out, strict=True):
+            times.append(sample(call, i))
     return out
 
 
-def measure(backend: str, size: int, samples: int) -> dict[str, list[float]]:
+@dataclass
+class Target:
+    """One database behind its own live server, and the requests to time against it."""
+
+    size: int
+    url: str
+    http: httpx.Client
+    reads: dict[str, Callable[[int], httpx.Response]]
+    writes: dict[str, Callable[[int], httpx.Response]]
+
+
+def measure(backend: str, sizes: tuple[int, int], samples: int) -> tuple[dict[str, list[float]], ...]:
+    """Both databases (small and big) up at once, each behind its own server; every request timed on both in
+    turns."""
+    with contextlib.ExitStack() as stack:
+        targets = [stack.enter_context(target(backend, size)) for size in sizes]
+        for t in targets:
+            for call in t.reads.values():  # warm the server's and the database's caches
+                timed(5, call)
+        results: list[dict[str, list[float]]] = [{} for _ in targets]
+        for name in [*targets[0].reads, *targets[0].writes]:
+            calls = [t.reads.get(name) or t.writes[name] for t in targets]
+            for out, times in zip(results, interleaved(samples, *calls), strict=True):
+                out[name] = times
+        for job in ("cleanup", "hashing"):
+            names = ("GET /messages?limit=50", "GET /messages/{id}")
+            # The job runs on the big database only; the small one, read at the same moments, is the control
+            # for the machine's load (see `table`).
+            with _while_job(job, targets[-1].url):
+                for name in names:
+                    both = interleaved(samples, *(t.reads[name] for t in targets))
+                    for out, times in zip(results, both, strict=True):
+                        out[f"{name} during {job} (on the big db)"] = times
+        for t, out in zip(targets, results, strict=True):
+            for name, samples_ms in out.items():  # as measured, in case a later stage fails
+                p50, p99 = pct(samples_ms)
+                print(f"  {t.size:,} {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms", file=sys.stderr)
+        return tuple(results)
+
+
+@contextlib.contextmanager
+def target(backend: str, size: int) -> Iterator[Target]:
     with tempfile.TemporaryDirectory(prefix="bigtables-") as tmp:
         workdir = Path(tmp)
         url = database_url(backend, workdir)
@@ -248,14 +342,14 @@ def measure(backend: str, size: int, samples: int) -> dict[str, list[float]]:
         })
         server.start(timeout=60)
         try:
-            return run(server, url, size, samples)
+            with httpx.Client(base_url=server.base_url, timeout=60) as http:
+                yield prepare(http, url, size)
         finally:
             server.stop()
             drop(url)
 
 
-def run(server: LiveServer, url: str, size: int, samples: int) -> dict[str, list[float]]:
-    http = httpx.Client(base_url=server.base_url, timeout=60)
+def prepare(http: httpx.Client, url: str, size: int) -> Target:
     phones = [http.post("/api/mobile/v1/device", json={"name": f"bench/{i}"}).json() for i in range(10)]
     hot, puller = phones[0], phones[1]
     pending = 50_000 if size >= 100_000 else 200
@@ -300,35 +394,24 @@ def run(server: LiveServer, url: str, size: int, samples: int) -> dict[str, list
         "... &after=cursor at 80%": listing(after=after),
         "GET /messages/{id}": lambda i: http.get(f"{TP}/messages/{sample[i % len(sample)]}", headers=user),
     }
-    for call in reads.values():  # warm the server's and the database's caches
-        timed(5, call)
-    results = {name: timed(samples, call) for name, call in reads.items()}
-    results["phone pull (200 pending; 50,000 on the big db)"] = timed(samples, lambda _i: http.get(
-        "/api/mobile/v1/messages", headers=pull))
-    results["POST /messages"] = timed(samples, send)
-    results["DELETE /messages/{id} (cancel)"] = timed(samples, lambda i: http.delete(
-        f"{TP}/messages/{sent[i]}", headers=user))
-    results["PATCH (phone report)"] = timed(samples, report)
-    for job in ("cleanup", "hashing"):
-        during = _while_job(job, url, samples, reads)
-        for name in ("GET /messages?limit=50", "GET /messages/{id}"):
-            results[f"{name} during {job}"] = during[name]
-    http.close()
-    for name, samples_ms in results.items():  # as measured, in case a later stage fails
-        p50, p99 = pct(samples_ms)
-        print(f"  {size:,} {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms", file=sys.stderr)
-    return results
+    writes: dict[str, Callable[[int], httpx.Response]] = {
+        "phone pull (200 pending; 50,000 on the big db)": lambda _i: http.get("/api/mobile/v1/messages", headers=pull),
+        "POST /messages": send,
+        "DELETE /messages/{id} (cancel)": lambda i: http.delete(f"{TP}/messages/{sent[i]}", headers=user),
+        "PATCH (phone report)": report,
+    }
+    return Target(size, url, http, reads, writes)
 
 
-def _while_job(job: str, url: str, samples: int,
-               reads: dict[str, Callable[[int], httpx.Response]]) -> dict[str, list[float]]:
-    """The reads, timed while a job works through the database from a second process (as another server's
-    periodic task would), so the job's Python does not share this process's interpreter lock."""
+@contextlib.contextmanager
+def _while_job(job: str, url: str) -> Iterator[None]:
+    """A job working through the database from a second process (as another server's periodic task would), so
+    the job's Python does not share the server's or this process's interpreter lock."""
     worker = multiprocessing.get_context("spawn").Process(target=_job_main, args=(job, url), daemon=True)
     worker.start()
     time.sleep(1)  # the worker's imports and first batches
     try:
-        return {name: timed(samples, reads[name]) for name in ("GET /messages?limit=50", "GET /messages/{id}")}
+        yield
     finally:
         if worker.is_alive():
             worker.terminate()  # mid-batch: that batch's transaction is rolled back

@@ -88,20 +88,40 @@ def count(conn: Connection, device_ids: Sequence[str], state: str | None, since:
     whole: list[sa.ColumnElement[bool]] = [message_counts.c.device_id.in_(device_ids)]
     if state:
         whole.append(message_counts.c.state == state)
-    partial: list[tuple[datetime | None, datetime | None]] = []
+    partial: list[tuple[datetime, datetime, date]] = []
     first = day_of(since) if since is not None else None
     last = day_of(until) if until is not None else None
     if first is not None and last is not None and first == last:
         return _count_rows(conn, device_ids, state, since, until)
-    if first is not None:  # the first day from `since` on, counted on the rows
+    if first is not None and since is not None:  # the first day from `since` on: a part of its day
         whole.append(message_counts.c.day > first)
-        partial.append((since, datetime.combine(first + timedelta(days=1), datetime.min.time())))
-    if last is not None:  # the last day up to `until`
+        partial.append((since, _start(first + timedelta(days=1)), first))
+    if last is not None and until is not None:  # the last day up to `until`
         whole.append(message_counts.c.day < last)
-        partial.append((datetime.combine(last, datetime.min.time()), until))
+        partial.append((_start(last), until, last))
     total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(message_counts.c.total), 0))
                          .where(*whole)).scalar_one()
-    return int(total) + sum(_count_rows(conn, device_ids, state, a, b) for a, b in partial)
+    return int(total) + sum(_part_of_day(conn, device_ids, state, *part) for part in partial)
+
+
+def _start(on: date) -> datetime:
+    return datetime.combine(on, datetime.min.time())
+
+
+def _part_of_day(conn: Connection, device_ids: Sequence[str], state: str | None, start: datetime, end: datetime,
+                 on: date) -> int:
+    """The rows in [start, end), a part of day `on` that reaches one of its ends: counted on the rows of the
+    part, or, when the part spans more than half the day, as the day's count less the rows of the rest, so
+    that at most about half a day's index entries are read."""
+    if end - start <= timedelta(hours=12):
+        return _count_rows(conn, device_ids, state, start, end)
+    conditions = [message_counts.c.device_id.in_(device_ids), message_counts.c.day == on]
+    if state:
+        conditions.append(message_counts.c.state == state)
+    day_total = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(message_counts.c.total), 0))
+                                 .where(*conditions)).scalar_one())
+    rest = (_start(on), start) if end == _start(on + timedelta(days=1)) else (end, _start(on + timedelta(days=1)))
+    return day_total - _count_rows(conn, device_ids, state, *rest)
 
 
 def _count_rows(conn: Connection, device_ids: Sequence[str], state: str | None, since: datetime | None,

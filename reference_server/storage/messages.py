@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import heapq
@@ -20,7 +21,7 @@ from ..domain.models import Message, Recipient, StateReport
 from . import counts
 from .database import Database
 from .dialect import insert_ignoring_duplicates
-from .tables import devices, message_counts, message_recipients, message_states, messages
+from .tables import Timestamp, devices, message_counts, message_recipients, message_states, messages
 
 
 class DuplicateMessage(Exception):
@@ -158,10 +159,18 @@ def _inserted(conn: Connection, batch: list[Message], moments: list[datetime]) -
         message.states = {"Pending": moment}
 
 
-_RECIPIENTS_OF = (sa.select(message_recipients)
-                  .where(message_recipients.c.message_id.in_(sa.bindparam("ids", expanding=True)))
-                  .order_by(message_recipients.c.id))
-_STATES_OF = sa.select(message_states).where(message_states.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+# A message's recipients and its state history in one round trip: a row per recipient (kind 0, in recipient
+# order), then a row per history entry (kind 1).
+_IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+_DETAILS_OF = sa.union_all(
+    sa.select(sa.literal(0).label("kind"), message_recipients.c.id.label("seq"), message_recipients.c.message_id,
+              message_recipients.c.phone_number, message_recipients.c.state, message_recipients.c.error,
+              sa.type_coerce(sa.null(), Timestamp).label("updated_at"))
+    .where(message_recipients.c.message_id.in_(_IDS)),
+    sa.select(sa.literal(1), message_states.c.id, message_states.c.message_id, sa.null(), message_states.c.state,
+              sa.null(), message_states.c.updated_at)
+    .where(message_states.c.message_id.in_(_IDS)),
+).order_by("kind", "seq")
 
 
 def _load(conn: Connection, rows: list[Any]) -> list[Message]:
@@ -169,10 +178,11 @@ def _load(conn: Connection, rows: list[Any]) -> list[Message]:
     recipients: dict[int, list[Recipient]] = defaultdict(list)
     states: dict[int, dict[str, datetime]] = defaultdict(dict)
     if ids:
-        for r in conn.execute(_RECIPIENTS_OF, {"ids": ids}):
-            recipients[r.message_id].append(Recipient(r.phone_number, r.state, r.error))
-        for s in conn.execute(_STATES_OF, {"ids": ids}):
-            states[s.message_id][s.state] = s.updated_at
+        for r in conn.execute(_DETAILS_OF, {"ids": ids}):
+            if r.kind == 0:
+                recipients[r.message_id].append(Recipient(r.phone_number, r.state, r.error))
+            else:
+                states[r.message_id][r.state] = r.updated_at
     return [
         Message(
             id=row.id, ext_id=row.ext_id, device_id=row.device_id, type=row.type, content=row.content,
@@ -185,12 +195,18 @@ def _load(conn: Connection, rows: list[Any]) -> list[Message]:
     ]
 
 
-def _owned_by(user_id: str) -> Any:
+def _owned_by(user_id: Any) -> Any:
     return messages.c.device_id.in_(sa.select(devices.c.id).where(devices.c.user_id == user_id))
 
 
+# Built once (see _INSERT_MESSAGE): the message by its id among the account's devices, a semi-join that reads
+# the account's devices by user_id, then unq_messages_id_device (ext_id, device_id) once per device.
+_FIND = sa.select(messages).where(messages.c.ext_id == sa.bindparam("ext_id"),
+                                  _owned_by(sa.bindparam("user_id")))
+
+
 def _find_for_user(conn: Connection, user_id: str, ext_id: str) -> list[Message]:
-    rows = conn.execute(sa.select(messages).where(messages.c.ext_id == ext_id, _owned_by(user_id))).all()
+    rows = conn.execute(_FIND, {"ext_id": ext_id, "user_id": user_id}).all()
     return _load(conn, list(rows))
 
 
@@ -202,18 +218,38 @@ def _list(conn: Connection, query: MessageFilter) -> tuple[list[Message], int]:
     if not device_ids or query.offset >= total:
         return [], total
     until, offset = query.until, query.offset
+    day: tuple[datetime, int] | None = None
     if query.newest_first and query.after is None and offset > 0 and query.since is None:
-        until, offset = _skip_days(conn, device_ids, query.state, until, offset)
-    # Each device's page is read from its own index in list order (no sort of its history), keys only;
-    # merged here (one device: the database skips the offset), then the page's rows are read by id.
-    if len(device_ids) == 1:
-        page = [key[1] for key in _keys(conn, device_ids[0], query, until, query.limit, offset)]
+        until, offset, day = _skip_days(conn, device_ids, query.state, until, offset)
+    if day is not None and _nearer_oldest(day[1], offset, query.limit):
+        # The page lies in one day, nearer that day's oldest end: read from there (oldest first), so that at
+        # most half a day's keys are passed over, and turn the page around.
+        start, day_total = day
+        oldest_first = dataclasses.replace(query, since=start, newest_first=False)
+        page = _page(conn, device_ids, oldest_first, until, day_total - offset - query.limit)[::-1]
     else:
-        keys = heapq.merge(*(_keys(conn, device_id, query, until, offset + query.limit) for device_id in device_ids),
-                           reverse=query.newest_first)
-        page = [key[1] for key in itertools.islice(keys, offset, offset + query.limit)]
+        page = _page(conn, device_ids, query, until, offset)
     rows = {row.id: row for row in conn.execute(sa.select(messages).where(messages.c.id.in_(page)))}
     return _load(conn, [rows[i] for i in page if i in rows]), total
+
+
+def _nearer_oldest(day_total: int, offset: int, limit: int) -> bool:
+    """Whether a page `offset` rows below the newest of a day of `day_total` rows lies whole in that day and
+    has fewer rows below it than above."""
+    return offset + limit <= day_total and day_total - offset - limit < offset
+
+
+def _page(conn: Connection, device_ids: list[str], query: MessageFilter, until: datetime | None,
+          offset: int) -> list[int]:
+    """The ids of the page `offset` rows into the list, in the query's order.
+
+    Each device's page is read from its own index in list order (no sort of its history), keys only; merged
+    here (one device: the database skips the offset); the caller reads the page's rows by id."""
+    if len(device_ids) == 1:
+        return [key[1] for key in _keys(conn, device_ids[0], query, until, query.limit, offset)]
+    keys = heapq.merge(*(_keys(conn, device_id, query, until, offset + query.limit) for device_id in device_ids),
+                       reverse=query.newest_first)
+    return [key[1] for key in itertools.islice(keys, offset, offset + query.limit)]
 
 
 def _keys(conn: Connection, device_id: str, query: MessageFilter, until: datetime | None, limit: int,
@@ -242,9 +278,10 @@ def _keys(conn: Connection, device_id: str, query: MessageFilter, until: datetim
 
 
 def _skip_days(conn: Connection, device_ids: list[str], state: str | None, until: datetime | None,
-               offset: int) -> tuple[datetime | None, int]:
+               offset: int) -> tuple[datetime | None, int, tuple[datetime, int] | None]:
     """A deep offset, newest first: whole days newer than the page are skipped by their counts, so the rows
-    read are at most one day's plus the page. Returns the new upper bound and what remains of the offset."""
+    read are at most one day's plus the page. Returns the new upper bound, what remains of the offset, and
+    the start and row count of the day the page starts in (when that day's count is known)."""
     conditions: list[sa.ColumnElement[bool]] = [message_counts.c.device_id.in_(device_ids)]
     if state:
         conditions.append(message_counts.c.state == state)
@@ -258,15 +295,16 @@ def _skip_days(conn: Connection, device_ids: list[str], state: str | None, until
         start = datetime.combine(counts.day_of(until), datetime.min.time())
         head = counts.count(conn, device_ids, state, start, until)
         if head > offset:
-            return until, offset
+            return until, offset, None
         skipped, bound = head, start
     for on, total in per_day:
         total = int(total)
+        start = datetime.combine(on if isinstance(on, date) else date.fromisoformat(str(on)), datetime.min.time())
         if skipped + total > offset:
-            break
+            return bound, offset - skipped, (start, total)
         skipped += total
-        bound = datetime.combine(on if isinstance(on, date) else date.fromisoformat(str(on)), datetime.min.time())
-    return bound, offset - skipped
+        bound = start
+    return bound, offset - skipped, None
 
 
 def _mark_cancelling(conn: Connection, user_id: str, ext_id: str) -> tuple[list[Message], bool]:

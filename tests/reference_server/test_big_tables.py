@@ -4,6 +4,7 @@ migration 0005 on a database that already holds rows."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -124,25 +125,32 @@ async def test_counts_stay_exact_under_concurrent_writes_and_the_repair_task_res
     assert await repository.recount_messages() == 0
 
 
+def restamp(url: str, values: Callable[[int], dict[str, Any]]) -> None:
+    """Gives the i-th message (in id order) the column values `values(i)`; the counts are left as they were."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            ids = conn.execute(sa.select(messages.c.id).order_by(messages.c.id)).scalars().all()
+            for i, row_id in enumerate(ids):
+                conn.execute(messages.update().where(messages.c.id == row_id).values(**values(i)))
+    finally:
+        engine.dispose()
+
+
 async def test_counts_with_from_to_match_the_rows(api: Api, database_url: str) -> None:
     user = await api.register()
     for _ in range(6):
         await send(api, user)
     # Spread the messages over four days so that whole days come from the counts, boundary days from rows.
     base = datetime(2026, 3, 10, 12, 0, 0)
-    engine = create_engine(database_url)
-    try:
-        with engine.begin() as conn:
-            rows = conn.execute(sa.select(messages.c.id).order_by(messages.c.id)).scalars().all()
-            for i, row_id in enumerate(rows):
-                conn.execute(messages.update().where(messages.c.id == row_id)
-                             .values(created_at=base + timedelta(hours=18 * i)))
-    finally:
-        engine.dispose()
+    restamp(database_url, lambda i: {"created_at": base + timedelta(hours=18 * i)})
     await MaintenanceRepository(api.services.db).recount_messages()
     for since, until in [(None, None), (base, None), (None, base + timedelta(days=2)),
                          (base + timedelta(hours=1), base + timedelta(days=3, hours=1)),
-                         (base + timedelta(hours=20), base + timedelta(hours=30))]:
+                         (base + timedelta(hours=20), base + timedelta(hours=30)),
+                         # parts of days longer than half a day: the day's count less the rows of the rest
+                         (base - timedelta(hours=6), base + timedelta(days=2, hours=4)),
+                         (base + timedelta(hours=37), None)]:
         params = {k: v.replace(tzinfo=UTC).isoformat() for k, v in (("from", since), ("to", until)) if v}
         response = await api.client.get(f"{TP}/messages", params=params, auth=creds(user))
         expected = [i for i in range(6) if (since is None or base + timedelta(hours=18 * i) >= since)
@@ -159,6 +167,28 @@ async def test_counts_with_from_to_match_the_rows(api: Api, database_url: str) -
         page = await api.client.get(f"{TP}/messages", auth=creds(user), params={
             "limit": 2, "offset": offset, "to": until.replace(tzinfo=UTC).isoformat()})
         assert [m["id"] for m in page.json()] == newest_first[1:][offset:offset + 2], offset
+
+
+async def test_deep_offsets_inside_a_day_read_from_its_nearer_end(api: Api, database_url: str) -> None:
+    # Two phones of one account; twelve messages in one day (an hour apart), two the next day: a page deep in
+    # the big day is read from that day's oldest end and turned around; it must be the same slice.
+    user = await api.register()
+    second = await api.register(auth=creds(user))
+    for i in range(14):
+        await send(api, user, deviceId=(user if i % 2 else second)["id"])
+    base = datetime(2026, 3, 10, 6, 0, 0)
+    restamp(database_url, lambda i: {"created_at": base + timedelta(hours=i if i < 12 else 24 + i),
+                                     "state": "Failed" if i % 3 == 0 else "Pending"})
+    await MaintenanceRepository(api.services.db).recount_messages()
+    for params in ({}, {"deviceId": user["id"]}, {"state": "Failed"}, {"state": "Pending"}):
+        whole = await api.client.get(f"{TP}/messages", params={"limit": 100, **params}, auth=creds(user))
+        newest_first = [m["id"] for m in whole.json()]
+        assert len(newest_first) == int(whole.headers["X-Total-Count"]) > 3, params
+        for limit in (2, 3):
+            for offset in range(len(newest_first) + 1):
+                page = await api.client.get(f"{TP}/messages", auth=creds(user),
+                                            params={"limit": limit, "offset": offset, **params})
+                assert [m["id"] for m in page.json()] == newest_first[offset:offset + limit], (params, offset)
 
 
 def next_after(response: Any) -> str | None:
