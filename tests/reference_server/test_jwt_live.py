@@ -93,6 +93,8 @@ def test_two_processes_share_the_periodic_tasks(tmp_path: Path, mariadb_url: str
         span = (found[-1][0] - found[0][0]).total_seconds()
         # Once per interval across both processes, not once per process per interval ...
         assert len(found) <= span + 2, (task, found)
-        # ... and never two runs close together: two independent 1 s loops always have a gap <= 0.5 s.
+        # ... and never two runs of one tick: both processes taking the same lease would run ~0 s apart. (A run
+        # started late on a loaded machine legitimately leaves a shorter gap to the next lease-aligned run: 0.43 s
+        # was seen, hence not 0.5.)
         gaps = [(later[0] - earlier[0]).total_seconds() for earlier, later in zip(found, found[1:], strict=False)]
-        assert min(gaps) > 0.5, (task, found)
+        assert min(gaps) > 0.2, (task, found)
