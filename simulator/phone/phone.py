@@ -99,7 +99,8 @@ class Phone:
                                       partial(self.notify_error, "inbox")) if config.inbox_upload else None
         self.sse: SseEvents | None = None
         self._nursery: trio.Nursery | None = None
-        self._pushes_in, self._pushes_out = trio.open_memory_channel[tuple[str, str]](256)
+        self._pushes: tuple[trio.MemorySendChannel[tuple[str, str]],
+                            trio.MemoryReceiveChannel[tuple[str, str]]] | None = None  # FCM phones only
 
     @property
     def device_id(self) -> str:
@@ -143,11 +144,16 @@ class Phone:
                     self.puller.trigger(now=False)
                     for name in self.refresher.due:
                         self.refresher.due[name] = trio.current_time() + DAILY
-                nursery.start_soon(self.sender.run, nursery)
-                nursery.start_soon(self.reporter.run)
-                nursery.start_soon(self.webhooks.run)
+                # The send loop, the report queue and the webhook queue start at their first work (queued
+                # before this start: at once); an idle phone holds no task for them.
+                for task, work in ((self.sender.task, bool(self.store.messages)),
+                                   (self.reporter.task, self.reporter.queued),
+                                   (self.webhooks.task, bool(self.webhooks.pending))):
+                    task.attach(nursery, now=work)
+                    stack.callback(task.detach)
                 nursery.start_soon(self._ping)
-                nursery.start_soon(self._incoming)
+                if self.config.incoming_sms_per_minute > 0:
+                    nursery.start_soon(self._incoming)
                 if self.uploader is not None:
                     nursery.start_soon(self.uploader.run)
                 if self.config.push == "fcm" and not self.sse_only:
@@ -259,14 +265,20 @@ class Phone:
     def push(self, data: dict[str, str]) -> bool:
         """An FCM data message for this phone (called by `FcmEndpoint`); False when it had to be dropped."""
         try:
-            self._pushes_in.send_nowait((data.get("event") or "MessageEnqueued", data.get("data") or "null"))
+            self._push_channel()[0].send_nowait((data.get("event") or "MessageEnqueued", data.get("data") or "null"))
             return True
         except trio.WouldBlock:
             self.notify_error("fcm", "push backlog full: message dropped")
             return False
 
+    def _push_channel(self) -> tuple[trio.MemorySendChannel[tuple[str, str]],
+                                     trio.MemoryReceiveChannel[tuple[str, str]]]:
+        if self._pushes is None:
+            self._pushes = trio.open_memory_channel[tuple[str, str]](256)
+        return self._pushes
+
     async def _push_loop(self) -> None:
-        async for event, data in self._pushes_out:
+        async for event, data in self._push_channel()[1]:
             await self.handle_event(event, data)
 
     async def handle_event(self, event: str, data: str) -> None:
