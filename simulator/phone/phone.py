@@ -151,7 +151,7 @@ class Phone:
                                    (self.webhooks.task, bool(self.webhooks.pending))):
                     task.attach(nursery, now=work)
                     stack.callback(task.detach)
-                nursery.start_soon(self._ping)
+                self.refresher.every(self._ping)
                 if self.config.incoming_sms_per_minute > 0:
                     nursery.start_soon(self._incoming)
                 if self.uploader is not None:
@@ -233,14 +233,14 @@ class Phone:
             self.settings.signing_key = nanoid(8)
         self.signing_key = self.webhooks.signing_key = self.settings.signing_key
 
-    async def _ping(self) -> None:
-        """PingService: the first ping at once (when enabled), then every interval."""
-        while True:
-            interval = self.settings.ping_interval
-            if interval:
-                self.emit_webhook("system:ping", {"health": self.health()})
-                self.puller.trigger()
-            await trio.sleep(interval or 60.0)
+    def _ping(self) -> float:
+        """PingService: the first ping at once (when enabled), then every interval; returns the delay to the
+        next check (the refresher's task runs it: no task of its own)."""
+        interval = self.settings.ping_interval
+        if interval:
+            self.emit_webhook("system:ping", {"health": self.health()})
+            self.puller.trigger()
+        return interval or 60.0
 
     async def _incoming(self) -> None:
         rate = self.config.incoming_sms_per_minute
