@@ -75,7 +75,7 @@ class Phone:
         self.sims = sim_cards(config)
         self.settings = DeviceSettings.from_config(config)
         self.store = MessageStore()
-        self.inbox: deque[InboxEntry] = deque(maxlen=INBOX_SIZE)
+        self._inbox: deque[InboxEntry] | None = None  # made at the first SMS: an idle phone has none
         self.processed_inbox: set[str] = set()  # "SMS:<hash>", "DATA_SMS:<hash>": what the app processed
         self.signing_key = config.signing_key or nanoid(8)
         self.settings.passphrase, self.settings.signing_key = config.passphrase, self.signing_key
@@ -101,6 +101,13 @@ class Phone:
         self._nursery: trio.Nursery | None = None
         self._pushes: tuple[trio.MemorySendChannel[tuple[str, str]],
                             trio.MemoryReceiveChannel[tuple[str, str]]] | None = None  # FCM phones only
+
+    @property
+    def inbox(self) -> deque[InboxEntry]:
+        """The phone's SMS inbox (the last INBOX_SIZE messages)."""
+        if self._inbox is None:
+            self._inbox = deque(maxlen=INBOX_SIZE)
+        return self._inbox
 
     @property
     def device_id(self) -> str:
