@@ -137,45 +137,48 @@ class Phone:
             self.sse_only = self.settings.cloud.get("notification_channel") == "SSE_ONLY"
             if self.registration is None:
                 await self._register(update=False)
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                nursery.start_soon(self.puller.run)
-                nursery.start_soon(self.refresher.run)
-                if later_start:
-                    await self._start_workers()
-                else:
-                    # GatewayService.start enqueued the pull, webhooks and settings jobs while the first
-                    # registration was still under way: they found no registration and fetched nothing.
-                    # The pull's timer runs; the SSE connection (or a push) pulls; webhooks and
-                    # settings wait for their event or the 24-hour period.
-                    self.puller.trigger(now=False)
-                    for name in self.refresher.due:
-                        self.refresher.due[name] = trio.current_time() + DAILY
-                # The send loop, the report queue and the webhook queue start at their first work (queued
-                # before this start: at once); an idle phone holds no task for them.
-                for task, work in ((self.sender.task, bool(self.store.messages)),
-                                   (self.reporter.task, self.reporter.queued),
-                                   (self.webhooks.task, bool(self.webhooks.pending))):
-                    task.attach(nursery, now=work)
-                    stack.callback(task.detach)
-                self.refresher.every(self._ping)
-                if self.config.incoming_sms_per_minute > 0:
-                    nursery.start_soon(self._incoming)
-                if self.uploader is not None:
-                    nursery.start_soon(self.uploader.run)
-                if self.config.push == "fcm" and not self.sse_only:
-                    nursery.start_soon(self._push_loop)
-                    if self.fcm is not None and self.push_token:
-                        self.fcm.attach(self.push_token, self)
-                        stack.callback(self.fcm.detach, self.push_token)
-                    notify(self.observer, "connected", self.device_id, "fcm")
-                else:
-                    self.sse = SseEvents(http, self.api.base + "/events", lambda: self.api.token or "",
-                                         self._sse_open, self.handle_event, self._sse_closed)
-                    nursery.start_soon(self.sse.run)
-                self.emit_webhook("app:started", {"simCards": [card.view(redacted=False) for card in self.sims]})
-                assert self.registration is not None
-                task_status.started(self.registration)
+            try:  # a finally costs an idle phone nothing; three exit-stack callbacks were 1.6 KB
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self.puller.run)
+                    nursery.start_soon(self.refresher.run)
+                    if later_start:
+                        await self._start_workers()
+                    else:
+                        # GatewayService.start enqueued the pull, webhooks and settings jobs while the first
+                        # registration was still under way: they found no registration and fetched nothing.
+                        # The pull's timer runs; the SSE connection (or a push) pulls; webhooks and
+                        # settings wait for their event or the 24-hour period.
+                        self.puller.trigger(now=False)
+                        for name in self.refresher.due:
+                            self.refresher.due[name] = trio.current_time() + DAILY
+                    # The send loop, the report queue and the webhook queue start at their first work (queued
+                    # before this start: at once); an idle phone holds no task for them.
+                    for task, work in ((self.sender.task, bool(self.store.messages)),
+                                       (self.reporter.task, self.reporter.queued),
+                                       (self.webhooks.task, bool(self.webhooks.pending))):
+                        task.attach(nursery, now=work)
+                    self.refresher.every(self._ping)
+                    if self.config.incoming_sms_per_minute > 0:
+                        nursery.start_soon(self._incoming)
+                    if self.uploader is not None:
+                        nursery.start_soon(self.uploader.run)
+                    if self.config.push == "fcm" and not self.sse_only:
+                        nursery.start_soon(self._push_loop)
+                        if self.fcm is not None and self.push_token:
+                            self.fcm.attach(self.push_token, self)
+                            stack.callback(self.fcm.detach, self.push_token)
+                        notify(self.observer, "connected", self.device_id, "fcm")
+                    else:
+                        self.sse = SseEvents(http, self.api.base + "/events", lambda: self.api.token or "",
+                                             self._sse_open, self.handle_event, self._sse_closed)
+                        nursery.start_soon(self.sse.run)
+                    self.emit_webhook("app:started", {"simCards": [card.view(redacted=False) for card in self.sims]})
+                    assert self.registration is not None
+                    task_status.started(self.registration)
+            finally:
+                for task in (self.sender.task, self.reporter.task, self.webhooks.task):
+                    task.detach()
 
     async def _start_workers(self) -> None:
         """`GatewayService.start` on a registered phone: the RegistrationWorker (PATCH /device with the
