@@ -7,6 +7,8 @@
 * `idle`: N phones started from known registrations (as the app restarts), SSE held; one JSON line once
   all are connected (memory per phone), then they stay until the process is stopped.
 * `bare`: N bare httpx SSE streams held on the same pools: what a phone costs at the least.
+With `"trace": FRAMES` in the spec, `idle` and `bare` also report tracemalloc's bytes per phone (stream) and the
+largest allocation groups (`python -m simulator.bench.memory` runs both that way).
 """
 
 from __future__ import annotations
