@@ -7,6 +7,8 @@
 * `idle`: N phones started from known registrations (as the app restarts), SSE held; one JSON line once
   all are connected (memory per phone), then they stay until the process is stopped.
 * `bare`: N bare httpx SSE streams held on the same pools: what a phone costs at the least.
+With `"trace": FRAMES` in the spec, `idle` and `bare` also report tracemalloc's bytes per phone (stream) and the
+largest allocation groups (`python -m simulator.bench.memory` runs both that way).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 import ssl
 import sys
 import time
+import tracemalloc
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -268,6 +271,7 @@ async def idle(spec: dict[str, Any]) -> None:
     observer = Observer()
     pools = Pools(server, SHARED_POOL, SHORT_KEEP_ALIVE)
     base = rss_bytes(_pid())
+    traced = _trace_start(spec)
     began = time.time()
     async with trio.open_nursery() as nursery:
         limiter = trio.CapacityLimiter(64)
@@ -293,7 +297,8 @@ async def idle(spec: dict[str, Any]) -> None:
         rss = rss_bytes(_pid())
         emit({"event": "idle", "phones": len(registrations), "online": len(observer.online),
               "seconds": round(time.time() - began, 1), "rss_bytes": rss, "base_rss_bytes": base,
-              "bytes_per_phone": round((rss - base) / max(1, len(observer.online))), "errors": observer.errors})
+              "bytes_per_phone": round((rss - base) / max(1, len(observer.online))), "errors": observer.errors,
+              **_trace_figures(traced, len(observer.online))})
         await trio.sleep_forever()
 
 
@@ -303,6 +308,7 @@ async def bare(spec: dict[str, Any]) -> None:
     registrations = _registrations(spec["registrations"], spec["phones"])
     pools = Pools(server, SHARED_POOL, SHORT_KEEP_ALIVE)
     base = rss_bytes(_pid())
+    traced = _trace_start(spec)
     opened = 0
     began = time.time()
 
@@ -330,10 +336,48 @@ async def bare(spec: dict[str, Any]) -> None:
             while opened < len(registrations):  # noqa: ASYNC110
                 await trio.sleep(0.5)
         await trio.sleep(2.0)
+        gc.collect()
         rss = rss_bytes(_pid())
         emit({"event": "bare", "streams": opened, "seconds": round(time.time() - began, 1), "rss_bytes": rss,
-              "base_rss_bytes": base, "bytes_per_stream": round((rss - base) / max(1, opened))})
+              "base_rss_bytes": base, "bytes_per_stream": round((rss - base) / max(1, opened)),
+              **_trace_figures(traced, opened)})
         await trio.sleep_forever()
+
+
+def _trace_start(spec: dict[str, Any]) -> tracemalloc.Snapshot | None:
+    """With `"trace": N` in the spec, tracemalloc (N frames) from here on: the snapshot before the phones."""
+    if not spec.get("trace"):
+        return None
+    gc.collect()
+    tracemalloc.start(int(spec["trace"]))
+    return tracemalloc.take_snapshot()
+
+
+def _where(trace: tracemalloc.StatisticDiff) -> str:
+    """The innermost frame in our code (simulator/) that led to the allocation, else the innermost one."""
+    frames = list(reversed(trace.traceback))  # most recent call first
+    ours = next((f for f in frames if "/simulator/phone/" in f.filename), frames[0])
+    return f"{ours.filename.split('/simulator/')[-1]}:{ours.lineno} <- {frames[0].filename.rsplit('/', 2)[-1]}"
+
+
+def _trace_figures(before: tracemalloc.Snapshot | None, count: int, top: int = 25) -> dict[str, Any]:
+    """Traced bytes per phone (or stream) since `before`, and the largest groups by the allocating line."""
+    if before is None:
+        return {}
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    groups: dict[str, list[int]] = {}
+    total = 0
+    for diff in after.compare_to(before, "traceback"):
+        total += diff.size_diff
+        group = groups.setdefault(_where(diff), [0, 0])
+        group[0] += diff.size_diff
+        group[1] += diff.count_diff
+    largest = sorted(groups.items(), key=lambda kv: -kv[1][0])[:top]
+    return {"traced_bytes_per_phone": round(total / max(1, count)),
+            "traced_top": [{"where": where, "bytes_per_phone": round(size / max(1, count)),
+                            "objects_per_phone": round(objects / max(1, count), 2)}
+                           for where, (size, objects) in largest]}
 
 
 def main(argv: list[str] | None = None) -> int:

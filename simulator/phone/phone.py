@@ -75,7 +75,7 @@ class Phone:
         self.sims = sim_cards(config)
         self.settings = DeviceSettings.from_config(config)
         self.store = MessageStore()
-        self.inbox: deque[InboxEntry] = deque(maxlen=INBOX_SIZE)
+        self._inbox: deque[InboxEntry] | None = None  # made at the first SMS: an idle phone has none
         self.processed_inbox: set[str] = set()  # "SMS:<hash>", "DATA_SMS:<hash>": what the app processed
         self.signing_key = config.signing_key or nanoid(8)
         self.settings.passphrase, self.settings.signing_key = config.passphrase, self.signing_key
@@ -99,7 +99,15 @@ class Phone:
                                       partial(self.notify_error, "inbox")) if config.inbox_upload else None
         self.sse: SseEvents | None = None
         self._nursery: trio.Nursery | None = None
-        self._pushes_in, self._pushes_out = trio.open_memory_channel[tuple[str, str]](256)
+        self._pushes: tuple[trio.MemorySendChannel[tuple[str, str]],
+                            trio.MemoryReceiveChannel[tuple[str, str]]] | None = None  # FCM phones only
+
+    @property
+    def inbox(self) -> deque[InboxEntry]:
+        """The phone's SMS inbox (the last INBOX_SIZE messages)."""
+        if self._inbox is None:
+            self._inbox = deque(maxlen=INBOX_SIZE)
+        return self._inbox
 
     @property
     def device_id(self) -> str:
@@ -129,40 +137,48 @@ class Phone:
             self.sse_only = self.settings.cloud.get("notification_channel") == "SSE_ONLY"
             if self.registration is None:
                 await self._register(update=False)
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                nursery.start_soon(self.puller.run)
-                nursery.start_soon(self.refresher.run)
-                if later_start:
-                    await self._start_workers()
-                else:
-                    # GatewayService.start enqueued the pull, webhooks and settings jobs while the first
-                    # registration was still under way: they found no registration and fetched nothing.
-                    # The pull's timer runs; the SSE connection (or a push) pulls; webhooks and
-                    # settings wait for their event or the 24-hour period.
-                    self.puller.trigger(now=False)
-                    for name in self.refresher.due:
-                        self.refresher.due[name] = trio.current_time() + DAILY
-                nursery.start_soon(self.sender.run, nursery)
-                nursery.start_soon(self.reporter.run)
-                nursery.start_soon(self.webhooks.run)
-                nursery.start_soon(self._ping)
-                nursery.start_soon(self._incoming)
-                if self.uploader is not None:
-                    nursery.start_soon(self.uploader.run)
-                if self.config.push == "fcm" and not self.sse_only:
-                    nursery.start_soon(self._push_loop)
-                    if self.fcm is not None and self.push_token:
-                        self.fcm.attach(self.push_token, self)
-                        stack.callback(self.fcm.detach, self.push_token)
-                    notify(self.observer, "connected", self.device_id, "fcm")
-                else:
-                    self.sse = SseEvents(http, self.api.base + "/events", lambda: self.api.token or "",
-                                         self._sse_open, self.handle_event, self._sse_closed)
-                    nursery.start_soon(self.sse.run)
-                self.emit_webhook("app:started", {"simCards": [card.view(redacted=False) for card in self.sims]})
-                assert self.registration is not None
-                task_status.started(self.registration)
+            try:  # a finally costs an idle phone nothing; three exit-stack callbacks were 1.6 KB
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self.puller.run)
+                    nursery.start_soon(self.refresher.run)
+                    if later_start:
+                        await self._start_workers()
+                    else:
+                        # GatewayService.start enqueued the pull, webhooks and settings jobs while the first
+                        # registration was still under way: they found no registration and fetched nothing.
+                        # The pull's timer runs; the SSE connection (or a push) pulls; webhooks and
+                        # settings wait for their event or the 24-hour period.
+                        self.puller.trigger(now=False)
+                        for name in self.refresher.due:
+                            self.refresher.due[name] = trio.current_time() + DAILY
+                    # The send loop, the report queue and the webhook queue start at their first work (queued
+                    # before this start: at once); an idle phone holds no task for them.
+                    for task, work in ((self.sender.task, bool(self.store.messages)),
+                                       (self.reporter.task, self.reporter.queued),
+                                       (self.webhooks.task, bool(self.webhooks.pending))):
+                        task.attach(nursery, now=work)
+                    self.refresher.every(self._ping)
+                    if self.config.incoming_sms_per_minute > 0:
+                        nursery.start_soon(self._incoming)
+                    if self.uploader is not None:
+                        nursery.start_soon(self.uploader.run)
+                    if self.config.push == "fcm" and not self.sse_only:
+                        nursery.start_soon(self._push_loop)
+                        if self.fcm is not None and self.push_token:
+                            self.fcm.attach(self.push_token, self)
+                            stack.callback(self.fcm.detach, self.push_token)
+                        notify(self.observer, "connected", self.device_id, "fcm")
+                    else:
+                        self.sse = SseEvents(http, self.api.base + "/events", lambda: self.api.token or "",
+                                             self._sse_open, self.handle_event, self._sse_closed)
+                        nursery.start_soon(self.sse.run)
+                    self.emit_webhook("app:started", {"simCards": [card.view(redacted=False) for card in self.sims]})
+                    assert self.registration is not None
+                    task_status.started(self.registration)
+            finally:
+                for task in (self.sender.task, self.reporter.task, self.webhooks.task):
+                    task.detach()
 
     async def _start_workers(self) -> None:
         """`GatewayService.start` on a registered phone: the RegistrationWorker (PATCH /device with the
@@ -227,14 +243,14 @@ class Phone:
             self.settings.signing_key = nanoid(8)
         self.signing_key = self.webhooks.signing_key = self.settings.signing_key
 
-    async def _ping(self) -> None:
-        """PingService: the first ping at once (when enabled), then every interval."""
-        while True:
-            interval = self.settings.ping_interval
-            if interval:
-                self.emit_webhook("system:ping", {"health": self.health()})
-                self.puller.trigger()
-            await trio.sleep(interval or 60.0)
+    def _ping(self) -> float:
+        """PingService: the first ping at once (when enabled), then every interval; returns the delay to the
+        next check (the refresher's task runs it: no task of its own)."""
+        interval = self.settings.ping_interval
+        if interval:
+            self.emit_webhook("system:ping", {"health": self.health()})
+            self.puller.trigger()
+        return interval or 60.0
 
     async def _incoming(self) -> None:
         rate = self.config.incoming_sms_per_minute
@@ -259,14 +275,20 @@ class Phone:
     def push(self, data: dict[str, str]) -> bool:
         """An FCM data message for this phone (called by `FcmEndpoint`); False when it had to be dropped."""
         try:
-            self._pushes_in.send_nowait((data.get("event") or "MessageEnqueued", data.get("data") or "null"))
+            self._push_channel()[0].send_nowait((data.get("event") or "MessageEnqueued", data.get("data") or "null"))
             return True
         except trio.WouldBlock:
             self.notify_error("fcm", "push backlog full: message dropped")
             return False
 
+    def _push_channel(self) -> tuple[trio.MemorySendChannel[tuple[str, str]],
+                                     trio.MemoryReceiveChannel[tuple[str, str]]]:
+        if self._pushes is None:
+            self._pushes = trio.open_memory_channel[tuple[str, str]](256)
+        return self._pushes
+
     async def _push_loop(self) -> None:
-        async for event, data in self._pushes_out:
+        async for event, data in self._push_channel()[1]:
             await self.handle_event(event, data)
 
     async def handle_event(self, event: str, data: str) -> None:

@@ -30,56 +30,63 @@ MAX_BACKOFF = 5 * 3600.0
 
 
 class Puller:
+    """One task per phone: it waits for a trigger, then runs the periodic job until the next trigger cancels it
+    (a task, a nursery and a channel fewer than a dispatcher starting a task per job)."""
+
     def __init__(self, phone: Phone) -> None:
         self.phone = phone
         self.pulls = 0
         self.aborted = 0  # pulls a later trigger replaced while in flight
         self._now = False  # whether the waiting trigger pulls at once
-        self._send, self._receive = trio.open_memory_channel[None](1)
+        self._waiting = False  # a trigger the task has not taken up yet
+        self._triggered = trio.Event()
+        self._job_scope: trio.CancelScope | None = None
 
     def trigger(self, now: bool = True) -> None:
         """Replace the periodic job; `now=False` starts its timer without a pull (a start that finds
         no registration yet: the app's first run pulls nothing)."""
-        self._now = now or (self._now and self._receive.statistics().current_buffer_used > 0)
-        try:
-            self._send.send_nowait(None)
-        except trio.WouldBlock:
-            pass  # one is already waiting: it replaces the job all the same
+        self._now = now or (self._now and self._waiting)
+        self._waiting = True
+        if self._job_scope is not None:
+            self._job_scope.cancel()
+        self._triggered.set()
 
     async def run(self) -> None:
         """Replace the periodic job at each trigger."""
-        async with trio.open_nursery() as nursery:
-            job: trio.CancelScope | None = None
-            async for _ in self._receive:
-                if job is not None:
-                    job.cancel()
-                job = await nursery.start(self._job, self._now)
+        try:
+            while True:
+                if not self._waiting:
+                    self._triggered = trio.Event()
+                    await self._triggered.wait()
+                self._waiting = False
+                with trio.CancelScope() as scope:
+                    self._job_scope = scope
+                    await self._job(self._now, scope)
+        finally:
+            self._job_scope = None
 
-    async def _job(self, now: bool, *,
-                   task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _job(self, now: bool, scope: trio.CancelScope) -> None:
         """The periodic work: pull now, then every `pull_interval`, with backoff after failures."""
         failures = 0
         pulling = False
-        with trio.CancelScope() as scope:
-            task_status.started(scope)
-            try:
-                if not now:
-                    await trio.sleep(self.phone.config.pull_interval)
-                while True:
-                    pulling = True
-                    try:
-                        await self.pull()
-                        failures = 0
-                    except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
-                        failures += 1
-                        self.phone.notify_error("pull", str(exc))
-                    pulling = False
-                    delay = min(BASE_BACKOFF * 2 ** (failures - 1), MAX_BACKOFF) if failures \
-                        else self.phone.config.pull_interval
-                    await trio.sleep(delay)
-            finally:
-                if pulling and scope.cancel_called:
-                    self.aborted += 1
+        try:
+            if not now:
+                await trio.sleep(self.phone.config.pull_interval)
+            while True:
+                pulling = True
+                try:
+                    await self.pull()
+                    failures = 0
+                except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
+                    failures += 1
+                    self.phone.notify_error("pull", str(exc))
+                pulling = False
+                delay = min(BASE_BACKOFF * 2 ** (failures - 1), MAX_BACKOFF) if failures \
+                    else self.phone.config.pull_interval
+                await trio.sleep(delay)
+        finally:
+            if pulling and scope.cancel_called:
+                self.aborted += 1
 
     async def pull(self) -> None:
         phone = self.phone

@@ -5,7 +5,8 @@ Each is `enqueueUniquePeriodicWork(REPLACE)`, at the start (`GatewayService.star
 once and restarts its 24-hour period. A failed GET is retried with WorkManager's exponential
 backoff (10 s x 2^(n-1), cap 5 h). WorkManager runs enqueued jobs side by side, so the two jobs
 (and the pull, and the start's PATCH /device) are concurrent: no order between them.
-One long-lived task serves both jobs (a phone is cheap only if it has few tasks).
+One long-lived task serves both jobs, and the phone's ping timer (`every`): a phone is cheap only if it has
+few tasks.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ class Refresher:
         self.failures = dict.fromkeys(jobs, 0)
         self._running: dict[str, trio.CancelScope] = {}
         self._wake = trio.Event()
+        self._tick: Callable[[], float] | None = None
+        self._tick_due = math.inf
+
+    def every(self, tick: Callable[[], float]) -> None:
+        """Run `tick` (synchronous) now, then again after each delay it returns; on the refresher's own task
+        instead of a task of its own."""
+        self._tick, self._tick_due = tick, trio.current_time()
+        self._wake.set()
 
     def trigger(self, *names: str) -> None:
         """REPLACE: abort the job in flight, run it now, reset its backoff and its 24-hour period."""
@@ -50,12 +59,15 @@ class Refresher:
         async with trio.open_nursery() as nursery:
             while True:
                 now = trio.current_time()
+                if self._tick is not None and self._tick_due <= now:
+                    self._tick_due = now + self._tick()
                 for name, due in self.due.items():
                     if due <= now and name not in self._running:
                         self.due[name] = math.inf
                         self._running[name] = trio.CancelScope()  # claimed before the task starts
                         nursery.start_soon(self._attempt, name)
                 waiting = [due for name, due in self.due.items() if name not in self._running]
+                waiting.append(self._tick_due)
                 self._wake = trio.Event()
                 with trio.move_on_at(min(waiting, default=math.inf)):
                     await self._wake.wait()

@@ -18,6 +18,7 @@ import trio
 
 from .api import ApiError, GatewayApi
 from .clock import PhoneClock
+from .ondemand import OnDemand
 from .store import LocalMessage
 
 RETRY_COUNT = 10
@@ -45,10 +46,31 @@ class Reporter:
         self.lookup = lookup
         self.on_error = on_error
         self.sent = 0
-        self._send, self._receive = trio.open_memory_channel[tuple[Report, int]](math.inf)
+        self._channel: tuple[trio.MemorySendChannel[tuple[Report, int]],
+                             trio.MemoryReceiveChannel[tuple[Report, int]]] | None = None
+        self.task = OnDemand(self.run)  # started at the first report: an idle phone has none
+
+    @property
+    def _send(self) -> trio.MemorySendChannel[tuple[Report, int]]:
+        return self._queue()[0]
+
+    @property
+    def _receive(self) -> trio.MemoryReceiveChannel[tuple[Report, int]]:
+        return self._queue()[1]
+
+    def _queue(self) -> tuple[trio.MemorySendChannel[tuple[Report, int]],
+                              trio.MemoryReceiveChannel[tuple[Report, int]]]:
+        if self._channel is None:
+            self._channel = trio.open_memory_channel[tuple[Report, int]](math.inf)
+        return self._channel
+
+    @property
+    def queued(self) -> bool:
+        return self._channel is not None and self._channel[1].statistics().current_buffer_used > 0
 
     def report(self, what: Report) -> None:
         self._send.send_nowait((what, 0))
+        self.task.start()
 
     async def run(self) -> None:
         async with trio.open_nursery() as jobs:

@@ -23,6 +23,7 @@ import trio
 
 from .clock import PhoneClock
 from .crypto import decrypt_text
+from .ondemand import OnDemand
 from .radio import Outcome, Radio, divide_message
 from .registration import SimCard
 from .settings import DeviceSettings
@@ -44,9 +45,15 @@ class Sender:
         self.update = update
         self.nursery: trio.Nursery | None = None
         self._wake = trio.Event()
+        self.task = OnDemand(self._run_attached)  # started at the first message: an idle phone sends nothing
 
     def wake(self) -> None:
         self._wake.set()
+        self.task.start()
+
+    async def _run_attached(self) -> None:
+        assert self.task.nursery is not None
+        await self.run(self.task.nursery)
 
     async def run(self, nursery: trio.Nursery) -> None:
         self.nursery = nursery

@@ -28,6 +28,7 @@ import trio
 
 from . import gson
 from .ids import nanoid
+from .ondemand import OnDemand
 from .store import LocalMessage
 
 STATE_EVENTS = {"Sent": "sms:sent", "Delivered": "sms:delivered", "Failed": "sms:failed",
@@ -102,6 +103,7 @@ class WebhookQueue:
         self._queue: list[Delivery] = []
         self._seq = itertools.count()
         self._wake = trio.Event()
+        self.task = OnDemand(self.run)  # started at the first delivery: most phones have no webhook
 
     def hooks_for(self, event: str) -> list[Webhook]:
         return [hook for hook in [*self.local, *self.cloud] if hook.event == event]
@@ -118,6 +120,7 @@ class WebhookQueue:
             count += 1
         if count:
             self._wake.set()
+            self.task.start()
         return count
 
     @property
