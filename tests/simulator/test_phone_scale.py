@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -47,15 +46,13 @@ async def test_a_thousand_phones_register_send_and_report() -> None:
 
     radio = RadioConfig(sent_latency=(0.1, 0.5), delivered_latency=(0.1, 0.5))
     threads = threading.active_count()
-    started = time.monotonic()
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http, trio.open_nursery() as nursery:
         phones = [Phone(PhoneConfig(server="http://fake.test/api/mobile/v1", radio=radio, seed=i), http=http)
                   for i in range(PHONES)]
         for phone in phones:
             await nursery.start(phone.run)
-        with trio.fail_after(30):
+        with trio.fail_after(120):  # a guard against a hang, not a timing: the bench measures speed
             while len(delivered) < PHONES:  # noqa: ASYNC110
                 await trio.sleep(0.1)
         assert threading.active_count() <= threads + 2
         nursery.cancel_scope.cancel()
-    assert time.monotonic() - started < 30
