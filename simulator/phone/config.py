@@ -75,6 +75,9 @@ class PhoneConfig:
     app_version: str = "1.68.0"
     # The app's pending inbox upload (POST /mobile/v1/inbox, encrypted with the passphrase; needs one).
     inbox_upload: bool = False
+    # The app's pending device keys (upstream PR #258): sent on POST and PATCH /device when set.
+    public_key: str | None = None  # base64 RSA public key
+    key_version: int | None = None  # >= 1
     seed: int | None = None  # the phone's own randomness (SIM choice, intervals, incoming SMS)
 
 

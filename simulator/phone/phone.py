@@ -40,7 +40,7 @@ from .observer import PhoneObserver, notify
 from .pull import Puller
 from .radio import Radio, lazy_random
 from .refresh import DAILY, Refresher
-from .registration import joins_without_token, register, sim_cards, update_device
+from .registration import device_key, joins_without_token, register, sim_cards, update_device
 from .reports import Reporter
 from .sender import Sender
 from .settings import DeviceSettings
@@ -214,7 +214,7 @@ class Phone:
             self.fcm.attach(token, self)
         self.push_token = token
         assert self.registration is not None
-        await update_device(self.api, self.registration, token, self.sims)
+        await update_device(self.api, self.registration, token, self.sims, device_key(self.config))
 
     async def refresh_webhooks(self) -> bool:
         try:

@@ -121,9 +121,14 @@ class Puller:
 def local_message(message: dict[str, Any], row_id: int, now: float) -> LocalMessage:
     text_message = message.get("textMessage")
     data_message = message.get("dataMessage")
+    mms_message = message.get("mmsMessage")
     text = data = None
     port = None
-    if isinstance(data_message, dict):
+    mms = None
+    if isinstance(mms_message, dict):  # an MMS: its parts kept as pulled, never read as an empty text
+        mms = {key: mms_message[key] for key in ("subject", "text") if mms_message.get(key) is not None}
+        mms["attachments"] = [dict(part) for part in mms_message.get("attachments") or []]
+    elif isinstance(data_message, dict):
         data, port = str(data_message.get("data", "")), data_message.get("port")
     elif isinstance(text_message, dict):
         text = str(text_message.get("text", ""))
@@ -137,5 +142,5 @@ def local_message(message: dict[str, Any], row_id: int, now: float) -> LocalMess
         with_delivery_report=True if with_report is None else bool(with_report),
         sim_number=message.get("simNumber"), priority=int(message.get("priority") or 0),
         valid_until=parse_time(message.get("validUntil")), schedule_at=parse_time(message.get("scheduleAt")),
-        created_at=parse_time(message.get("createdAt")) or now,
+        created_at=parse_time(message.get("createdAt")) or now, mms=mms,
     )

@@ -71,7 +71,7 @@ async def register(api: GatewayApi, config: PhoneConfig, current: Registration |
     if current is not None:
         api.token = current.token
         try:
-            await update_device(api, current, push_token, cards)
+            await update_device(api, current, push_token, cards, device_key(config))
             return current, False
         except ApiError as exc:
             if exc.status != 401:
@@ -80,7 +80,7 @@ async def register(api: GatewayApi, config: PhoneConfig, current: Registration |
     api.token = None
     joining = current is None and joins_without_token(config)
     answer = await api.register(authorization, {"name": config.name, "pushToken": None if joining else push_token,
-                                                "simCards": sims})
+                                                "simCards": sims, **device_key(config)})
     registration = Registration(device_id=str(answer["id"]), token=str(answer["token"]),
                                 login=str(answer.get("login", "")), password=answer.get("password"))
     api.token = registration.token
@@ -92,8 +92,19 @@ def joins_without_token(config: PhoneConfig) -> bool:
     return config.registration in ("basic", "code")
 
 
+def device_key(config: PhoneConfig) -> dict[str, Any]:
+    """The app's pending device keys: `publicKey`/`keyVersion` when configured, else nothing (absent = unchanged
+    on the server, so a phone without keys sends exactly what the released app sends)."""
+    key: dict[str, Any] = {}
+    if config.public_key is not None:
+        key["publicKey"] = config.public_key
+    if config.key_version is not None:
+        key["keyVersion"] = config.key_version
+    return key
+
+
 async def update_device(api: GatewayApi, registration: Registration, push_token: str | None,
-                        cards: list[SimCard]) -> None:
-    """`GatewayService.updateDevice`: PATCH /device {id, pushToken, simCards}."""
+                        cards: list[SimCard], key: dict[str, Any] | None = None) -> None:
+    """`GatewayService.updateDevice`: PATCH /device {id, pushToken, simCards} (+ the device key when set)."""
     sims = [card.view(redacted=True) for card in cards]
-    await api.patch_device({"id": registration.device_id, "pushToken": push_token, "simCards": sims})
+    await api.patch_device({"id": registration.device_id, "pushToken": push_token, "simCards": sims, **(key or {})})

@@ -102,6 +102,14 @@ class Sender:
     async def _decrypt(self, value: str) -> str:
         return await trio.to_thread.run_sync(decrypt_text, self.passphrase, value)
 
+    async def _base64(self, message: LocalMessage, value: str) -> None:
+        """Decrypt (when encrypted) and check base64 data, as the app does before sending a data SMS."""
+        data = await self._decrypt(value) if message.is_encrypted else value
+        try:
+            base64.b64decode(data.replace("\n", ""), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"Invalid Base64 data for message {message.id}") from exc
+
     def select_slot(self, message: LocalMessage) -> int | None:
         if message.sim_number is not None:
             return message.sim_number - 1
@@ -126,12 +134,12 @@ class Sender:
                 message.sim_number = slot + 1
             if slot is not None and slot not in {card.slot_index for card in self.sims}:
                 raise RuntimeError(f"SIM {slot + 1} not found")
-            if message.data is not None:
-                data = await self._decrypt(message.data) if message.is_encrypted else message.data
-                try:
-                    base64.b64decode(data.replace("\n", ""), validate=True)
-                except (binascii.Error, ValueError) as exc:
-                    raise ValueError(f"Invalid Base64 data for message {message.id}") from exc
+            if message.mms is not None:  # one MMS goes as one unit: Processed -> Sent -> Delivered once
+                for part in message.mms["attachments"]:
+                    await self._base64(message, str(part.get("data", "")))
+                parts = 1
+            elif message.data is not None:
+                await self._base64(message, message.data)
                 parts = 1
             else:
                 text = message.text or ""

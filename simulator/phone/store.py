@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 PRIORITY_EXPEDITED = 100
 PRIORITY_MIN = -128
@@ -43,6 +44,12 @@ class LocalMessage:
     states: dict[str, int] = field(default_factory=dict)  # state -> epoch millis, first reached
     processed_at: int | None = None
     parts_count: int | None = None
+    # mmsMessage as pulled: {subject?, text?, attachments: [{contentType, name?, data}]} (data possibly encrypted)
+    mms: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        return "mms" if self.mms is not None else "data" if self.data is not None else "text"
 
     def recipient(self, phone_number: str) -> Recipient | None:
         return next((r for r in self.recipients if r.phone_number == phone_number), None)
