@@ -86,6 +86,13 @@ def _thresholds(text: str) -> list[str]:
     return [item.strip() for item in re.split(r"[;,]", text) if item.strip()]
 
 
+def _key_version(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 2**31 - 1:
+        raise ValueError(f"a key version is 1 to 2147483647, not {value}")
+    return value
+
+
 def _bool(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "on")
 
@@ -123,6 +130,8 @@ RUN_OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("webhook-listen", str, "127.0.0.1:0", "HOST:PORT of the simulator's webhook receiver (default %(default)s)"),
     ("inbox-upload", str, None, "PASSPHRASE: phones upload the SMS they receive to POST /mobile/v1/inbox, "
                                 "encrypted with it (the app's pending inbox upload; off by default)"),
+    ("key-version", _key_version, None, "N: phones send a made-up public key with keyVersion N at registration and in "
+                               "PATCH /device (the app's pending device keys; off by default)"),
 ]
 
 
@@ -197,7 +206,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
                      live=args.live, max_in_flight=args.max_in_flight, seed=args.seed,
                      thresholds=tuple(_flatten(args.threshold)), stages=args.stages, rate_stages=args.rate_stages,
                      model=args.model, csv=args.csv, inbound_rate=args.inbound_rate, webhook_url=args.webhook_url,
-                     webhook_listen=args.webhook_listen, inbox_upload=args.inbox_upload,
+                     webhook_listen=args.webhook_listen, inbox_upload=args.inbox_upload, key_version=args.key_version,
                      mobile_api=args.mobile_url, thirdparty_api=args.thirdparty_url)
 
 

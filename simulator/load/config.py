@@ -79,6 +79,7 @@ class RunConfig:
     webhook_url: str | None = None  # where the webhooks go; None: the simulator's own receiver
     webhook_listen: str = "127.0.0.1:0"  # HOST:PORT of that receiver
     inbox_upload: str | None = None  # a passphrase: phones upload received SMS (POST /mobile/v1/inbox) with it
+    key_version: int | None = None  # phones send a made-up public key with this keyVersion (POST/PATCH /device)
     mobile_api: str | None = None  # the mobile API's base URL; None: server + /api/mobile/v1
     thirdparty_api: str | None = None  # the 3rd-party API's base URL; None: server + /api/3rdparty/v1
 

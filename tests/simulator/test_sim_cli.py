@@ -8,7 +8,7 @@ import pytest
 
 from simulator import cli
 from simulator.load import RunConfig, Shard
-from simulator.load.fleet import plan_accounts
+from simulator.load.fleet import Fleet, plan_accounts
 
 
 def test_file_then_environment_then_command_line(tmp_path: Path) -> None:
@@ -63,3 +63,18 @@ def test_shards_split_the_fleet_and_the_rate() -> None:
     assert [a.phones for a in plan_accounts(shards[0])] == [[0, 3], [6, 9]]
     with pytest.raises(ValueError, match="no phone"):
         RunConfig(server="http://s", devices=2, shard=Shard(3, 3))
+
+
+def test_key_version_gives_each_phone_its_own_key() -> None:
+    parser, _ = cli._parser()
+    args = parser.parse_args(["run", "--server", "http://s", "--devices", "3", "--phones-per-account", "3",
+                              "--key-version", "2"])
+    config = cli._run_config(args)
+    fleet = Fleet(config, tracker=None, factory=None)  # type: ignore[arg-type]  # only its phone configs are read
+    [account] = fleet.accounts
+    phones = [fleet.phone_config(account, number) for number in account.phones]
+    assert {phone.key_version for phone in phones} == {2}
+    assert len({phone.public_key for phone in phones}) == 3 and all(phone.public_key for phone in phones)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--server", "http://s", "--key-version", "0"])
+    assert cli._run_config(parser.parse_args(["run", "--server", "http://s"])).key_version is None
