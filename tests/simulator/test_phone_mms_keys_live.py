@@ -18,7 +18,7 @@ from sse_client import served
 from test_phone_live import API, FAST, Recorder, Server, running, until
 
 from reference_server.app import create_app
-from simulator.phone import Phone, PhoneConfig, RadioConfig
+from simulator.phone import Phone, PhoneConfig, RadioConfig, encrypt_text
 
 pytestmark = pytest.mark.slow
 
@@ -112,3 +112,21 @@ async def test_mms_failed_by_the_radio_is_reported_failed(tmp_path: Path) -> Non
     assert recipient["state"] == "Failed" and recipient["error"].startswith("Send result: ")
     local = phone.store.get(message_id)
     assert local is not None and local.kind == "mms" and local.state == "Failed"
+
+
+async def test_encrypted_mms_parts_are_decrypted_and_checked(tmp_path: Path) -> None:
+    passphrase = "correct horse"
+    async with server_on(tmp_path, f"sqlite:///{tmp_path / 'sim.db'}") as server:
+        phone = Phone(PhoneConfig(server=server.mobile, passphrase=passphrase, radio=FAST))
+        number = encrypt_text(passphrase, "+79990000005", iterations=10_000)
+
+        def encrypted(data: str) -> dict[str, object]:
+            part = {"contentType": "image/png", "data": encrypt_text(passphrase, data, iterations=10_000)}
+            return {"mmsMessage": {"attachments": [part]}, "phoneNumbers": [number], "isEncrypted": True}
+
+        async with running(phone):
+            good = await server.send(phone, encrypted(PNG))
+            bad = await server.send(phone, encrypted("not base64!"))  # only the phone can see this
+            await server.until_state(phone, good, "Delivered")
+            failed = await server.until_state(phone, bad, "Failed")
+    assert failed["recipients"][0]["error"] == f"Can't send message: Invalid Base64 data for message {bad}"
