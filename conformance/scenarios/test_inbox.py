@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,14 @@ from conformance.harness.target import error_body
 pytestmark = pytest.mark.capability("inbox")
 
 PART = b"conformance-part\x00\xff"
+
+# Receive times a day ago (seconds apart where order matters): an SMS older than the target's inbox retention
+# (upstream: tasks.inbox_cleanup.max_age, 30 days) may be cleaned up in the middle of a check.
+_DAY_AGO = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
+
+
+def received_at(seconds: int = 0) -> str:
+    return (_DAY_AGO + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def received(ext_id: str, created_at: str, **extra: Any) -> dict[str, Any]:
@@ -30,9 +39,9 @@ async def upload(suite: Suite, account: Account, batch: list[dict[str, Any]]) ->
 
 async def test_upload_then_list(suite: Suite) -> None:
     account = await suite.account()
-    await upload(suite, account, [received("c1", "2026-10-01T09:00:00Z"),
-                                  received("c2", "2026-10-01T10:00:00Z", type="DATA_SMS")])
-    await upload(suite, account, [received("c1", "2026-10-01T09:00:00Z", content="again")])  # ignored
+    await upload(suite, account, [received("c1", received_at()),
+                                  received("c2", received_at(3600), type="DATA_SMS")])
+    await upload(suite, account, [received("c1", received_at(), content="again")])  # ignored
     listed = expect(await suite.user(account).get("/inbox"), 200)
     assert listed.headers.get("X-Total-Count") == "2", f"X-Total-Count: {describe(listed)}"
     found = listed.json()
@@ -47,7 +56,7 @@ async def test_attachment_download(suite: Suite) -> None:
     account = await suite.account()
     part = {"partId": 3, "contentType": "application/octet-stream", "name": "part.bin", "size": len(PART),
             "data": base64.b64encode(PART).decode()}
-    await upload(suite, account, [received("mms", "2026-10-01T09:00:00Z", type="MMS", attachments=[part])])
+    await upload(suite, account, [received("mms", received_at(), type="MMS", attachments=[part])])
     listed = expect(await suite.user(account).get("/inbox"), 200).json()
     assert listed[0].get("attachments") == [{"partId": 3, "name": "part.bin", "size": len(PART),
                                              "contentType": "application/octet-stream"}], listed
@@ -61,9 +70,9 @@ async def test_attachment_download(suite: Suite) -> None:
 
 async def test_refusals(suite: Suite) -> None:
     account = await suite.account()
-    await upload(suite, account, [received("probe", "2026-10-01T09:00:00Z")])
+    await upload(suite, account, [received("probe", received_at())])
     expect(await suite.device(account).post("/inbox", json=[]), 400)
-    expect(await suite.device(account).post("/inbox", json=[received("p", "2026-10-01T09:00:00Z",
+    expect(await suite.device(account).post("/inbox", json=[received("p", received_at(),
                                                                       isEncrypted=False)]), 400)
     other = await suite.account()
     assert expect(await suite.user(other).get("/inbox"), 200).json() == [], "another user's inbox shows"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from conftest import Api, error_of, make_settings, open_api
 
+from reference_server.config import load_settings
 from reference_server.domain.clock import now
 
 INBOX = "/api/3rdparty/v1/inbox"
@@ -120,7 +121,9 @@ async def test_scopes_and_cleanup(tmp_path: Any, sqlite_url: str) -> None:
         assert (await api.client.get(f"{INBOX}/old/attachments/1", headers=lister)).status_code == 403
 
         task = next(t for t in api.services.periodic if t.name == "inbox:cleanup")
-        assert task.interval == timedelta(hours=24)
+        # upstream's default interval (make_settings turns the timer off for the tests: the job is run below)
+        defaults = load_settings(config_path=None, environ={}, dotenv_path=tmp_path / "absent.env")
+        assert defaults.tasks.inbox_cleanup.interval == timedelta(hours=24)
         assert await task.job() == 1
         assert [m["id"] for m in (await api.client.get(INBOX, headers=lister)).json()] == ["recent"]
         error_of(await api.client.get(f"{INBOX}/old/attachments/1", headers=reader), 404)

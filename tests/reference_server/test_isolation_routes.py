@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Api, make_settings, open_api
+
+# Recent: an SMS older than tasks.inbox_cleanup.max_age (30 days) may be cleaned up by the server's own task in
+# the middle of a test, which would read as a change to B's data.
+RECEIVED_AT = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 TP = "/api/3rdparty/v1"
 MB = "/api/mobile/v1"
@@ -75,8 +80,8 @@ async def _user(api: Api, tag: str, text: str, hook: str, limit: int, name: str 
     assert patched.status_code == 200, patched.text
     uploaded = await http.post(f"{MB}/inbox", headers={"Authorization": f"Bearer {first['token']}"}, json=[{
         "id": f"{tag}-inbox", "type": "MMS", "sender": "+79990001122", "content": text, "isEncrypted": True,
-        "createdAt": "2026-01-01T00:00:00Z", "attachments": [{"partId": 1, "contentType": "text/plain",
-                                                               "name": name or "part", "data": "AA=="}]}])
+        "createdAt": RECEIVED_AT, "attachments": [{"partId": 1, "contentType": "text/plain",
+                                                    "name": name or "part", "data": "AA=="}]}])
     assert uploaded.status_code == 201, uploaded.text
     issued = await http.post(f"{TP}/auth/token", auth=basic, json={"scopes": ["all:any"]})
     assert issued.status_code == 201, issued.text
