@@ -282,7 +282,9 @@ class WriteToSource:
         engine = create_engine(self.source_url)
         moment = datetime(2026, 12, 1, 10, 0, 0)
         with engine.begin() as conn:
-            conn.execute(ca_requests.insert().values(id="0" * 21, type="webhook", status="pending", content="csr",
+            # "-" is the lowest character of the ids' alphabet: the new row sorts before the stored one whatever
+            # its random id ("0" * 21 did not when that id began with "-").
+            conn.execute(ca_requests.insert().values(id="-" * 21, type="webhook", status="pending", content="csr",
                                                      expires_at=moment, created_at=moment, updated_at=moment))
         engine.dispose()
 
