@@ -56,6 +56,11 @@ def _flush(conn: Connection) -> None:
 
 
 def _discard(conn: Connection) -> None:
+    # A connection lost mid-transaction (the database went away) is invalidated: reading its `info` would raise
+    # PendingRollbackError out of the rollback (a 500 instead of the 503 for an unavailable database), and the
+    # pool clears that `info` anyway before it hands out the record's next connection.
+    if conn.invalidated:
+        return
     conn.info.pop(_PENDING, None)
 
 

@@ -4,6 +4,7 @@ migration 0005 on a database that already holds rows."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import trio
 from conftest import Api, error_of
 
 from reference_server.domain.clock import now
+from reference_server.storage import counts
 from reference_server.storage.database import Database, create_engine
 from reference_server.storage.maintenance import MaintenanceRepository
 from reference_server.storage.messages import _pending_query
@@ -321,3 +323,19 @@ async def test_the_pull_reads_the_index_not_every_pending_row(sqlite_url: str) -
             assert not any("TEMP B-TREE" in line for line in plan), plan
     finally:
         db.dispose()
+
+
+def test_a_connection_lost_mid_transaction_rolls_back_without_a_second_error(sqlite_url: str) -> None:
+    """The database went away inside a transaction holding count deltas: the rollback must end with the driver's
+    OperationalError (answered 503), not with a PendingRollbackError from the counts' rollback hook (a 500)."""
+    engine = create_engine(sqlite_url)
+    counts.install(engine)
+    try:
+        with pytest.raises(sa.exc.OperationalError), engine.begin() as conn:
+            counts.bump(conn, Counter({("d", "Pending", now().date()): 1}))
+            conn.invalidate()  # what SQLAlchemy does on a lost connection, before the rollback
+            raise sa.exc.OperationalError("SELECT 1", {}, Exception("server has gone away"))
+        with engine.begin() as conn:  # the pool's next connection starts without the lost deltas
+            assert counts._PENDING not in conn.info
+    finally:
+        engine.dispose()
