@@ -100,7 +100,7 @@ def count(conn: Connection, device_ids: Sequence[str], state: str | None, since:
         return _count_rows(conn, device_ids, state, since, until)
     if first is not None and since is not None:  # the first day from `since` on: a part of its day
         whole.append(message_counts.c.day > first)
-        partial.append((since, _start(first + timedelta(days=1)), first))
+        partial.append((since, _next_day_start(first), first))
     if last is not None and until is not None:  # the last day up to `until`
         whole.append(message_counts.c.day < last)
         partial.append((_start(last), until, last))
@@ -111,6 +111,12 @@ def count(conn: Connection, device_ids: Sequence[str], state: str | None, since:
 
 def _start(on: date) -> datetime:
     return datetime.combine(on, datetime.min.time())
+
+
+def _next_day_start(on: date) -> datetime:
+    """The exclusive end of day `on`; for the last representable day (a client may ask `to=9999-12-31...`) the
+    largest datetime stands in for the day after."""
+    return _start(on + timedelta(days=1)) if on < date.max else datetime.max
 
 
 def _part_of_day(conn: Connection, device_ids: Sequence[str], state: str | None, start: datetime, end: datetime,
@@ -125,7 +131,7 @@ def _part_of_day(conn: Connection, device_ids: Sequence[str], state: str | None,
         conditions.append(message_counts.c.state == state)
     day_total = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(message_counts.c.total), 0))
                                  .where(*conditions)).scalar_one())
-    rest = (_start(on), start) if end == _start(on + timedelta(days=1)) else (end, _start(on + timedelta(days=1)))
+    rest = (_start(on), start) if end == _next_day_start(on) else (end, _next_day_start(on))
     return day_total - _count_rows(conn, device_ids, state, *rest)
 
 
