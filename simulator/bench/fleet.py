@@ -65,7 +65,10 @@ class Pools:
         self.clients: dict[int, httpx.AsyncClient] = {}
         self.tls = ssl.create_default_context()
         self.per_client = per_client
-        self.limits = httpx.Limits(max_connections=4 * per_client, max_keepalive_connections=3 * per_client,
+        # Shared (idle) pools keep at most one connection per two phones: a registered phone opens four at once at
+        # start-up (as the app does), and an idle pool never runs the expiry that would close them again.
+        keep = 3 if per_client == 1 else max(1, per_client // 2)
+        self.limits = httpx.Limits(max_connections=4 * per_client, max_keepalive_connections=keep,
                                    keepalive_expiry=keep_alive)
 
     def for_phone(self, number: int) -> httpx.AsyncClient:
