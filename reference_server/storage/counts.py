@@ -167,11 +167,10 @@ def recount_day(conn: Connection, device_id: str, on: date) -> int:
     mine = sa.and_(message_counts.c.device_id == device_id, message_counts.c.day == on)
     stored = {str(r.state): int(r.total) for r in conn.execute(
         sa.select(message_counts.c.state, message_counts.c.total).where(mine).with_for_update())}
-    start = datetime.combine(on, datetime.min.time())
     actual = {str(state): int(total) for state, total in conn.execute(
         sa.select(messages.c.state, sa.func.count())
-        .where(messages.c.device_id == device_id, messages.c.created_at >= start,
-               messages.c.created_at < start + timedelta(days=1))
+        .where(messages.c.device_id == device_id, messages.c.created_at >= _start(on),
+               messages.c.created_at < _next_day_start(on))
         .group_by(messages.c.state))}
     wrong = {state for state in stored.keys() | actual.keys() if stored.get(state) != actual.get(state)}
     if wrong:
