@@ -279,8 +279,9 @@ class Accounts:
         if claimed_id != device.id:
             raise NotPermitted("Forbidden")
         await self.devices.update(device.id, push_token, sim_cards, key)
-        # The device as this process cached it would show the old key until the cache entry expires.
-        self._devices.drop_where(lambda cached: cached[0].id == device.id)
+        # The device as this process cached it would show the old key until the cache entry expires. The cache is
+        # keyed by the device's token (one per device): dropping it costs the same with 10 or 100,000 phones.
+        self._devices.drop(device.auth_token)
 
     async def list_devices(self, user_id: str) -> list[Device]:
         found = await self.devices.for_user(user_id)
@@ -295,7 +296,7 @@ class Accounts:
             return  # 204 even when nothing matched, as upstream
         epoch_key = _device_epoch(device.auth_token)
         await self._changed(epoch_key)  # reachable, or 503 before the delete
-        self._devices.drop_where(lambda cached: cached[0].id == device_id)
+        self._devices.drop(device.auth_token)
         await self.devices.delete(user_id, device_id)
         await self._changed(epoch_key)  # after the delete: ends what other processes cached meanwhile
 

@@ -31,6 +31,9 @@ class TTLCache(Generic[K, V]):
             self._evict_expired_or_oldest()
         self._items[key] = (trio.current_time() + self.ttl, value)
 
+    def drop(self, key: K) -> None:
+        self._items.pop(key, None)
+
     def drop_where(self, predicate: Callable[[V], bool]) -> None:
         for key in [k for k, (_, v) in self._items.items() if predicate(v)]:
             del self._items[key]
