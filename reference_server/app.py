@@ -18,7 +18,6 @@ from .api import catalog, docs, health, inbox, metrics, mobile, thirdparty, toke
 from .api.auth import BearerScheme
 from .api.errors import COMMIT_UNKNOWN, RETRY_AFTER, register_error_handlers
 from .api.login_limit import FailedLoginLimiter
-from .api.request_id import with_request_id
 from .api.responses import error_response
 from .api.watchdog import Watchdog
 from .config import Settings
@@ -174,32 +173,6 @@ class _App(QuartTrio):
         return error_response(504, COMMIT_UNKNOWN)
 
 
-def _shield_final_send(asgi_app: Any) -> Any:
-    """Let the last message of each HTTP response finish even when the request is being cancelled.
-
-    Answering before the body was read (401 before parsing, 408, 413) ends the request in Hypercorn by closing
-    the connection from inside that last `send`, while quart-trio cancels the request's tasks as soon as the
-    disconnect shows; the close was cancelled half-way and the socket stayed open, holding a keep-alive client
-    that reused it (its next request hung) or a slow client as long as it liked. Socket writes are bounded
-    already (Hypercorn shields them); this shields the close after them.
-    """
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope.get("type") != "http":
-            return await asgi_app(scope, receive, send)
-
-        async def shielded(message: Any) -> None:
-            if message.get("type") == "http.response.body" and not message.get("more_body", False):
-                with trio.CancelScope(shield=True):
-                    await send(message)
-            else:
-                await send(message)
-
-        return await asgi_app(scope, receive, shielded)
-
-    return app
-
-
 def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sink: PushSink | None = None,
                migrate_on_start: bool = True) -> QuartTrio:
     database = settings.database
@@ -207,10 +180,8 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
                   connect_timeout=database.connect_timeout.total_seconds(),
                   query_timeout=database.query_timeout.total_seconds())
     app = _App(__name__)
-    app.asgi_app = _shield_final_send(app.asgi_app)  # type: ignore[method-assign]
-    app.asgi_app = transport.guard_requests(  # type: ignore[method-assign]
+    app.asgi_app = transport.guard_requests(  # type: ignore[method-assign]  # slots, X-Request-ID, the last send
         app.asgi_app, settings.http.max_concurrent_requests, settings.http.request_timeout.total_seconds())
-    app.asgi_app = with_request_id(app.asgi_app)  # type: ignore[method-assign]  # outermost: every answer has one
     app.request_timeout = settings.http.request_timeout.total_seconds()
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = settings.http.read_timeout.total_seconds()

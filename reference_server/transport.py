@@ -7,7 +7,8 @@
 - `guard_requests` (ASGI middleware): at most `http.max_concurrent_requests` requests are handled at once
   (others wait for a slot, then 503), so the memory held by responses is bounded however many clients ask
   for big lists and never read them; an answer sent before the request body was read says
-  `Connection: close`, since the connection ends with it.
+  `Connection: close`, since the connection ends with it; every answer carries `X-Request-ID`; the last
+  message of a response is sent even when the request is being cancelled.
 - `same_host_redirect` (before-request hook): werkzeug's slash redirects (`//health//live`) point to the
   path only, never to a URL built from the client's Host header.
 """
@@ -35,6 +36,8 @@ from hypercorn.trio.tcp_server import TCPServer
 from quart import Response, request
 from werkzeug.routing import RequestRedirect
 
+from .api.request_id import HEADER as ID_HEADER
+from .api.request_id import request_id_of
 from .api.responses import error_response
 
 log = logging.getLogger(__name__)
@@ -194,16 +197,28 @@ def _request_has_body(scope: Any) -> bool:
 
 
 def guard_requests(asgi_app: Any, max_concurrent: int, slot_wait: float) -> Any:
-    """At most `max_concurrent` HTTP requests in the app at once; a request waits up to `slot_wait` seconds for
-    a slot, then gets 503. A request with a body takes its slot once the body is in, so that slow uploads (already
-    bounded by `http.read_timeout`) hold none. An event stream gives its slot back once its headers are out (it
-    holds little memory and lasts for hours). A response that starts before the request body was read says
-    `Connection: close`."""
+    """The app's HTTP edge, one ASGI wrapper for three jobs (each was a wrapper of its own, and every response
+    message went through three more coroutines; the accept bench's profile showed them):
+
+    - At most `max_concurrent` HTTP requests in the app at once; a request waits up to `slot_wait` seconds for
+      a slot, then gets 503. A request with a body takes its slot once the body is in, so that slow uploads
+      (already bounded by `http.read_timeout`) hold none. An event stream gives its slot back once its headers
+      are out (it holds little memory and lasts for hours). A response that starts before the request body was
+      read says `Connection: close`.
+    - Every answer carries the request's `X-Request-ID` (`api.request_id`), the 503 of a busy server included.
+    - The last message of each response finishes even when the request is being cancelled. Answering before
+      the body was read (401 before parsing, 408, 413) ends the request in Hypercorn by closing the connection
+      from inside that last `send`, while quart-trio cancels the request's tasks as soon as the disconnect
+      shows; the close was cancelled half-way and the socket stayed open, holding a keep-alive client that
+      reused it (its next request hung) or a slow client as long as it liked. Socket writes are bounded
+      already (`GuardedTCPServer`); this shields the close after them.
+    """
     slots = trio.Semaphore(max_concurrent)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope.get("type") != "http":
             return await asgi_app(scope, receive, send)
+        request_id = request_id_of(scope).encode("ascii")
         http1 = scope.get("http_version") in ("1.0", "1.1")
         body_unread = _request_has_body(scope)
         holding = refused = False
@@ -230,16 +245,22 @@ def guard_requests(asgi_app: Any, max_concurrent: int, slot_wait: float) -> Any:
             nonlocal holding
             if refused:
                 return
-            if message.get("type") == "http.response.start":
-                headers = list(message.get("headers", []))
+            kind = message.get("type")
+            if kind == "http.response.start":
+                headers = [(name, value) for name, value in message.get("headers", ()) if name.lower() != ID_HEADER]
+                headers.append((ID_HEADER, request_id))
                 if http1 and body_unread and not any(name.lower() == b"connection" for name, _ in headers):
                     headers.append((b"connection", b"close"))  # Hypercorn closes: the body is never read
-                    message = {**message, "headers": headers}
                 if holding and any(name.lower() == b"content-type" and value.startswith(b"text/event-stream")
                                    for name, value in headers):
                     holding = False
                     slots.release()
-            await send(message)
+                await send({**message, "headers": headers})
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                with trio.CancelScope(shield=True):
+                    await send(message)
+            else:
+                await send(message)
 
         if not body_unread and not await take_slot():
             return await _busy(send_response)

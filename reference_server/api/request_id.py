@@ -2,7 +2,8 @@
 
 The client's own id is echoed when it is sane (1-128 printable ASCII characters, no spaces); otherwise a
 new one is made. The id is kept in the ASGI scope (`scope["request_id"]`) so that log lines can name it,
-and Hypercorn's access log prints it from the response header.
+and Hypercorn's access log prints it from the response header. `transport.guard_requests` (the app's HTTP edge)
+puts it on every answer.
 """
 
 from __future__ import annotations
@@ -24,25 +25,6 @@ def request_id_of(scope: Any) -> str:
         given = next((value for name, value in scope.get("headers", ()) if name.lower() == HEADER), b"")
         scope["request_id"] = given.decode("ascii") if sane(given) else str(uuid.uuid4())
     return str(scope["request_id"])
-
-
-def with_request_id(asgi_app: Any) -> Any:
-    """ASGI wrapper: every HTTP answer carries the request's `X-Request-ID`."""
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope.get("type") != "http":
-            return await asgi_app(scope, receive, send)
-        request_id = request_id_of(scope).encode("ascii")
-
-        async def send_with_id(message: Any) -> None:
-            if message.get("type") == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != HEADER]
-                message = {**message, "headers": [*headers, (HEADER, request_id)]}
-            await send(message)
-
-        return await asgi_app(scope, receive, send_with_id)
-
-    return app
 
 
 # Hypercorn's default access log line, followed by the answer's request id.

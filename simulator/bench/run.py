@@ -82,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--loadgen", choices=["python", "wrk"], default="python",
                         help="accept load generator (wrk falls back to python when missing)")
     parser.add_argument("--phones", type=int, default=1000, help="phones end to end (default %(default)s)")
-    parser.add_argument("--rates", default="50,100,150,175,200,250", help="message rates to try end to end")
+    parser.add_argument("--rates", default=",".join(f"{rate:g}" for rate in BenchConfig.rates),
+                        help="message rates to try end to end, in turn until one misses (default %(default)s)")
     parser.add_argument("--connections", type=int, default=10_000, help="SSE streams held (default %(default)s)")
     parser.add_argument("--idle-phones", type=int, default=10_000, help="idle phones in one simulator process")
     parser.add_argument("--quick", action="store_true", help="the same figures on a small scale (about a minute)")

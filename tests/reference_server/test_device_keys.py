@@ -56,6 +56,25 @@ async def test_keys_on_registration_patch_and_both_listings(api: Api) -> None:
     assert (shown["publicKey"], shown["keyVersion"]) == (rotated, 2)
 
 
+async def test_a_patch_drops_only_its_own_device_from_the_cache(api: Api) -> None:
+    """The device cache is keyed by token: a PATCH drops that entry alone (a scan of the whole cache per PATCH made
+    the start-up of 10,000 phones quadratic), and the other phones stay cached."""
+    first = await api.register(name="first")
+    second = await api.register(auth=(first["login"], first["password"]), name="second")
+    for user in (first, second):
+        assert (await api.client.get(f"{MOBILE}/device", headers=phone(user))).status_code == 200
+    cache = api.services.accounts._devices
+    assert cache.get(first["token"]) is not None and cache.get(second["token"]) is not None
+
+    rotated = base64.b64encode(b"second-key").decode()
+    patched = await api.client.patch(f"{MOBILE}/device", headers=phone(second),
+                                     json={"id": second["id"], "publicKey": rotated, "keyVersion": 3})
+    assert patched.status_code == 204, patched.text
+    assert cache.get(second["token"]) is None and cache.get(first["token"]) is not None
+    mine = (await api.client.get(f"{MOBILE}/device", headers=phone(second))).json()["device"]
+    assert (mine["publicKey"], mine["keyVersion"]) == (rotated, 3)
+
+
 async def test_a_device_without_a_key_shows_none(api: Api) -> None:
     user = await api.register()
     shown = await listed(api, user)
