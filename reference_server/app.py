@@ -66,7 +66,7 @@ class Services:
     messages: MessagesService
     webhooks: WebhooksService
     settings_service: SettingsService
-    upstream_limiter: upstream.SlidingWindowLimiter
+    upstream_limiter: upstream.RelayLimiter
     login_limiter: FailedLoginLimiter
     events: Events  # SSE connections, push queue, routing (the default notifier and push sink)
     inbox: InboxRepository  # the stored inbox (upstream 1.48)
@@ -121,7 +121,7 @@ def build_services(settings: Settings, db: Database, notifier: Notifier | None =
                                  count_cache=metrics.cache_misses.inc),
         webhooks=WebhooksService(WebhooksRepository(db), devices, notifier),
         settings_service=SettingsService(SettingsRepository(db), notifier),
-        upstream_limiter=upstream.SlidingWindowLimiter(limit=5, window=60),
+        upstream_limiter=upstream.RelayLimiter(limit=5, window=60, state=state),
         login_limiter=FailedLoginLimiter(settings.auth.failed_login_limit, state=state),
         events=events,
         metrics=metrics,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 
-import trio
 from quart import Blueprint, Response, request
 
 from ..domain.errors import InvalidInput, NotFound
+from ..domain.shared_state import MemoryState, SharedState, SharedStateUnavailable
 from ..events.notifier import DeviceEvent
 from .context import client_ip, services
 from .responses import error_response, json_response
@@ -18,28 +17,28 @@ PREFIX = "/api/upstream/v1"
 blueprint = Blueprint("upstream", __name__, url_prefix=PREFIX)
 
 
-class SlidingWindowLimiter:
-    """At most `limit` hits per `window` seconds per key (Trio's clock, so MockClock works)."""
+class RelayLimiter:
+    """At most `limit` relay requests per `window` seconds per client IP (upstream's public relay: 5 a minute).
 
-    def __init__(self, limit: int, window: float) -> None:
+    The counts live in the shared state (`cache.url`), so every process of a deployment counts toward one limit
+    (a count per process let N processes relay N times as much); a window opens at a client's first request
+    (a fixed window, as upstream's limiter) and the 429 says in Retry-After when it ends. While the shared state
+    is unreachable, each process counts on its own (a limit per process beats none)."""
+
+    def __init__(self, limit: int, window: float, state: SharedState | None = None) -> None:
         self.limit = limit
         self.window = window
-        self._hits: dict[str, deque[float]] = {}
+        self.state: SharedState = state or MemoryState()
+        self._fallback = MemoryState()
 
-    def allow(self, key: str) -> bool:
-        moment = trio.current_time()
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= moment - self.window:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return False
-        hits.append(moment)
-        return True
-
-    def retry_after(self, key: str) -> int:
-        """Whole seconds until `key` may hit again (its oldest hit leaves the window)."""
-        hits = self._hits.get(key)
-        return max(1, math.ceil(hits[0] + self.window - trio.current_time())) if hits else 1
+    async def wait_needed(self, client: str) -> float | None:
+        """Count one request of `client`: None when it may go on, else the seconds until its window ends."""
+        key = f"relay:{client}"
+        try:
+            count, left = await self.state.hit(key, self.window)
+        except SharedStateUnavailable:
+            count, left = await self._fallback.hit(key, self.window)
+        return None if count <= self.limit else left
 
 
 @blueprint.before_request
@@ -52,9 +51,9 @@ async def served_in_public_mode_only() -> None:
 
 @blueprint.post("/push")
 async def push() -> Response:
-    limiter, client = services().upstream_limiter, client_ip()
-    if not limiter.allow(client):
-        return error_response(429, "Too Many Requests", {"Retry-After": str(limiter.retry_after(client))})
+    wait = await services().upstream_limiter.wait_needed(client_ip())
+    if wait is not None:
+        return error_response(429, "Too Many Requests", {"Retry-After": str(max(1, math.ceil(wait)))})
     items = parse_json(PushItems, await request.get_data())
     if not items:
         raise InvalidInput("Empty request")

@@ -91,6 +91,16 @@ def check_deployment(a: LiveServer, b: LiveServer, tries: int = 1) -> None:
     assert owner(a, "DELETE", f"{TP}/auth/token/{issued['id']}", auth=(login, new)).status_code == 204
     assert statuses(owner, both, "GET", f"{TP}/devices", headers=jwt) == {401}
 
+    # the public relay's 5 requests a minute per client count once, whichever process saw them
+    relay = Client()
+    push = [{"token": "relayed", "event": "MessageEnqueued"}]
+    assert [relay(server, "POST", "/api/upstream/v1/push", json=push).status_code
+            for server in (a, b, a, b, a)] == [202] * 5
+    for server in both:
+        limited = relay(server, "POST", "/api/upstream/v1/push", json=push)
+        assert limited.status_code == 429, limited.text
+        assert 0 < int(limited.headers["Retry-After"]) <= 60
+
     # failed logins count toward one limit, whichever process saw them
     attacker = Client()
     for server in both * (LIMIT // 2):
@@ -182,6 +192,10 @@ def test_redis_stopped_and_restarted(tmp_path: Path, private_redis: PrivateRedis
         assert client(server, "GET", f"{TP}/devices", auth=auth).status_code == 200
         assert client(server, "GET", f"{MB}/settings", headers=bearer).status_code == 200
         assert client(server, "GET", f"{TP}/devices", auth=(device["login"], "wrong")).status_code == 401
+        relay = Client()  # the relay limit falls back to a count in this process
+        push = [{"token": "relayed", "event": "MessageEnqueued"}]
+        relayed = [relay(server, "POST", "/api/upstream/v1/push", json=push).status_code for _ in range(6)]
+        assert relayed == [202] * 5 + [429]
         for method, path, kwargs in [
             ("GET", f"{MB}/user/code", {"auth": auth}),
             ("PATCH", f"{MB}/user/password", {"headers": bearer,
