@@ -242,7 +242,7 @@ def create_app(settings: Settings, *, notifier: Notifier | None = None, push_sin
     if settings.ca.enabled:  # here: its worker starts after the migrations and stops before db.dispose()
         from .ca.server import mount_ca_from_settings
 
-        mount_ca_from_settings(app, settings, db)
+        mount_ca_from_settings(app, settings, db, services.accounts.state)
 
     @app.after_serving
     async def stop() -> None:

@@ -1,51 +1,63 @@
-"""Per-client sliding-window limit on CSR submissions, on Trio's clock (so MockClock drives it in tests).
+"""Per-client limit on CSR submissions (`ca.rate_limit` a minute), counted in the shared state.
 
-Only accepted submissions count, as in upstream's limiter design: `acquire` books a slot before the work and
-`release` gives it back when the request fails, so a typo does not lock a person out for a minute.
+Only accepted submissions count, as in upstream's limiter design: `acquire` books a slot before the work (one
+atomic count, so concurrent submissions cannot all slip under the limit) and `release` gives it back when the
+request fails, so a typo does not lock a person out for a minute. Mounted inside smsgate-server the counts live
+in its `cache.url`, so every process of a deployment counts toward one limit; a window opens at a client's first
+booked submission. While the shared state is unreachable, each process counts on its own (a limit per process
+beats none). The standalone CA (one process) counts in memory, on Trio's clock (MockClock drives it in tests).
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from dataclasses import dataclass
 
-import trio
+from ..domain.shared_state import MemoryState, SharedState, SharedStateUnavailable
+
+
+@dataclass
+class Booking:
+    """A slot booked for one submission; `release` gives it back when the submission did not go through."""
+
+    store: SharedState | None = None  # None: nothing was counted (no limit)
+    key: str = ""
+
+    async def release(self) -> None:
+        if self.store is not None:
+            await _give_back(self.store, self.key)
+            self.store = None
 
 
 class RateLimiter:
-    def __init__(self, limit: int, window: float = 60.0) -> None:
+    def __init__(self, limit: int, window: float = 60.0, state: SharedState | None = None) -> None:
         self.limit = limit  # 0: no limit
         self.window = window
-        self._hits: dict[str, deque[float]] = {}
+        self.state: SharedState = state or MemoryState()
+        self._fallback = MemoryState()
 
-    def _live(self, key: str, moment: float) -> deque[float]:
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= moment - self.window:
-            hits.popleft()
-        return hits
-
-    def acquire(self, key: str) -> float | None:
-        """Book a slot for `key`: None when granted, else the seconds until one frees up."""
+    async def acquire(self, client: str) -> Booking | float:
+        """Book a slot for `client`: the booking, or the seconds until a slot frees up."""
         if self.limit <= 0:
-            return None
-        moment = trio.current_time()
-        hits = self._live(key, moment)
-        if len(hits) >= self.limit:
-            return max(hits[0] + self.window - moment, 0.0)
-        hits.append(moment)
-        return None
+            return Booking()
+        key = f"ca-csr:{client}"
+        try:
+            count, left = await self.state.hit(key, self.window)
+            store = self.state
+        except SharedStateUnavailable:
+            count, left = await self._fallback.hit(key, self.window)
+            store = self._fallback
+        if count > self.limit:
+            await _give_back(store, key)  # a refused request is not a submission either
+            return max(left, 0.0)
+        return Booking(store, key)
 
-    def release(self, key: str) -> None:
-        """Give back the slot the last `acquire` booked (the request did not go through)."""
-        hits = self._hits.get(key)
-        if hits:
-            hits.pop()
 
-    def prune(self) -> None:
-        """Forget clients whose hits have all left the window (keeps memory bounded)."""
-        moment = trio.current_time()
-        for key in [key for key in self._hits if not self._live(key, moment)]:
-            del self._hits[key]
+async def _give_back(store: SharedState, key: str) -> None:
+    try:
+        await store.unhit(key)
+    except SharedStateUnavailable:
+        pass  # the booking stays counted until its window ends: stricter, never looser
 
 
 def retry_after_header(seconds: float) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+import trio
 from quart import Blueprint, Response, current_app, request
 
 from ..api.responses import error_response, json_response
 from ..storage.ca_requests import CaRequestExists
-from .ratelimit import RateLimiter, retry_after_header
+from .ratelimit import Booking, RateLimiter, retry_after_header
 from .service import CaService, CsrNotFound
 from .validation import RequestInvalid, parse_submission
 
@@ -52,8 +53,9 @@ def _client_ip(proxies: list[str]) -> str:
 async def submit() -> Response:
     api = _api()
     client = _client_ip(api.proxies)
-    wait = api.limiter.acquire(client)
-    if wait is not None:
+    booking = await api.limiter.acquire(client)
+    if not isinstance(booking, Booking):
+        wait = booking
         per_minute = "1 request" if api.limiter.limit == 1 else f"{api.limiter.limit} requests"
         return error_response(429, f"too many requests: at most {per_minute} per minute, "
                                    f"try again in {retry_after_header(wait)} s",
@@ -62,13 +64,14 @@ async def submit() -> Response:
         submission = parse_submission(await request.get_data())
         status = await api.service.submit(submission, client)
     except RequestInvalid as exc:
-        api.limiter.release(client)
+        await booking.release()
         return error_response(400, exc.message)
     except CaRequestExists:
-        api.limiter.release(client)
+        await booking.release()
         return error_response(409, "csr already exists")
     except BaseException:
-        api.limiter.release(client)
+        with trio.CancelScope(shield=True):  # a cancelled request (the client left) gives its slot back too
+            await booking.release()
         raise
     return json_response(status.to_json(), 202)
 

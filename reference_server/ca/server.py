@@ -13,6 +13,7 @@ from quart_trio import QuartTrio
 
 from ..api.errors import register_error_handlers
 from ..config import Settings
+from ..domain.shared_state import SharedState
 from ..storage.ca_requests import CaRequestsRepository
 from ..storage.database import Database
 from ..storage.migrate import upgrade
@@ -29,13 +30,15 @@ MAX_BODY_BYTES = 64 * 1024  # a CSR is at most 16 KiB of text; metadata is small
 
 
 def mount_ca(app: QuartTrio, *, authority: Authority, db: Database, prefix: str, ttl: timedelta,
-             rate_limit: int, proxies: list[str] | None = None, clock: WallClock | None = None) -> CaService:
-    """Serve the CA API under `prefix` in `app`, and run its signing worker while the app serves.
+             rate_limit: int, proxies: list[str] | None = None, clock: WallClock | None = None,
+             state: SharedState | None = None) -> CaService:
+    """Serve the CA API under `prefix` in `app`, and run its signing worker while the app serves. `state` holds
+    the rate limit's counts (the server's `cache.url`; memory when None: one process).
 
     Call it after the hooks that prepare the database (migrations) are registered: hooks run in order.
     """
     service = CaService(authority, CaRequestsRepository(db), ttl=ttl, clock=clock)
-    app.extensions[EXTENSION] = CaApi(service, RateLimiter(rate_limit, 60.0), list(proxies or []))
+    app.extensions[EXTENSION] = CaApi(service, RateLimiter(rate_limit, 60.0, state), list(proxies or []))
     app.register_blueprint(blueprint, url_prefix=prefix)
 
     @app.before_serving
@@ -49,11 +52,12 @@ def mount_ca(app: QuartTrio, *, authority: Authority, db: Database, prefix: str,
     return service
 
 
-def mount_ca_from_settings(app: QuartTrio, settings: Settings, db: Database) -> CaService:
-    """smsgate-server's switch: the CA in `ca.dir` under `ca.path_prefix` (config validated the directory)."""
+def mount_ca_from_settings(app: QuartTrio, settings: Settings, db: Database, state: SharedState) -> CaService:
+    """smsgate-server's switch: the CA in `ca.dir` under `ca.path_prefix` (config validated the directory), its
+    rate limit counted in the server's shared state (one limit for every process of the deployment)."""
     ca = settings.ca
     return mount_ca(app, authority=load_authority(Path(ca.dir)), db=db, prefix=ca.path_prefix, ttl=ca.ttl,
-                    rate_limit=ca.rate_limit, proxies=settings.http.proxies)
+                    rate_limit=ca.rate_limit, proxies=settings.http.proxies, state=state)
 
 
 def database_url(settings: Settings, directory: Path) -> str:

@@ -1,6 +1,7 @@
 """The state that guards accounts, shared by every process of one deployment (the `cache.url` port).
 
-One-time codes, credential epochs and failed-login counters live here. Adapters: `MemoryState` (one
+One-time codes, credential epochs and the counters of the limits (failed logins, the push relay, the CA's
+CSRs) live here. Adapters: `MemoryState` (one
 process), `storage.shared_state.DatabaseState` (several processes on one database, no Redis) and
 `storage.redis_state.RedisState` (redis://, rediss://, unix://). Keys and values are short strings;
 every entry expires.
@@ -43,6 +44,12 @@ class SharedState(Protocol):
 
     async def count(self, key: str) -> tuple[int, float]:
         """(events in the current window, seconds left of it); (0, 0) when none."""
+        ...
+
+    async def unhit(self, key: str) -> None:
+        """Take back one event that `hit` counted in the current window (nothing when the window has ended); a
+        window left with no event ends, and the next `hit` opens a new one. For limits that count only what
+        succeeded: `hit` books atomically before the work, `unhit` gives the booking back when it failed."""
         ...
 
     async def read(self, key: str, counter: str) -> tuple[str | None, int, float]:
@@ -102,6 +109,14 @@ class MemoryState:
             expires, count = current + window, 0
         self._counters[key] = (expires, count + 1)
         return count + 1, expires - current
+
+    async def unhit(self, key: str) -> None:
+        if self._live(self._counters, key):
+            expires, count = self._counters[key]
+            if count > 1:
+                self._counters[key] = (expires, count - 1)
+            else:
+                del self._counters[key]
 
     async def read(self, key: str, counter: str) -> tuple[str | None, int, float]:
         return await self.get(key), *await self.count(counter)

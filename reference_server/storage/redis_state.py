@@ -24,6 +24,10 @@ _TAKE = "local v = redis.call('GET', KEYS[1]) if v then redis.call('DEL', KEYS[1
 _HIT = """local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}"""
+# DECR keeps the key's TTL (the window ends when it would have); the last event taken back ends the window
+_UNHIT = """local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 1 then redis.call('DECR', KEYS[1]) elseif n == 1 then redis.call('DEL', KEYS[1]) end
+return 0"""
 _COUNT = "return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}"
 _READ = "return {redis.call('GET', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('PTTL', KEYS[2])}"
 
@@ -40,6 +44,7 @@ class RedisState:
         self._take = self.client.register_script(_TAKE)
         self._hit = self.client.register_script(_HIT)
         self._count = self.client.register_script(_COUNT)
+        self._unhit = self.client.register_script(_UNHIT)
         self._read = self.client.register_script(_READ)
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -72,6 +77,9 @@ class RedisState:
     async def count(self, key: str) -> tuple[int, float]:
         count, left = await self._call(self._count, keys=[PREFIX + key])
         return int(count), max(0, int(left)) / 1000
+
+    async def unhit(self, key: str) -> None:
+        await self._call(self._unhit, keys=[PREFIX + key])
 
     async def read(self, key: str, counter: str) -> tuple[str | None, int, float]:
         value, count, left = await self._call(self._read, keys=[PREFIX + key, PREFIX + counter])

@@ -67,6 +67,9 @@ class DatabaseState:
     async def count(self, key: str) -> tuple[int, float]:
         return await self._run(_count, key, _now_ms())
 
+    async def unhit(self, key: str) -> None:
+        await self._run(_unhit, key, _now_ms())
+
     async def read(self, key: str, counter: str) -> tuple[str | None, int, float]:
         return await self._run(_read, key, counter, _now_ms())
 
@@ -113,6 +116,13 @@ def _hit(conn: Connection, key: str, now: int, window: int) -> tuple[int, float]
         _drop_expired(conn, key, now)
         conn.execute(table.insert().values(key=key, value="", count=1, expires_at=now + window))
     return _count(conn, key, now)
+
+
+def _unhit(conn: Connection, key: str, now: int) -> None:
+    if conn.execute(table.update().where(_live(key, now), table.c.count > 1).values(count=table.c.count - 1)
+                    ).rowcount == 0:
+        # the last event (or an ended window) ends; a hit that came in between keeps the row (errs strict)
+        conn.execute(table.delete().where(table.c.key == key, sa.or_(table.c.count <= 1, table.c.expires_at <= now)))
 
 
 def _read(conn: Connection, key: str, counter: str, now: int) -> tuple[str | None, int, float]:

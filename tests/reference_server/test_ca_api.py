@@ -176,6 +176,24 @@ async def test_post_is_limited_per_client_ip(tmp_path: Path, root_dir: Path,
         assert (await submit(client, make_csr())).status_code == 202
 
 
+async def test_concurrent_submissions_cannot_all_slip_under_the_limit(tmp_path: Path, root_dir: Path,
+                                                                      mock_clock: trio.testing.MockClock) -> None:
+    """The slot is booked in one atomic count before the work: of eight at once, one goes through; a refused
+    request books nothing, so the window is that of the accepted one."""
+    async with ca_client(ca_settings(tmp_path), root_dir) as (client, _service):
+        statuses: list[int] = []
+
+        async def one() -> None:
+            statuses.append((await submit(client, make_csr())).status_code)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(8):
+                nursery.start_soon(one)
+        assert sorted(statuses) == [202] + [429] * 7
+        mock_clock.jump(61)
+        assert (await submit(client, make_csr())).status_code == 202
+
+
 async def test_the_limit_is_configurable_and_per_ip(tmp_path: Path, root_dir: Path,
                                                    mock_clock: trio.testing.MockClock) -> None:
     settings = ca_settings(tmp_path, CA__RATE_LIMIT="2")

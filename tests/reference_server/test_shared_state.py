@@ -62,6 +62,20 @@ async def test_the_port_on_each_adapter(state: SharedState) -> None:
         assert count == expected and 50 < left <= 60
     count, left = await state.count(key + ":n")
     assert count == 3 and 50 < left <= 60
+    await state.unhit(key + ":n")  # taken back in the same window, which keeps its end
+    count, left = await state.count(key + ":n")
+    assert count == 2 and 50 < left <= 60
+    assert (await state.hit(key + ":n", 60))[0] == 3
+    for _ in range(4):
+        await state.unhit(key + ":n")
+    assert await state.count(key + ":n") == (0, 0)  # the last one taken back ended the window; never below 0
+    count, left = await state.hit(key + ":n", 30)
+    assert count == 1 and 20 < left <= 30  # a new window
+    await state.unhit(key + ":n")
+    await state.unhit(key + ":absent-n")
+    assert await state.count(key + ":absent-n") == (0, 0)  # nothing made
+    for _ in range(3):
+        await state.hit(key + ":n", 60)
     await state.set(key, "epoch", 60)
     value, count, left = await state.read(key, key + ":n")  # one round trip for both
     assert value == "epoch" and count == 3 and 50 < left <= 60

@@ -17,12 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
+from ca_testing import make_csr
 from live_server import LiveServer
 from private_services import PrivateRedis, private_redis  # noqa: F401 - fixture
 
+from reference_server.ca.authority import init_root
+
 pytestmark = pytest.mark.slow
 
-TP, MB = "/api/3rdparty/v1", "/api/mobile/v1"
+TP, MB, CA = "/api/3rdparty/v1", "/api/mobile/v1", "/api/ca/v1"
 CACHE_UNAVAILABLE = "cache unavailable, try again later"  # the documented 503
 LIMIT = 8  # above the failures that one step of check_deployment makes on purpose
 ENV = {"JWT__SECRET": "shared-state-jwt-secret-0123456789", "AUTH__FAILED_LOGIN_LIMIT": str(LIMIT),
@@ -101,6 +104,14 @@ def check_deployment(a: LiveServer, b: LiveServer, tries: int = 1) -> None:
         assert limited.status_code == 429, limited.text
         assert 0 < int(limited.headers["Retry-After"]) <= 60
 
+    # the mounted CA's limit (1 accepted CSR a minute per client) counts once, whichever process saw it
+    submitter = Client()
+    accepted = submitter(a, "POST", f"{CA}/csr", json={"content": make_csr()})
+    assert accepted.status_code == 202, accepted.text
+    for server in both:
+        limited = submitter(server, "POST", f"{CA}/csr", json={"content": make_csr()})
+        assert limited.status_code == 429, limited.text
+
     # failed logins count toward one limit, whichever process saw them
     attacker = Client()
     for server in both * (LIMIT // 2):
@@ -111,11 +122,19 @@ def check_deployment(a: LiveServer, b: LiveServer, tries: int = 1) -> None:
         assert 0 < int(limited.headers["Retry-After"]) <= 60
 
 
+def with_ca(tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
+    """`env` and ENV with the CA mounted (a root of its own in `tmp_path`)."""
+    root = tmp_path / "ca"
+    if not root.exists():
+        init_root(root, key_type="ec")
+    return {**ENV, **env, "CA__ENABLED": "true", "CA__DIR": str(root)}
+
+
 @contextmanager
 def _pair(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[LiveServer, LiveServer]]:
     """Two processes on a database migrated already, started side by side."""
-    servers = (LiveServer(tmp_path, env={**ENV, **env}, args=["--no-migrate"]),
-               LiveServer(tmp_path, env={**ENV, **env}, args=["--no-migrate"]))
+    servers = (LiveServer(tmp_path, env=with_ca(tmp_path, env), args=["--no-migrate"]),
+               LiveServer(tmp_path, env=with_ca(tmp_path, env), args=["--no-migrate"]))
     try:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(LiveServer.start, servers))
@@ -154,7 +173,7 @@ def test_two_processes_on_mariadb_with_redis(tmp_path: Path, mariadb_url: str, r
 def test_two_workers_without_redis_share_through_the_database(tmp_path: Path) -> None:
     """`serve --workers 2` with cache.url memory:// shares through the database. Which worker answers is the
     kernel's choice, so each request is repeated; that both answer requests is checked at the end."""
-    env = {**ENV, "DATABASE__URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    env = with_ca(tmp_path, {"DATABASE__URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})
     with LiveServer(tmp_path, env=env, args=["--workers", "2"]) as server:
         check_deployment(server, server, tries=3)
         assert _answered_by_two_processes(server)
