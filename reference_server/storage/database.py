@@ -116,8 +116,10 @@ class Database:
                                              abandon_on_cancel=deadline is not None)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """As `run`, for units that only read (nothing is committed)."""
-        return await trio.to_thread.run_sync(self._read, fn, args, limiter=self.read_limiter)
+        """As `run`, for units that only read (nothing is committed). Within a request the caller stops waiting
+        at its deadline, as with `run` (a frozen database answers 503, not after the query timeout)."""
+        return await trio.to_thread.run_sync(self._read, fn, args, limiter=self.read_limiter,
+                                             abandon_on_cancel=deadlines.current.get() is not None)
 
     def _read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         try:

@@ -43,8 +43,16 @@ class DatabaseState:
         except DatabaseUnavailable as exc:
             raise SharedStateUnavailable() from exc
 
+    async def _look(self, fn: Callable[..., T], *args: Any) -> T:
+        """A read: on its own connection, beside the writer (SQLite's WAL readers wait for no writer), nothing
+        committed. Each cached login confirms its epoch here, so it must not queue behind group-commit batches."""
+        try:
+            return await self.db.read(fn, *args)
+        except DatabaseUnavailable as exc:
+            raise SharedStateUnavailable() from exc
+
     async def get(self, key: str) -> str | None:
-        return await self._run(_get, key, _now_ms())
+        return await self._look(_get, key, _now_ms())
 
     async def set(self, key: str, value: str, ttl: float) -> None:
         await self._run(_upsert, key, value, _now_ms() + int(ttl * 1000))
@@ -65,13 +73,13 @@ class DatabaseState:
         return await self._run(_hit, key, _now_ms(), int(window * 1000))
 
     async def count(self, key: str) -> tuple[int, float]:
-        return await self._run(_count, key, _now_ms())
+        return await self._look(_count, key, _now_ms())
 
     async def unhit(self, key: str) -> None:
         await self._run(_unhit, key, _now_ms())
 
     async def read(self, key: str, counter: str) -> tuple[str | None, int, float]:
-        return await self._run(_read, key, counter, _now_ms())
+        return await self._look(_read, key, counter, _now_ms())
 
 
 def _live(key: str, now: int) -> sa.ColumnElement[bool]:

@@ -111,8 +111,8 @@ async def _until(predicate: Callable[[], Awaitable[bool]], within: float) -> flo
 
 
 async def _run_outage(tmp_path: Path, database: PrivateMariaDB, outage: float,
-                      fail: Callable[[], None], recover: Callable[[], None]) -> None:
-    server = LiveServer(tmp_path, env={"DATABASE__URL": database.create_database(), **ENV})
+                      fail: Callable[[], None], recover: Callable[[], None], cache_url: str = "memory://") -> None:
+    server = LiveServer(tmp_path, env={"DATABASE__URL": database.create_database(), "CACHE__URL": cache_url, **ENV})
     await trio.to_thread.run_sync(server.start)
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
@@ -214,3 +214,10 @@ async def test_mariadb_stopped_for_ten_seconds(tmp_path: Path, private_mariadb: 
 async def test_mariadb_frozen(tmp_path: Path, private_mariadb: PrivateMariaDB) -> None:  # noqa: F811
     """SIGSTOP: the server still accepts TCP connections but never answers, the case timeouts exist for."""
     await _run_outage(tmp_path, private_mariadb, 8, private_mariadb.freeze, private_mariadb.thaw)
+
+
+async def test_mariadb_frozen_holding_the_shared_state(tmp_path: Path,
+                                                       private_mariadb: PrivateMariaDB) -> None:  # noqa: F811
+    """`cache.url: database://` (several processes without Redis): every cached login confirms its epoch in the
+    frozen database too, and still answers 503 by its deadline."""
+    await _run_outage(tmp_path, private_mariadb, 8, private_mariadb.freeze, private_mariadb.thaw, "database://")
