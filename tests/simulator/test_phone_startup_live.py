@@ -115,7 +115,7 @@ async def test_a_failed_refresh_is_retried_and_an_event_replaces_it(tmp_path: Pa
         assert changed.status_code == 200, changed.text
         watch.fail[("GET", "/settings")] = 2
         async with running(phone):
-            assert phone.refresher.failures["settings"] == 1 and phone.settings.ping_interval is None
+            # the start-up's GET failed; how many retries ran by now depends on the machine's speed, not the phone
             await until(lambda: phone.settings.ping_interval == 600)  # retried: 0.2 s, then 0.4 s
             assert watch.count("GET", "/settings") == 3 and phone.refresher.failures["settings"] == 0
             assert phone.refresher.due["settings"] > trio.current_time() + DAILY - 60
