@@ -12,15 +12,14 @@ from __future__ import annotations
 import math
 
 from ..domain.errors import RateLimited
-from ..domain.shared_state import MemoryState, SharedState, SharedStateUnavailable
+from ..domain.shared_state import LimitCounters, SharedState
 
 
 class FailedLoginLimiter:
     def __init__(self, limit: int, window: float = 60.0, state: SharedState | None = None) -> None:
         self.limit = limit  # 0: no limit
         self.window = window
-        self.state: SharedState = state or MemoryState()
-        self._fallback = MemoryState()
+        self.counters = LimitCounters(state)
 
     @staticmethod
     def key(client: str) -> str:
@@ -35,16 +34,9 @@ class FailedLoginLimiter:
         """Raises RateLimited when `client` failed `limit` times within the window."""
         if not self.limit:
             return
-        try:
-            self.verdict(*await self.state.count(self.key(client)))
-        except SharedStateUnavailable:
-            self.verdict(*await self._fallback.count(self.key(client)))
+        self.verdict(*await self.counters.count(self.key(client)))
 
     async def failed(self, client: str) -> None:
         if not self.limit:
             return
-        key = self.key(client)
-        try:
-            await self.state.hit(key, self.window)
-        except SharedStateUnavailable:
-            await self._fallback.hit(key, self.window)
+        await self.counters.hit(self.key(client), self.window)

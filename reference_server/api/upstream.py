@@ -7,7 +7,7 @@ import math
 from quart import Blueprint, Response, request
 
 from ..domain.errors import InvalidInput, NotFound
-from ..domain.shared_state import MemoryState, SharedState, SharedStateUnavailable
+from ..domain.shared_state import LimitCounters, SharedState
 from ..events.notifier import DeviceEvent
 from .context import client_ip, services
 from .responses import error_response, json_response
@@ -28,16 +28,11 @@ class RelayLimiter:
     def __init__(self, limit: int, window: float, state: SharedState | None = None) -> None:
         self.limit = limit
         self.window = window
-        self.state: SharedState = state or MemoryState()
-        self._fallback = MemoryState()
+        self.counters = LimitCounters(state)
 
     async def wait_needed(self, client: str) -> float | None:
         """Count one request of `client`: None when it may go on, else the seconds until its window ends."""
-        key = f"relay:{client}"
-        try:
-            count, left = await self.state.hit(key, self.window)
-        except SharedStateUnavailable:
-            count, left = await self._fallback.hit(key, self.window)
+        count, left, _ = await self.counters.hit(f"relay:{client}", self.window)
         return None if count <= self.limit else left
 
 

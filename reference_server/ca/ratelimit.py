@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..domain.shared_state import MemoryState, SharedState, SharedStateUnavailable
+from ..domain.shared_state import LimitCounters, SharedState, SharedStateUnavailable
 
 
 @dataclass
@@ -33,20 +33,14 @@ class RateLimiter:
     def __init__(self, limit: int, window: float = 60.0, state: SharedState | None = None) -> None:
         self.limit = limit  # 0: no limit
         self.window = window
-        self.state: SharedState = state or MemoryState()
-        self._fallback = MemoryState()
+        self.counters = LimitCounters(state)
 
     async def acquire(self, client: str) -> Booking | float:
         """Book a slot for `client`: the booking, or the seconds until a slot frees up."""
         if self.limit <= 0:
             return Booking()
         key = f"ca-csr:{client}"
-        try:
-            count, left = await self.state.hit(key, self.window)
-            store = self.state
-        except SharedStateUnavailable:
-            count, left = await self._fallback.hit(key, self.window)
-            store = self._fallback
+        count, left, store = await self.counters.hit(key, self.window)
         if count > self.limit:
             await _give_back(store, key)  # a refused request is not a submission either
             return max(left, 0.0)

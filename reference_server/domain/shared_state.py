@@ -126,3 +126,27 @@ class MemoryState:
             return 0, 0.0
         expires, count = self._counters[key]
         return count, expires - trio.current_time()
+
+
+class LimitCounters:
+    """The counters of a limit (failed logins, relay requests, CSRs): in the shared state, and while it cannot be
+    reached, in this process's memory (a limit per process beats none)."""
+
+    def __init__(self, state: SharedState | None = None) -> None:
+        self.state: SharedState = state or MemoryState()
+        self.local = MemoryState()
+
+    async def hit(self, key: str, window: float) -> tuple[int, float, SharedState]:
+        """Count one event: (count so far, seconds left of the window, the store that counted it)."""
+        try:
+            count, left = await self.state.hit(key, window)
+            return count, left, self.state
+        except SharedStateUnavailable:
+            count, left = await self.local.hit(key, window)
+            return count, left, self.local
+
+    async def count(self, key: str) -> tuple[int, float]:
+        try:
+            return await self.state.count(key)
+        except SharedStateUnavailable:
+            return await self.local.count(key)
